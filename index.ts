@@ -1,0 +1,39 @@
+import { createTransport } from './lib/transport'
+import { Bitrix24TransportError, ERR_INSECURE_BASE_URL, ERR_INVALID_OPTION, ERR_MISSING_API_KEY } from './lib/errors'
+import { DEFAULT_BASE_URL, defaults, parseOptions } from './lib/options'
+import { DROP_REASONS } from './lib/stats'
+import { RULES } from './lib/classify'
+import type * as options from './lib/options'
+import type * as stats from './lib/stats'
+import type * as transport from './lib/transport'
+import type * as events from './lib/events'
+
+/**
+ * `module.exports` is the factory itself, so that `require()`, ESM `import`
+ * and pino's worker (which unwraps `default`) all find it the same way.
+ */
+const pinoBitrix24Workflow = Object.assign(createTransport, {
+  default: createTransport,
+  build: createTransport,
+  parseOptions,
+  defaults,
+  DEFAULT_BASE_URL,
+  DROP_REASONS,
+  RULES,
+  Bitrix24TransportError,
+  ERR_INVALID_OPTION,
+  ERR_MISSING_API_KEY,
+  ERR_INSECURE_BASE_URL
+})
+
+// eslint-disable-next-line @typescript-eslint/no-namespace
+declare namespace pinoBitrix24Workflow {
+  export type Options = options.Options
+  export type Config = options.Config
+  export type Stats = stats.Stats
+  export type DropReason = stats.DropReason
+  export type TransportStream = transport.TransportStream
+  export type EventName = events.EventName
+}
+
+export = pinoBitrix24Workflow

@@ -1,0 +1,124 @@
+/**
+ * One table that maps every documented Vibe API answer to what delivery does
+ * about it. The README shows the same table; keep them in step.
+ */
+
+export type Action =
+  /** Delivered. */
+  | 'ok'
+  /** Pause all sending for the key, keep (or, in drop mode, drop) the entry. */
+  | 'rateLimited'
+  /** Fault: retry the entry with backoff, up to maxRetries. */
+  | 'retry'
+  /** The key cannot write: stop sending, drop everything. */
+  | 'keyFailure'
+  /** This event token is invalid, expired or used: drop its queue. */
+  | 'tokenFailure'
+  /** This entry was refused: drop it, go on. */
+  | 'rejected'
+
+export interface Rule { action: Action, advice: string }
+
+export const RULES: Record<string, Rule> = {
+  RATE_LIMITED: { action: 'rateLimited', advice: 'the key\'s request rate was exceeded; sending pauses as the server says. Lower maxRequestsPerSecond if this repeats' },
+  QUEUE_TIMEOUT: { action: 'rateLimited', advice: 'the API\'s queue timed out; sending pauses as the server says' },
+  BITRIX_UNAVAILABLE: { action: 'retry', advice: 'Bitrix24 is unavailable (or the portal\'s own rate limit was hit); retrying with backoff' },
+  INTERNAL_ERROR: { action: 'retry', advice: 'the API failed internally; retrying with backoff' },
+  MISSING_API_KEY: { action: 'keyFailure', advice: 'no API key reached the server; set option apiKey or env BITRIX24_API_KEY' },
+  INVALID_API_KEY: { action: 'keyFailure', advice: 'the API key is unknown, revoked or expired; issue a new key and set apiKey' },
+  INVALID_APP_KEY: { action: 'keyFailure', advice: 'an app key needs a user session: set option sessionToken (env BITRIX24_SESSION_TOKEN)' },
+  TOKEN_MISSING: { action: 'keyFailure', advice: 'the key has no connected Bitrix24 portal; connect the portal to the key' },
+  TOKEN_EXPIRED: { action: 'keyFailure', advice: 'the OAuth user session expired; reauthorize through /v1/oauth/authorize and set the new sessionToken' },
+  SCOPE_DENIED: { action: 'keyFailure', advice: 'the key lacks the bizproc scope; issue a key with the bizproc scope' },
+  OAUTH_REQUIRED: { action: 'keyFailure', advice: 'this call needs an app key with a user session, not a personal key' },
+  WRITE_BLOCKED_READONLY_KEY: { action: 'keyFailure', advice: 'the key is read-only; issue a key that may write' },
+  BITRIX_ACCESS_DENIED: { action: 'tokenFailure', advice: 'Bitrix24 refused the event token: it is invalid, expired or already used (the activity was completed, timed out or cancelled)' },
+  MISSING_PARAMS: { action: 'rejected', advice: 'the server found eventToken or logMessage missing' },
+  BITRIX_ERROR: { action: 'rejected', advice: 'Bitrix24 refused the entry' }
+}
+
+export interface Verdict {
+  action: Action
+  /** HTTP status, or 0 when no answer came. */
+  status: number
+  /** The server's error code, or one of ours for network trouble (e.g. 'ECONNREFUSED'). */
+  code: string
+  advice: string
+  message: string | undefined
+  hint: string | undefined
+  warning: string | undefined
+  /** Delay the server asked for, ms. */
+  retryAfter: number | undefined
+  /** The request may have landed although it failed: a retry may write it twice. */
+  ambiguous: boolean
+}
+
+export type Outcome =
+  | { status: number, body: string, retryAfter: string | undefined }
+  | { error: { code?: string, name?: string, message?: string }, sent: boolean }
+
+function byStatus (status: number): Action {
+  if (status === 429) return 'rateLimited'
+  if (status === 401) return 'keyFailure'
+  if (status >= 500 || status === 408) return 'retry'
+  return 'rejected'
+}
+
+/** Seconds or an HTTP date (RFC 9110 §10.2.3) to ms from now; undefined when unusable. */
+export function parseRetryAfter (value: unknown, now: number): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined
+  if (typeof value !== 'string' || value.trim() === '') return undefined
+  if (/^\s*\d+(\.\d+)?\s*$/.test(value)) return Number(value) * 1000
+  const date = Date.parse(value)
+  return Number.isFinite(date) ? Math.max(0, date - now) : undefined
+}
+
+interface Envelope {
+  success?: unknown
+  error?: { code?: unknown, message?: unknown, hint?: unknown, warning?: unknown, retryAfter?: unknown }
+}
+
+function text (v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+export function classify (outcome: Outcome, now: number): Verdict {
+  if ('error' in outcome) {
+    const code = outcome.error.code ?? outcome.error.name ?? 'NETWORK_ERROR'
+    return {
+      action: 'retry',
+      status: 0,
+      code,
+      advice: outcome.sent ? 'the connection failed after the request was sent' : 'the server could not be reached',
+      message: outcome.error.message,
+      hint: undefined,
+      warning: undefined,
+      retryAfter: undefined,
+      ambiguous: outcome.sent
+    }
+  }
+  const { status } = outcome
+  let envelope: Envelope = {}
+  try {
+    const parsed: unknown = JSON.parse(outcome.body)
+    if (parsed !== null && typeof parsed === 'object') envelope = parsed as Envelope
+  } catch {
+    // An unparsable body (a proxy's HTML page, say) is classified by its status alone.
+  }
+  const error = envelope.error !== null && typeof envelope.error === 'object' ? envelope.error : {}
+  const ok = status >= 200 && status < 300 && envelope.success !== false
+  const code = ok ? 'OK' : text(error.code) ?? `HTTP_${status}`
+  const rule = RULES[code]
+  const fromHeader = parseRetryAfter(outcome.retryAfter, now)
+  return {
+    action: ok ? 'ok' : rule?.action ?? byStatus(status),
+    status,
+    code,
+    advice: rule?.advice ?? `the server answered HTTP ${status}`,
+    message: text(error.message),
+    hint: text(error.hint),
+    warning: text(error.warning),
+    retryAfter: fromHeader ?? parseRetryAfter(error.retryAfter, now),
+    ambiguous: false
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Errors this package throws carry a stable `code` so that callers can branch
+ * on it without parsing messages. Messages never contain a secret: option
+ * values of secret options are described by type and length only.
+ */
+export const ERR_INVALID_OPTION = 'ERR_BITRIX24_INVALID_OPTION'
+export const ERR_MISSING_API_KEY = 'ERR_BITRIX24_MISSING_API_KEY'
+export const ERR_INSECURE_BASE_URL = 'ERR_BITRIX24_INSECURE_BASE_URL'
+
+export type ErrorCode =
+  | typeof ERR_INVALID_OPTION
+  | typeof ERR_MISSING_API_KEY
+  | typeof ERR_INSECURE_BASE_URL
+
+export class Bitrix24TransportError extends Error {
+  readonly code: ErrorCode
+  /** The option at fault, when there is one. */
+  readonly option: string | undefined
+
+  constructor (code: ErrorCode, message: string, option?: string) {
+    super(message)
+    this.name = 'Bitrix24TransportError'
+    this.code = code
+    this.option = option
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Turns one parsed pino line into one line of text for a business user, e.g.
+ * `12:03:04 INFO Rows parsed rows=120`. The template is compiled once, so the
+ * per-line work is a walk over the line's own keys.
+ */
+
+/** What pino tells a transport about the logger (see pino-abstract-transport's expectPinoConfig). */
+export interface PinoConfig {
+  levels?: { labels?: Record<string, string>, values?: Record<string, number> }
+  messageKey?: string
+  errorKey?: string
+}
+
+export interface FormatOptions {
+  messageFormat: string
+  include: string[] | undefined
+  exclude: string[]
+  tokenKey: string
+  eventKey: string
+  errorStackFrames: number
+}
+
+type Part = { literal: string } | { field: string, path: string[] }
+
+export const DEFAULT_LABELS: Record<string, string> = {
+  10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal'
+}
+
+// pino's own bookkeeping means nothing to a person reading a workflow log.
+const ALWAYS_HIDDEN = ['pid', 'hostname', 'time', 'level', 'v']
+
+const UNQUOTED = /^[^\s="\\]+$/
+
+function value (v: unknown): string {
+  if (typeof v === 'string') return UNQUOTED.test(v) ? v : JSON.stringify(v)
+  if (typeof v === 'object') return JSON.stringify(v)
+  return String(v)
+}
+
+function pad (n: number): string {
+  return n < 10 ? '0' + n : String(n)
+}
+
+export class Formatter {
+  private readonly parts: Part[]
+  private readonly hidden: Set<string>
+  private readonly include: Set<string> | undefined
+  private readonly fieldsInTemplate: boolean
+  private readonly labels: Record<string, string>
+  private readonly messageKey: string
+  private readonly errorKey: string
+  private readonly stackFrames: number
+  // Lines of one burst share their second: format the clock once per second, not per line.
+  private lastSecond = -1
+  private lastTime = ''
+
+  constructor (opts: FormatOptions, pino: PinoConfig = {}) {
+    this.messageKey = pino.messageKey ?? 'msg'
+    this.errorKey = pino.errorKey ?? 'err'
+    this.labels = pino.levels?.labels ?? DEFAULT_LABELS
+    this.stackFrames = opts.errorStackFrames
+    this.parts = compile(opts.messageFormat)
+    this.fieldsInTemplate = this.parts.some((p) => 'field' in p && p.field === 'fields')
+    this.include = opts.include === undefined ? undefined : new Set(opts.include)
+    this.hidden = new Set([...ALWAYS_HIDDEN, this.messageKey, opts.tokenKey, opts.eventKey, ...opts.exclude])
+    for (const p of this.parts) {
+      if ('field' in p) this.hidden.add(p.path[0] as string)
+    }
+  }
+
+  format (line: Record<string, unknown>): string {
+    let out = ''
+    let skipSpace = false
+    for (const part of this.parts) {
+      if ('literal' in part) {
+        out += skipSpace && part.literal[0] === ' ' ? part.literal.slice(1) : part.literal
+        skipSpace = false
+        continue
+      }
+      const text = this.placeholder(part, line)
+      // An absent field leaves no double space behind.
+      skipSpace = text === ''
+      out += text
+    }
+    if (!this.fieldsInTemplate) {
+      const rest = this.fields(line)
+      if (rest !== '') out += (out === '' || out.endsWith(' ') ? '' : ' ') + rest
+    }
+    return out.trim()
+  }
+
+  private placeholder (part: { field: string, path: string[] }, line: Record<string, unknown>): string {
+    switch (part.field) {
+      case 'time': return this.time(line.time)
+      case 'level': return this.level(line.level)
+      case 'msg': {
+        const msg = line[this.messageKey]
+        return msg === undefined || msg === null ? '' : typeof msg === 'string' ? msg : value(msg)
+      }
+      case 'fields': return this.fields(line)
+    }
+    let v: unknown = line
+    for (const key of part.path) {
+      if (v === null || typeof v !== 'object') return ''
+      v = (v as Record<string, unknown>)[key]
+    }
+    if (v === undefined || v === null) return ''
+    return typeof v === 'string' ? v : value(v)
+  }
+
+  private time (t: unknown): string {
+    const ms = typeof t === 'number' ? t : typeof t === 'string' ? Date.parse(t) : NaN
+    if (!Number.isFinite(ms)) return typeof t === 'string' ? t : ''
+    const second = Math.floor(ms / 1000)
+    if (second !== this.lastSecond) {
+      const d = new Date(ms)
+      this.lastSecond = second
+      this.lastTime = pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds())
+    }
+    return this.lastTime
+  }
+
+  private level (l: unknown): string {
+    if (typeof l === 'number') return (this.labels[l] ?? String(l)).toUpperCase()
+    return typeof l === 'string' ? l.toUpperCase() : ''
+  }
+
+  private error (e: unknown): string {
+    if (e === null || typeof e !== 'object') return value(e)
+    const err = e as { type?: unknown, message?: unknown, stack?: unknown }
+    const type = typeof err.type === 'string' ? err.type : 'Error'
+    let text = err.message === undefined || err.message === '' ? type : `${type}: ${String(err.message)}`
+    if (this.stackFrames > 0 && typeof err.stack === 'string') {
+      const frames = err.stack.split('\n').filter((l) => l.trimStart().startsWith('at ')).slice(0, this.stackFrames)
+      for (const frame of frames) text += '\n    ' + frame.trim()
+    }
+    return text
+  }
+
+  private fields (line: Record<string, unknown>): string {
+    let out = ''
+    for (const key in line) {
+      if (this.hidden.has(key)) continue
+      if (this.include !== undefined && !this.include.has(key)) continue
+      const v = line[key]
+      if (v === undefined) continue
+      const text = key === this.errorKey ? this.error(v) : value(v)
+      out += (out === '' ? '' : ' ') + key + '=' + text
+    }
+    return out
+  }
+}
+
+/** Numeric value of a level label ('warn', 'WARN', or a custom level of the logger). */
+export function levelNumber (level: string | number, pino: PinoConfig = {}): number | undefined {
+  if (typeof level === 'number') return level
+  const values = pino.levels?.values
+  if (values !== undefined) return values[level] ?? values[level.toLowerCase()]
+  for (const n in DEFAULT_LABELS) {
+    if (DEFAULT_LABELS[n] === level.toLowerCase()) return Number(n)
+  }
+  return undefined
+}
+
+/** Splits a template like '{time} {level} {msg}' into literals and fields. */
+export function compile (template: string): Part[] {
+  const parts: Part[] = []
+  const re = /\{([^{}\s]+)\}/g
+  let last = 0
+  for (let m = re.exec(template); m !== null; m = re.exec(template)) {
+    if (m.index > last) parts.push({ literal: template.slice(last, m.index) })
+    const field = m[1] as string
+    parts.push({ field, path: field.split('.') })
+    last = re.lastIndex
+  }
+  if (last < template.length) parts.push({ literal: template.slice(last) })
+  return parts
+}

@@ -1,0 +1,72 @@
+import type { Delivery } from './delivery'
+import type { Formatter } from './format'
+import type { Stats } from './stats'
+
+export interface RouterOptions {
+  tokenKey: string
+  eventKey: string
+  /** Lines below this numeric level are skipped. */
+  minLevel: number | undefined
+}
+
+/**
+ * The per-line path: decides in the cheapest way possible whether a line
+ * belongs to a workflow, and hands formatted lines to delivery. It never throws
+ * and never waits.
+ */
+export class Router {
+  private readonly tokenKey: string
+  private readonly eventKey: string
+  private readonly needle: string
+  private readonly minLevel: number | undefined
+  private readonly formatter: Formatter
+  private readonly delivery: Delivery
+  private readonly stats: Stats
+
+  constructor (opts: RouterOptions, formatter: Formatter, delivery: Delivery, stats: Stats) {
+    this.tokenKey = opts.tokenKey
+    this.eventKey = opts.eventKey
+    // A line can only carry the token key if the key's JSON spelling appears in
+    // it: most lines of an app that mirrors all its logs are skipped without parsing.
+    this.needle = JSON.stringify(opts.tokenKey)
+    this.minLevel = opts.minLevel
+    this.formatter = formatter
+    this.delivery = delivery
+    this.stats = stats
+  }
+
+  line (line: string): void {
+    this.stats.received++
+    if (!line.includes(this.needle)) {
+      this.stats.skipped++
+      return
+    }
+    let obj: unknown
+    try {
+      obj = JSON.parse(line)
+    } catch {
+      this.stats.malformed++
+      return
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      this.stats.malformed++
+      return
+    }
+    const record = obj as Record<string, unknown>
+    const token = record[this.tokenKey]
+    if (typeof token !== 'string' || token === '' ||
+      (this.minLevel !== undefined && typeof record.level === 'number' && record.level < this.minLevel)) {
+      this.stats.skipped++
+      return
+    }
+    const text = this.formatter.format(record)
+    const event = record[this.eventKey]
+    if (event === undefined || event === null || event === false) {
+      this.delivery.add(token, text)
+      return
+    }
+    // `workflowEvent: true` completes with no return values; an object may carry them.
+    const returnValues = typeof event === 'object' && (event as { returnValues?: unknown }).returnValues
+    this.delivery.complete(token, text, returnValues !== null && typeof returnValues === 'object' ? returnValues as Record<string, unknown> : {})
+  }
+}

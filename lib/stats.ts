@@ -1,0 +1,66 @@
+/** Why lines were given up on. Every drop is counted under exactly one reason. */
+export const DROP_REASONS = [
+  'overflow', 'rateLimited', 'auth', 'deadToken', 'rejected', 'retriesExhausted', 'ambiguous', 'completed', 'shutdown'
+] as const
+
+export type DropReason = typeof DROP_REASONS[number]
+
+/** Counters of one transport, sent with the `bitrix24:stats` event. Lines, unless named otherwise. */
+export interface Stats {
+  /** Lines read from the logger. */
+  received: number
+  /** Lines without an event token, below `level`, or empty after formatting. */
+  skipped: number
+  /** Lines that were not JSON objects. */
+  malformed: number
+  /** Lines that reached the workflow log. */
+  delivered: number
+  /** Entries (requests that succeeded) written. */
+  entries: number
+  /** Activities completed through the stream. */
+  completions: number
+  /** HTTP requests sent, retries included. */
+  requests: number
+  /** Requests sent again after a fault. */
+  retries: number
+  /** Retries of requests that may have landed: each may have written its entry twice. */
+  possibleDuplicates: number
+  /** Rate-limit answers (429, 504) met. */
+  rateLimited: number
+  dropped: Record<DropReason, number>
+}
+
+export function createStats (): Stats {
+  const dropped = {} as Record<DropReason, number>
+  for (const reason of DROP_REASONS) dropped[reason] = 0
+  return {
+    received: 0,
+    skipped: 0,
+    malformed: 0,
+    delivered: 0,
+    entries: 0,
+    completions: 0,
+    requests: 0,
+    retries: 0,
+    possibleDuplicates: 0,
+    rateLimited: 0,
+    dropped
+  }
+}
+
+export function totalDropped (stats: Stats): number {
+  let n = 0
+  for (const reason of DROP_REASONS) n += stats.dropped[reason]
+  return n
+}
+
+/** One line for stderr, or '' when there is nothing a person needs to know. */
+export function summaryLine (stats: Stats): string {
+  const dropped = totalDropped(stats)
+  if (dropped === 0 && stats.retries === 0 && stats.rateLimited === 0) return ''
+  const reasons = DROP_REASONS.filter((r) => stats.dropped[r] > 0).map((r) => `${r} ${stats.dropped[r]}`)
+  let line = `delivered ${stats.delivered} lines in ${stats.entries} entries; dropped ${dropped} lines`
+  if (reasons.length > 0) line += ` (${reasons.join(', ')})`
+  line += `; ${stats.retries} retries, ${stats.possibleDuplicates} possibly duplicated; ${stats.rateLimited} rate-limit answers`
+  return line
+}
