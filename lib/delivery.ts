@@ -383,7 +383,6 @@ export class Delivery {
     this.schedule(state)
     this.forgetIfIdle(state)
     this.pump()
-    if (this.closing) this.checkClosed()
   }
 
   private rateLimited (state: TokenState, entry: Entry, verdict: Verdict, now: number): void {
@@ -462,16 +461,16 @@ export class Delivery {
     return text
   }
 
-  private drop (reason: DropReason, lines: number, token: string | undefined, code?: string): void {
+  private drop (reason: DropReason, lines: number, token: string, code?: string): void {
     if (lines === 0) return
     this.stats.dropped[reason] += lines
     if (reason === 'completed') {
-      this.reporter.problem('COMPLETED', `lines were logged for event token ${shortToken(token as string)} after its activity was completed; Bitrix24 would ignore them, so they are dropped`)
+      this.reporter.problem('COMPLETED', `lines were logged for event token ${shortToken(token)} after its activity was completed; Bitrix24 would ignore them, so they are dropped`)
     }
     if (reason === 'overflow') {
       this.reporter.problem('OVERFLOW', `more than maxBufferedBytes (${this.config.maxBufferedBytes}) is waiting to be sent; the oldest lines are dropped`)
     }
-    this.emit('bitrix24:drop', { reason, lines, token: token === undefined ? undefined : shortToken(token), code })
+    this.emit('bitrix24:drop', { reason, lines, token: shortToken(token), code })
   }
 
   private settle (entry: Entry): void {
@@ -484,9 +483,9 @@ export class Delivery {
   }
 
   private dropEntry (entry: Entry, reason: DropReason, code?: string): void {
-    if (entry.settled) return
     if (entry.returnValues !== undefined) {
-      this.reporter.problem('COMPLETION_FAILED', `the activity of event token ${shortToken(entry.state.token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`)
+      // Named per token: each one needs a person to finish it by hand.
+      this.reporter.problem(`COMPLETION_FAILED:${entry.state.token}`, `the activity of event token ${shortToken(entry.state.token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`)
       this.emit('bitrix24:completionFailed', { token: shortToken(entry.state.token), reason, code })
     }
     this.settle(entry)
@@ -520,17 +519,23 @@ export class Delivery {
   private evict (): void {
     while (this.buffered > this.config.maxBufferedBytes) {
       let victim: Entry | undefined
-      for (let i = this.fifoHead; i < this.fifo.length; i++) {
+      let i = this.fifoHead
+      for (; i < this.fifo.length; i++) {
         const entry = this.fifo[i] as Entry
-        if (entry.settled) {
-          if (i === this.fifoHead) this.fifoHead++
-          continue
-        }
-        // An entry in flight (or waiting for its retry) keeps its place; look past it.
-        if (entry.state.busy && entry.state.entries[0] === entry) continue
+        // An entry in flight (or waiting for its retry) keeps its place, and so does a
+        // completion: one line that finishes a workflow is worth more than any log line.
+        if (entry.settled || entry.returnValues !== undefined || (entry.state.busy && entry.state.entries[0] === entry)) continue
         victim = entry
         break
       }
+      // Pack what was looked past (only unsettled entries still count) right before
+      // the victim, so the next eviction does not walk over the settled ones again.
+      let write = i
+      for (let j = i - 1; j >= this.fifoHead; j--) {
+        const entry = this.fifo[j] as Entry
+        if (!entry.settled) this.fifo[--write] = entry
+      }
+      this.fifoHead = write
       if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
         this.fifo = this.fifo.slice(this.fifoHead)
         this.fifoHead = 0
@@ -545,6 +550,7 @@ export class Delivery {
       for (const state of this.tokens.values()) {
         if (state.pending.length > 0 && (oldest === undefined || state.pendingSince < oldest.pendingSince)) oldest = state
       }
+      // Only entries in flight and completions are left: nothing more may go.
       if (oldest === undefined) return
       const lines = oldest.pending.length
       this.buffered -= oldest.pendingBytes
@@ -601,11 +607,6 @@ export class Delivery {
     }
     // Aborts whatever is still in flight after the deadline.
     await this.sender.destroy()
-  }
-
-  /** Closing and nothing left: the flush in close() resolves by itself. */
-  private checkClosed (): void {
-    if (this.pauseUntil > this.deadline && this.tokens.size > 0) this.abandon()
   }
 
   /** The deadline: every entry still queued, pending or in flight is dropped as `shutdown`. */

@@ -1,0 +1,584 @@
+import t from 'tap'
+import { API_KEY, harness, settle, waitFor } from './fixtures/harness'
+
+const A = 'wf.aaaaaaaaaaaa.token-a'
+const B = 'wf.bbbbbbbbbbbb.token-b'
+const C = 'wf.cccccccccccc.token-c'
+
+t.test('a token\'s lines wait flushInterval, then go as one entry', async (t) => {
+  const h = await harness(t, { flushInterval: 1000 })
+  h.delivery.add(A, 'line 1')
+  h.clock.tick(500)
+  h.delivery.add(A, 'line 2')
+  await settle()
+  t.equal(h.sim.requests.length, 0, 'nothing before the interval')
+  h.clock.tick(500)
+  await waitFor(() => h.stats.entries === 1, 'the entry')
+  t.same(h.sim.entries(A), ['line 1\nline 2'])
+  t.equal(h.stats.delivered, 2)
+  t.equal(h.delivery.activeTokens, 0, 'an idle token is forgotten')
+  t.equal(h.delivery.bufferedBytes, 0)
+  t.same(h.stderr, [], 'nothing on stderr when all is well')
+})
+
+t.test('interleaved tokens arrive per token, in order, in as few entries as the limits allow', async (t) => {
+  const h = await harness(t, { flushInterval: 1000, concurrency: 2 }, { latency: 5 })
+  for (let i = 0; i < 30; i++) {
+    for (const token of [A, B, C]) h.delivery.add(token, `${token.slice(3, 7)} step ${i}`)
+  }
+  h.clock.tick(1000)
+  await h.delivery.flush()
+  for (const token of [A, B, C]) {
+    const entries = h.sim.entries(token)
+    t.equal(entries.length, 1, 'one entry per token')
+    t.same(entries[0]?.split('\n'), Array.from({ length: 30 }, (_, i) => `${token.slice(3, 7)} step ${i}`))
+  }
+  t.ok(h.sim.stats().maxConcurrent <= 2, 'concurrency is a cap')
+})
+
+t.test('maxEntryBytes splits a burst; every entry fits; order holds; one request per token at a time', async (t) => {
+  const h = await harness(t, { maxEntryBytes: 256, concurrency: 4 }, { latency: 3 })
+  const lines = Array.from({ length: 200 }, (_, i) => `line ${i} ` + 'ж'.repeat(i % 20))
+  for (const line of lines) h.delivery.add(A, line)
+  await h.delivery.flush()
+  const entries = h.sim.entries(A)
+  t.ok(entries.length > 10, `split into ${entries.length} entries`)
+  for (const e of entries) t.ok(Buffer.byteLength(e) <= 256, 'within maxEntryBytes')
+  t.same(entries.join('\n').split('\n'), lines, 'nothing lost, nothing reordered')
+  t.equal(h.sim.maxConcurrentPerToken(), 1)
+})
+
+t.test('a single over-long line is cut with a visible marker', async (t) => {
+  const h = await harness(t, { maxEntryBytes: 300 })
+  h.delivery.add(A, 'x'.repeat(1000))
+  await h.delivery.flush()
+  const [entry] = h.sim.entries(A)
+  t.ok(Buffer.byteLength(entry as string) <= 300)
+  t.match(entry, /… \[truncated \d+ bytes\]$/)
+})
+
+t.test('text is sanitised per entry and an entry that formats to nothing is not sent', async (t) => {
+  const h = await harness(t)
+  h.delivery.add(A, '  \u0007  ')
+  h.delivery.add(B, 'see [timestamp=1]x[/timestamp] \u0001ok 😀')
+  await h.delivery.flush()
+  t.same(h.sim.entries(A), [])
+  t.equal(h.stats.skipped, 1)
+  t.same(h.sim.entries(B), ['see [\u200btimestamp=1]x[\u200b/timestamp] ok \ufffd'])
+})
+
+t.test('markup that grows an entry past maxEntryBytes is cut back', async (t) => {
+  const h = await harness(t, { maxEntryBytes: 256 })
+  h.delivery.add(A, '{=user:1}'.repeat(28))
+  await h.delivery.flush()
+  const [entry] = h.sim.entries(A)
+  t.ok(Buffer.byteLength(entry as string) <= 256)
+  t.match(entry, /truncated/)
+})
+
+t.test('round robin: a busy workflow cannot starve the others', async (t) => {
+  const h = await harness(t, { maxEntryBytes: 256, concurrency: 1 }, { latency: 2 })
+  for (let i = 0; i < 40; i++) h.delivery.add(A, `a${i} `.padEnd(200, '.'))
+  h.delivery.add(B, 'b only')
+  await h.delivery.flush()
+  const order = h.sim.requests.map((r) => (r.body as { eventToken: string }).eventToken)
+  t.ok(order.indexOf(B) <= 2, `B went as request #${order.indexOf(B) + 1} of ${order.length}`)
+})
+
+t.test('flush() resolves only after what was logged before it is delivered', async (t) => {
+  const h = await harness(t, {}, { latency: 20 })
+  h.delivery.add(A, 'one')
+  h.delivery.add(B, 'two')
+  await h.delivery.flush()
+  t.same(h.sim.entries(A), ['one'])
+  t.same(h.sim.entries(B), ['two'])
+  await h.delivery.flush()
+  t.pass('an empty flush resolves')
+})
+
+const keyCodes: Array<[number, string, RegExp]> = [
+  [401, 'MISSING_API_KEY', /set option apiKey/],
+  [401, 'INVALID_API_KEY', /issue a new key/],
+  [401, 'INVALID_APP_KEY', /sessionToken/],
+  [401, 'TOKEN_MISSING', /connect the portal/],
+  [401, 'TOKEN_EXPIRED', /reauthorize through \/v1\/oauth\/authorize/],
+  [403, 'SCOPE_DENIED', /bizproc scope/],
+  [403, 'OAUTH_REQUIRED', /app key/],
+  [403, 'WRITE_BLOCKED_READONLY_KEY', /read-only/],
+  [401, 'SOMETHING_NEW', /HTTP 401/]
+]
+for (const [status, code, advice] of keyCodes) {
+  t.test(`${status} ${code} stops the key with one stderr line`, async (t) => {
+    const h = await harness(t, { maxEntryBytes: 256, concurrency: 1 })
+    h.sim.script({ status, code, hint: 'look here' })
+    for (let i = 0; i < 20; i++) h.delivery.add(i % 2 === 0 ? A : B, `line ${i} `.padEnd(150, '-'))
+    await h.delivery.flush()
+    h.delivery.add(C, 'after the failure')
+    t.equal(h.sim.requests.length, 1, 'nothing more is sent')
+    t.equal(h.stderr.length, 1, 'one line, not one per entry')
+    t.match(h.stderr[0], new RegExp(`HTTP ${status} ${code}`))
+    t.match(h.stderr[0], advice)
+    t.match(h.stderr[0], /server hint: look here/)
+    t.equal(h.stats.dropped.auth, 21, 'every line counted')
+    t.equal(h.events.filter((e) => e.name === 'bitrix24:authError').length, 1)
+    t.notOk(h.stderr.join('').includes(API_KEY))
+  })
+}
+
+t.test('a dead event token is dropped and remembered; other tokens flow', async (t) => {
+  const h = await harness(t, { maxEntryBytes: 256 })
+  h.sim.killToken(A)
+  for (let i = 0; i < 10; i++) {
+    h.delivery.add(A, `a${i} `.padEnd(120, '.'))
+    h.delivery.add(B, `b${i} `.padEnd(120, '.'))
+  }
+  await h.delivery.flush()
+  h.delivery.add(A, 'later')
+  await h.delivery.flush()
+  t.equal(h.sim.entries(B).join('\n').split('\n').length, 10, 'B complete')
+  t.equal(h.stats.dropped.deadToken, 11)
+  t.equal(h.sim.requests.filter((r) => (r.body as { eventToken: string }).eventToken === A).length, 1, 'A tried once')
+  t.equal(h.stderr.length, 1)
+  t.match(h.stderr[0], /event token wf.aaa…en-a: HTTP 403 BITRIX_ACCESS_DENIED/)
+  t.notOk(h.stderr[0]?.includes(A), 'the token is shortened')
+})
+
+t.test('when every token is refused and none accepted, the scope is suspected', async (t) => {
+  const h = await harness(t)
+  h.sim.killToken(A)
+  h.sim.killToken(B)
+  h.delivery.add(A, 'a')
+  await h.delivery.flush()
+  t.equal(h.stderr.length, 1)
+  h.delivery.add(B, 'b')
+  await h.delivery.flush()
+  t.match(h.stderr[1], /may lack the bizproc scope/)
+})
+
+t.test('one refused token at close, none accepted: the scope hint comes with close', async (t) => {
+  const h = await harness(t)
+  h.sim.killToken(A)
+  h.delivery.add(A, 'a')
+  await h.delivery.close()
+  t.match(h.stderr.join(''), /may lack the bizproc scope/)
+})
+
+const rejected: Array<[number, string]> = [[400, 'MISSING_PARAMS'], [422, 'BITRIX_ERROR'], [404, 'NOT_FOUND'], [403, 'UNKNOWN_403']]
+for (const [status, code] of rejected) {
+  t.test(`${status} ${code} drops that entry only`, async (t) => {
+    const h = await harness(t, { maxEntryBytes: 256 })
+    h.sim.script({ status, code, token: A }, { status, code, token: A })
+    h.delivery.add(A, 'bad one')
+    h.delivery.add(B, 'fine')
+    await h.delivery.flush()
+    h.delivery.add(A, 'bad two')
+    h.delivery.add(A, 'good three')
+    h.clock.tick(2000)
+    await h.delivery.flush()
+    t.equal(h.stats.dropped.rejected, 3)
+    t.same(h.sim.entries(B), ['fine'])
+    t.equal(h.stderr.length, 1, 'reported once')
+    t.match(h.stderr[0], new RegExp(`an entry was refused \\(HTTP ${status} ${code}`))
+  })
+}
+
+t.test('an unparsable body is classified by its status', async (t) => {
+  const h = await harness(t)
+  h.sim.script({ status: 503, body: '<html>busy</html>' })
+  h.delivery.add(A, 'x')
+  await h.clock.runUntil(() => h.stats.entries === 1)
+  t.equal(h.stats.retries, 1)
+  t.match(h.stderr[0], /HTTP 503 HTTP_503/)
+})
+
+for (const [status, code] of [[502, 'BITRIX_UNAVAILABLE'], [500, 'INTERNAL_ERROR'], [503, 'OTHER_5XX'], [408, 'REQUEST_TIMEOUT']] as const) {
+  t.test(`${status} ${code} is retried with backoff`, async (t) => {
+    const h = await harness(t)
+    h.sim.script({ status, code }, { status, code })
+    h.delivery.add(A, 'x')
+    await h.clock.runUntil(() => h.stats.entries === 1, 50)
+    t.same(h.sim.entries(A), ['x'])
+    t.equal(h.stats.retries, 2)
+    t.equal(h.stderr.length, 1, 'the first occurrence is reported, repeats counted')
+  })
+}
+
+t.test('retries are capped by maxRetries, then the entry is dropped and counted', async (t) => {
+  const h = await harness(t, { maxRetries: 2 })
+  const fault = { status: 502, code: 'BITRIX_UNAVAILABLE', token: A }
+  h.sim.script(fault, fault, fault)
+  h.delivery.add(A, 'doomed')
+  h.delivery.add(B, 'fine')
+  await h.clock.runUntil(() => h.stats.dropped.retriesExhausted === 1 && h.stats.entries === 1, 50)
+  t.equal(h.sim.requests.filter((r) => (r.body as { eventToken: string }).eventToken === A).length, 3)
+  t.match(h.stderr.join(''), /failed 3 times/)
+})
+
+t.test('a server-given delay is obeyed as given, never shortened', async (t) => {
+  const h = await harness(t)
+  h.sim.script({ status: 502, code: 'BITRIX_UNAVAILABLE', headers: { 'retry-after': '7' } })
+  h.delivery.add(A, 'x')
+  h.clock.tick(2000)
+  await waitFor(() => h.stats.retries === 1, 'the first answer')
+  h.clock.tick(6999)
+  await settle()
+  t.equal(h.sim.requests.length, 1, 'not before 7 s')
+  h.clock.tick(1)
+  await waitFor(() => h.stats.entries === 1, 'the retry')
+})
+
+const retryAfterForms: Array<[string, object]> = [
+  ['Retry-After in seconds', { headers: { 'retry-after': '3' } }],
+  ['Retry-After as an HTTP date', { headers: { 'retry-after': new Date(1_700_000_000_000 + 2000 + 3000).toUTCString() } }],
+  ['error.retryAfter in the body', { retryAfter: 3 }]
+]
+for (const [name, fault] of retryAfterForms) {
+  t.test(`429 with ${name} pauses all sending for that long`, async (t) => {
+    const h = await harness(t)
+    h.sim.script({ status: 429, code: 'RATE_LIMITED', token: A, ...fault })
+    h.delivery.add(A, 'a')
+    h.clock.tick(2000)
+    await waitFor(() => h.stats.rateLimited === 1, 'the 429')
+    h.delivery.add(B, 'b')
+    h.clock.tick(2000)
+    await settle()
+    t.equal(h.sim.requests.length, 1, 'B waits too: the pause is per key')
+    h.clock.tick(1000)
+    await waitFor(() => h.stats.entries === 2, 'both after the pause')
+    t.same([h.sim.entries(A), h.sim.entries(B)], [['a'], ['b']])
+    t.equal(h.events.filter((e) => e.name === 'bitrix24:rateLimited').length, 1)
+    t.equal(h.stats.retries, 0, 'a rate limit is no fault')
+  })
+}
+
+t.test('504 QUEUE_TIMEOUT pauses like a 429; without a delay it backs off', async (t) => {
+  const h = await harness(t)
+  h.sim.script({ status: 504, code: 'QUEUE_TIMEOUT', retryAfter: 2 }, { status: 429, body: 'slow down' })
+  h.delivery.add(A, 'a')
+  await h.clock.runUntil(() => h.stats.entries === 1)
+  t.equal(h.stats.rateLimited, 2)
+})
+
+t.test('a 429 storm in buffer mode delivers everything afterwards, in order', async (t) => {
+  const h = await harness(t, { maxEntryBytes: 256 })
+  const storm = Array.from({ length: 15 }, () => ({ status: 429, code: 'RATE_LIMITED', retryAfter: 1 }))
+  h.sim.script(...storm)
+  const sent: string[] = []
+  for (let i = 0; i < 60; i++) {
+    const token = [A, B, C][i % 3] as string
+    const line = `${i} `.padEnd(100, '~')
+    sent.push(line)
+    h.delivery.add(token, line)
+  }
+  await h.clock.runUntil(() => h.stats.delivered === 60, 100)
+  for (const [k, token] of [A, B, C].entries()) {
+    t.same(h.sim.entries(token).join('\n').split('\n'), sent.filter((_, i) => i % 3 === k))
+  }
+  t.equal(h.stats.rateLimited, 15)
+  t.equal(h.stderr.length, 1, 'one line for the whole storm')
+})
+
+t.test('drop mode: the limited entry and what queues during the pause are dropped; newer lines flow after', async (t) => {
+  const h = await harness(t, { onRateLimit: 'drop', maxEntryBytes: 256, concurrency: 1 })
+  h.sim.script({ status: 429, code: 'RATE_LIMITED', retryAfter: 5, token: A })
+  h.delivery.add(A, 'limited')
+  h.delivery.add(B, 'x'.repeat(200))
+  h.delivery.add(B, 'queued behind')
+  h.clock.tick(2000)
+  h.delivery.add(C, 'pending')
+  await waitFor(() => h.stats.rateLimited === 1, 'the 429')
+  t.equal(h.stats.dropped.rateLimited, 4, 'the limited entry and everything queued or pending')
+  h.delivery.add(C, 'during the pause')
+  t.equal(h.stats.dropped.rateLimited, 5, 'and what arrives during the pause')
+  h.clock.tick(5000)
+  h.delivery.add(C, 'after the pause')
+  await h.clock.runUntil(() => h.stats.entries === 1, 100)
+  t.same(h.sim.entries(C), ['after the pause'])
+  t.equal(h.stats.dropped.rateLimited, 5)
+  t.match(h.stderr[0], /onRateLimit: drop/)
+})
+
+t.test('pacing keeps a 2 rps (burst 5) server at no 429s for 200 entries', async (t) => {
+  const h = await harness(t, { maxRequestsPerSecond: 2, burst: 5, concurrency: 4 }, { rateLimit: { rps: 2, burst: 5 } })
+  for (let i = 0; i < 200; i++) h.delivery.add(`wf.token.${i}`, `line ${i}`)
+  const start = h.clock.now()
+  h.clock.tick(2000)
+  await h.clock.runUntil(() => h.stats.entries === 200, 250)
+  const seconds = (h.clock.now() - start) / 1000
+  t.equal(h.sim.stats().byCode.RATE_LIMITED ?? 0, 0, 'no 429')
+  t.ok(seconds < 2 + 100 + 5, `took ${seconds} s of fake time (minimum ≈ 97.5 s + the interval)`)
+})
+
+t.test('adaptive pacing: a 429 halves the rate, successes bring it back', async (t) => {
+  const h = await harness(t, { maxRequestsPerSecond: 10, burst: 1 })
+  h.sim.script({ status: 429, code: 'RATE_LIMITED', retryAfter: 1 })
+  for (let i = 0; i < 30; i++) h.delivery.add(`wf.t.${i}`, `l${i}`)
+  await h.clock.runUntil(() => h.stats.entries === 30, 20)
+  const times = h.sim.requests.map((r) => r.at)
+  const gaps = times.slice(1).map((at, i) => at - (times[i] as number))
+  t.ok((gaps[1] as number) >= 190, `halved after the 429: ${gaps.slice(0, 6).join(',')}`)
+  t.ok(gaps.slice(-3).every((g) => g <= 120), `recovered: ${gaps.slice(-3).join(',')}`)
+})
+
+t.test('20 % 502 and 5 % dropped connections: every line arrives, in order, duplicates ≤ ambiguous retries', async (t) => {
+  const h = await harness(t, { maxEntryBytes: 300, maxRetries: 10, concurrency: 4 },
+    { faults: { status502Rate: 0.2, dropBeforeRate: 0.025, dropAfterRate: 0.025, seed: 7 } })
+  const tokens = Array.from({ length: 8 }, (_, i) => `wf.fault.${i}`)
+  const sent = new Map<string, string[]>(tokens.map((tk) => [tk, []]))
+  for (let i = 0; i < 400; i++) {
+    const token = tokens[i % tokens.length] as string
+    const line = `${token} #${i} `.padEnd(60, '.')
+    sent.get(token)?.push(line)
+    h.delivery.add(token, line)
+  }
+  await h.clock.runUntil(() => h.stats.delivered === 400, 50)
+  let duplicates = 0
+  for (const token of tokens) {
+    const got = h.sim.entries(token).join('\n').split('\n')
+    const unique = got.filter((line, i) => got.indexOf(line) === i)
+    duplicates += (got.length - unique.length) / 1
+    t.same(unique, sent.get(token), `${token}: all lines, in order`)
+  }
+  t.ok(h.stats.retries > 0, `${h.stats.retries} retries`)
+  t.ok(duplicates <= h.stats.possibleDuplicates * 6, `duplicated lines ${duplicates} within ${h.stats.possibleDuplicates} possible duplicate entries`)
+  t.equal(h.sim.maxConcurrentPerToken(), 1)
+})
+
+t.test('retryAmbiguous: false drops a request that may have landed instead of risking a duplicate', async (t) => {
+  const h = await harness(t, { retryAmbiguous: false })
+  h.sim.script({ drop: 'after' }, { drop: 'before' })
+  h.delivery.add(A, 'maybe landed')
+  await h.delivery.flush()
+  t.equal(h.stats.dropped.ambiguous, 1)
+  t.same(h.sim.entries(A), ['maybe landed'], 'it had in fact landed')
+  t.match(h.stderr[0], /retryAmbiguous is off/)
+})
+
+t.test('a refused connection is retried as safe (never a duplicate)', async (t) => {
+  const h = await harness(t)
+  await h.sim.close()
+  h.delivery.add(A, 'x')
+  await h.clock.runUntil(() => h.stats.retries === 2, 50)
+  t.equal(h.stats.possibleDuplicates, 0)
+  t.match(h.stderr[0], /ECONNREFUSED: the server could not be reached/)
+})
+
+t.test('a stalled server cannot grow memory past maxBufferedBytes: the oldest lines go first', async (t) => {
+  const h = await harness(t, { maxBufferedBytes: 65536, maxEntryBytes: 256, concurrency: 2 })
+  h.sim.stall(true)
+  const line = 'y'.repeat(99)
+  let peak = 0
+  for (let i = 0; i < 20000; i++) {
+    h.delivery.add(`wf.stall.${i % 10}`, line)
+    if (h.delivery.bufferedBytes > peak) peak = h.delivery.bufferedBytes
+  }
+  t.ok(peak <= 65536, `peak ${peak} bytes`)
+  t.ok(h.stats.dropped.overflow > 15000, `${h.stats.dropped.overflow} overflow drops`)
+  t.equal(h.stderr.filter((l) => /maxBufferedBytes/.test(l)).length, 1)
+})
+
+t.test('overflow with only pending lines drops the oldest token\'s', async (t) => {
+  const h = await harness(t, { maxBufferedBytes: 65536, maxEntryBytes: 65535, flushInterval: 60000 })
+  const line = 'z'.repeat(1000)
+  for (let i = 0; i < 70; i++) h.delivery.add(`wf.pending.${i}`, line)
+  t.ok(h.delivery.bufferedBytes <= 65536)
+  t.equal(h.stats.dropped.overflow, 5)
+  t.equal(h.delivery.activeTokens, 65)
+})
+
+t.test('maxTokens caps the tokens tracked at once', async (t) => {
+  const h = await harness(t, { maxTokens: 2 })
+  h.delivery.add(A, 'a')
+  h.delivery.add(B, 'b')
+  h.delivery.add(C, 'c')
+  t.equal(h.stats.dropped.overflow, 1)
+  await h.delivery.flush()
+  t.same(h.sim.entries(C), [])
+})
+
+t.test('completion: earlier lines first, then the event with its message; later lines dropped once-reported', async (t) => {
+  const h = await harness(t, {}, { latency: 5 })
+  h.delivery.add(A, 'step 1')
+  h.delivery.add(A, 'step 2')
+  h.delivery.complete(A, 'done', { status: 'ok' })
+  h.delivery.add(A, 'too late 1')
+  h.delivery.add(A, 'too late 2')
+  await h.delivery.flush()
+  const paths = h.sim.requests.map((r) => r.path)
+  t.same(paths, ['/v1/workflows/activity-log', '/v1/workflows/event'])
+  t.same(h.sim.entries(A), ['step 1\nstep 2', 'done'])
+  t.same(h.sim.event(A), { eventToken: A, returnValues: { status: 'ok' }, logMessage: 'done' })
+  t.equal(h.stats.dropped.completed, 2)
+  t.equal(h.stats.completions, 1)
+  t.equal(h.stderr.length, 1)
+  t.match(h.stderr[0], /after its activity was completed/)
+  t.ok(h.events.some((e) => e.name === 'bitrix24:completed'))
+})
+
+t.test('a failed completion is reported on stderr and as an event', async (t) => {
+  const h = await harness(t)
+  h.sim.script({ status: 422, code: 'BITRIX_ERROR', path: '/v1/workflows/event' })
+  h.delivery.complete(A, 'done', {})
+  await h.delivery.flush()
+  t.match(h.stderr.join(''), /could not be completed \(rejected BITRIX_ERROR\); complete it by hand/)
+  t.ok(h.events.some((e) => e.name === 'bitrix24:completionFailed'))
+})
+
+t.test('close() delivers what is queued and says nothing when all went well', async (t) => {
+  const h = await harness(t)
+  h.delivery.add(A, 'last words')
+  await h.delivery.close()
+  t.same(h.sim.entries(A), ['last words'])
+  t.same(h.stderr, [])
+  const stats = h.events.find((e) => e.name === 'bitrix24:stats')
+  t.match(stats?.payload, { delivered: 1, entries: 1 })
+  h.delivery.add(A, 'after close')
+  t.equal(h.stats.dropped.shutdown, 1, 'lines after close are counted')
+  await h.delivery.close()
+  t.pass('a second close is harmless')
+})
+
+t.test('close() under a stalled server gives up at closeTimeout and counts shutdown drops', async (t) => {
+  const h = await harness(t, { closeTimeout: 3000, maxEntryBytes: 256 })
+  h.sim.stall(true)
+  for (let i = 0; i < 10; i++) h.delivery.add(i < 5 ? A : B, `l${i} `.padEnd(120, '.'))
+  const closing = h.delivery.close()
+  await waitFor(() => h.sim.requests.length === 2, 'two stalled requests')
+  h.clock.tick(3000)
+  await closing
+  t.equal(h.stats.dropped.shutdown, 10)
+  t.match(h.stderr.at(-1), /closed: delivered 0 lines in 0 entries; dropped 10 lines \(shutdown 10\)/)
+})
+
+t.test('close() does not wait out a rate-limit pause longer than the time left', async (t) => {
+  const h = await harness(t, { closeTimeout: 2000 })
+  h.sim.script({ status: 429, code: 'RATE_LIMITED', retryAfter: 60 })
+  h.delivery.add(A, 'a')
+  h.clock.tick(2000)
+  await waitFor(() => h.stats.rateLimited === 1, 'the 429')
+  await h.delivery.close()
+  t.equal(h.stats.dropped.shutdown, 1)
+})
+
+t.test('a 429 met while closing, pausing past the deadline, ends the wait at once', async (t) => {
+  const h = await harness(t, { closeTimeout: 2000 })
+  h.sim.script({ status: 429, code: 'RATE_LIMITED', retryAfter: 60 })
+  h.delivery.add(A, 'a')
+  await h.delivery.close()
+  t.equal(h.stats.dropped.shutdown, 1)
+})
+
+t.test('a retry due after the close deadline is dropped at once', async (t) => {
+  const h = await harness(t, { closeTimeout: 2000 })
+  h.sim.script({ status: 502, code: 'BITRIX_UNAVAILABLE', retryAfter: 30, headers: { 'retry-after': '30' } })
+  h.delivery.add(A, 'a')
+  await h.delivery.close()
+  t.equal(h.stats.dropped.shutdown, 1)
+  t.match(h.stderr.join(''), /closed: .*shutdown 1/)
+})
+
+t.test('a retry waiting when the deadline comes is abandoned', async (t) => {
+  const h = await harness(t, { closeTimeout: 3000 })
+  h.sim.script({ status: 502, code: 'BITRIX_UNAVAILABLE', headers: { 'retry-after': '2' } }, { stall: true })
+  h.delivery.add(A, 'a')
+  h.clock.tick(2000)
+  await waitFor(() => h.stats.retries === 1, 'the first answer')
+  const closing = h.delivery.close()
+  h.clock.tick(2000)
+  await waitFor(() => h.sim.requests.length === 2, 'the stalled retry')
+  h.clock.tick(1000)
+  await closing
+  t.equal(h.stats.dropped.shutdown, 1)
+})
+
+t.test('the server\'s warning is passed on once', async (t) => {
+  const h = await harness(t)
+  h.sim.script({ status: 422, code: 'BITRIX_ERROR', warning: 'you have a bug' }, { status: 422, code: 'BITRIX_ERROR', warning: 'you have a bug' })
+  h.delivery.add(A, 'a')
+  await h.delivery.flush()
+  h.delivery.add(A, 'b')
+  h.clock.tick(2000)
+  await h.delivery.flush()
+  t.equal(h.stderr.filter((l) => /the server warns: you have a bug/.test(l)).length, 1)
+})
+
+t.test('stderr stays quiet under a flood of different problems: a few lines a minute', async (t) => {
+  const h = await harness(t)
+  for (let i = 0; i < 12; i++) h.sim.script({ status: 450 + i, code: `CODE_${i}` })
+  for (let i = 0; i < 12; i++) h.delivery.add(`wf.flood.${i}`, 'x')
+  await h.delivery.flush()
+  t.ok(h.stderr.length <= 6, `${h.stderr.length} lines`)
+  await h.delivery.close()
+  t.match(h.stderr.at(-1), /further problem lines were suppressed/)
+})
+
+t.test('a key failure also ends a retry that was waiting', async (t) => {
+  const h = await harness(t, { concurrency: 2 })
+  h.sim.script({ status: 502, code: 'BITRIX_UNAVAILABLE', token: A }, { status: 401, code: 'INVALID_API_KEY', token: B, delay: 20 })
+  h.delivery.add(A, 'a')
+  h.delivery.add(B, 'b')
+  h.clock.tick(2000)
+  await waitFor(() => h.stats.dropped.auth === 2, 'both dropped')
+  h.clock.tick(60_000)
+  await settle()
+  t.equal(h.sim.requests.length, 2, 'the waiting retry never went')
+})
+
+t.test('a thousand workflows at once go through the round-robin queue', async (t) => {
+  const h = await harness(t, { concurrency: 8 })
+  for (let i = 0; i < 1100; i++) h.delivery.add(`wf.many.${i}`, `line ${i}`)
+  await h.delivery.flush()
+  t.equal(h.stats.entries, 1100)
+  t.equal(h.delivery.activeTokens, 0)
+})
+
+t.test('a failure inside delivery is reported, never an unhandled rejection', async (t) => {
+  const { Delivery } = await import('../lib/delivery')
+  const { parseOptions } = await import('../lib/options')
+  const { Reporter } = await import('../lib/reporter')
+  const { createStats } = await import('../lib/stats')
+  const lines: string[] = []
+  const clock = { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} }
+  // A network layer that breaks its promise never to reject.
+  const broken = {
+    post: async () => { throw new Error('broken sender') },
+    destroy: async () => {},
+    close: async () => {}
+  }
+  const d = new Delivery(parseOptions({ apiKey: API_KEY, maxRequestsPerSecond: 0 }, {}), broken, clock,
+    new Reporter((l) => { lines.push(l) }, clock), () => {}, createStats())
+  d.add(A, 'x')
+  void d.flush()
+  await waitFor(() => lines.length === 1, 'the report')
+  t.match(lines[0], /internal error while delivering: broken sender/)
+})
+
+t.test('dead tokens are remembered up to maxTokens, the oldest forgotten first', async (t) => {
+  const h = await harness(t, { maxTokens: 1 })
+  h.sim.killToken(A)
+  h.sim.killToken(B)
+  h.delivery.add(A, 'a')
+  await h.delivery.flush()
+  h.delivery.add(B, 'b')
+  await h.delivery.flush()
+  h.delivery.add(A, 'a again')
+  await h.delivery.flush()
+  t.equal(h.sim.requests.length, 3, 'A was forgotten and tried again')
+  h.delivery.complete(A, 'done', {})
+  t.equal(h.stats.dropped.deadToken, 4, 'a completion for a dead token is dropped too')
+})
+
+t.test('a completion that overflows the buffer, or is cut off by shutdown, is reported', async (t) => {
+  const h = await harness(t, { maxBufferedBytes: 65536, maxEntryBytes: 40000, closeTimeout: 1000 })
+  h.sim.stall(true)
+  h.delivery.add(A, 'a'.repeat(39000))
+  h.delivery.complete(B, 'b'.repeat(39000), {})
+  t.equal(h.stats.dropped.overflow, 1, 'the oldest line went, not the completion')
+  h.delivery.complete(C, 'c'.repeat(39000), {})
+  t.equal(h.stats.dropped.overflow, 1, 'completions are kept even over the cap')
+  const closing = h.delivery.close()
+  await waitFor(() => h.sim.requests.length === 2, 'the stalled completions')
+  h.clock.tick(1000)
+  await closing
+  t.match(h.stderr.join(''), /could not be completed \(shutdown\); complete it by hand/)
+})
