@@ -1,5 +1,4 @@
 import build from 'pino-abstract-transport'
-import { workerData } from 'node:worker_threads'
 import type { Transform } from 'node:stream'
 import { Client } from './client'
 import { type Clock, systemClock } from './clock'
@@ -10,6 +9,7 @@ import { Formatter, levelNumber, type PinoConfig } from './format'
 import { type Options, parseOptions } from './options'
 import { Reporter, writeStderr } from './reporter'
 import { Router } from './router'
+import { pinoSendsConfig } from './runtime'
 import { createStats, type Stats } from './stats'
 
 /** The stream the factory returns: what pino writes to, plus delivery's controls. */
@@ -49,15 +49,16 @@ export async function createTransport (options?: Options, internals: Internals =
     connections: config.concurrency
   })
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
-  const pinoWillSendConfig = (workerData as { workerData?: { pinoWillSendConfig?: unknown } } | null)?.workerData?.pinoWillSendConfig === true
-  let router: Router | undefined
-  let delivery: Delivery | undefined
+  const pinoWillSendConfig = pinoSendsConfig()
+  // Both are made in build()'s callback, which runs before any line can arrive
+  // and before the stream can be flushed or closed.
+  let delivery!: Delivery
+  let router!: Router
 
   const stream = await build((source) => {
+    // In pino's worker these come from the logger; in-process they are undefined and defaults apply.
     const sent = source as unknown as PinoConfig
-    const pino: PinoConfig = pinoWillSendConfig
-      ? { levels: sent.levels, messageKey: sent.messageKey, errorKey: sent.errorKey }
-      : {}
+    const pino: PinoConfig = { levels: sent.levels, messageKey: sent.messageKey, errorKey: sent.errorKey }
     let minLevel: number | undefined
     if (config.level !== undefined) {
       minLevel = levelNumber(config.level, pino)
@@ -72,23 +73,19 @@ export async function createTransport (options?: Options, internals: Internals =
     source.resume()
   }, {
     parseLine: (line: string) => {
-      router?.line(line)
+      router.line(line)
       return TAKEN
     },
     metadata: false,
     expectPinoConfig: pinoWillSendConfig,
     close: async () => {
-      await delivery?.close()
+      await delivery.close()
     }
   }) as unknown as TransportStream
 
   stream.stats = stats
   stream.flush = (cb) => {
     const done = typeof cb === 'function' ? cb : () => {}
-    if (delivery === undefined) {
-      process.nextTick(done)
-      return
-    }
     delivery.flush().then(() => done(), done)
   }
   return stream

@@ -1,0 +1,69 @@
+import t, { type Test } from 'tap'
+import { Formatter } from '../lib/format'
+import { Router } from '../lib/router'
+import { defaults } from '../lib/options'
+import { harness } from './fixtures/harness'
+
+const fmt = {
+  messageFormat: '{level} {msg}',
+  include: undefined,
+  exclude: [],
+  tokenKey: 'eventToken',
+  eventKey: 'workflowEvent',
+  errorStackFrames: 0
+}
+
+async function setup (t: Test, minLevel?: number, tokenKey = defaults.tokenKey) {
+  const h = await harness(t, { tokenKey })
+  const router = new Router({ tokenKey, eventKey: 'workflowEvent', minLevel }, new Formatter({ ...fmt, tokenKey }), h.delivery, h.stats)
+  return { h, router }
+}
+
+t.test('lines are routed by their token; the others are counted, never thrown', async (t) => {
+  const { h, router } = await setup(t)
+  router.line('{"level":30,"msg":"no token here"}')
+  router.line('not json at all, but mentions "eventToken"')
+  router.line('"eventToken"')
+  router.line('["eventToken"]')
+  router.line('{"level":30,"eventToken":"","msg":"empty token"}')
+  router.line('{"level":30,"eventToken":42,"msg":"not a string"}')
+  router.line('{"level":30,"nested":{"eventToken":"wf.x"},"msg":"only top level counts"}')
+  router.line('{"level":30,"eventToken":"wf.1","msg":"one"}')
+  router.line('{"level":40,"eventToken":"wf.1","msg":"two"}')
+  await h.delivery.flush()
+  t.same(h.sim.entries('wf.1'), ['INFO one\nWARN two'])
+  t.match(h.stats, { received: 9, skipped: 4, malformed: 3, delivered: 2 })
+})
+
+t.test('a custom token key', async (t) => {
+  const { h, router } = await setup(t, undefined, 'bpToken')
+  router.line('{"level":30,"eventToken":"wf.no","msg":"wrong key"}')
+  router.line('{"level":30,"bpToken":"wf.yes","msg":"right key"}')
+  await h.delivery.flush()
+  t.same([...h.sim.allEntries().keys()], ['wf.yes'])
+})
+
+t.test('lines below the minimum level are skipped', async (t) => {
+  const { h, router } = await setup(t, 40)
+  router.line('{"level":30,"eventToken":"wf.1","msg":"info"}')
+  router.line('{"level":50,"eventToken":"wf.1","msg":"error"}')
+  router.line('{"level":"custom","eventToken":"wf.1","msg":"no numeric level: kept"}')
+  await h.delivery.flush()
+  t.same(h.sim.entries('wf.1'), ['ERROR error\nCUSTOM no numeric level: kept'])
+})
+
+t.test('the event key completes the activity, with or without return values', async (t) => {
+  const { h, router } = await setup(t)
+  router.line('{"level":30,"eventToken":"wf.a","workflowEvent":{"returnValues":{"ok":1}},"msg":"done a"}')
+  router.line('{"level":30,"eventToken":"wf.b","workflowEvent":true,"msg":"done b"}')
+  router.line('{"level":30,"eventToken":"wf.c","workflowEvent":{"returnValues":"not an object"},"msg":"done c"}')
+  router.line('{"level":30,"eventToken":"wf.d","workflowEvent":false,"msg":"just a line"}')
+  router.line('{"level":30,"eventToken":"wf.e","workflowEvent":null,"msg":"just a line"}')
+  await h.delivery.flush()
+  t.same(h.sim.event('wf.a')?.returnValues, { ok: 1 })
+  t.same(h.sim.event('wf.b')?.returnValues, {})
+  t.same(h.sim.event('wf.c')?.returnValues, {})
+  t.equal(h.sim.event('wf.d'), undefined)
+  t.equal(h.sim.event('wf.e'), undefined)
+  t.same(h.sim.entries('wf.a'), ['INFO done a'])
+})

@@ -1,0 +1,99 @@
+import t, { type Test } from 'tap'
+import pino from 'pino'
+import { createTransport } from '../lib/transport'
+import { API_KEY, waitFor } from './fixtures/harness'
+import { startSimulator } from '../lib/simulator'
+
+async function setup (t: Test, options: Record<string, unknown> = {}) {
+  const sim = await startSimulator()
+  const stderr: string[] = []
+  const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, ...options }, {
+    stderr: (line) => { stderr.push(line) }
+  })
+  t.teardown(() => sim.close())
+  return { sim, stream, stderr }
+}
+
+t.test('in-process: pino(await build(options)), flush, close', async (t) => {
+  const { sim, stream, stderr } = await setup(t)
+  const logger = pino(stream)
+  const log = logger.child({ eventToken: 'wf.in.process' })
+  log.info('Import started')
+  log.info({ rows: 120 }, 'Rows parsed')
+  logger.info('no token')
+  await new Promise<void>((resolve) => logger.flush(() => resolve()))
+  t.equal(sim.entries('wf.in.process').length, 1, 'delivered by the time flush calls back')
+  t.match(sim.entries('wf.in.process')[0], /^\d\d:\d\d:\d\d INFO Import started\n\d\d:\d\d:\d\d INFO Rows parsed rows=120$/)
+  t.match(stream.stats, { received: 3, skipped: 1, delivered: 2 })
+  const statsEvent = new Promise((resolve) => stream.once('bitrix24:stats', resolve))
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.match(await statsEvent, { delivered: 2 })
+  t.same(stderr, [])
+})
+
+t.test('close delivers what is still pending', async (t) => {
+  const { sim, stream } = await setup(t, { flushInterval: 60000 })
+  const logger = pino(stream)
+  logger.child({ eventToken: 'wf.pending' }).warn('last words')
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.match(sim.entries('wf.pending'), [/WARN last words$/])
+})
+
+t.test('events are plain stream events in-process', async (t) => {
+  const { sim, stream } = await setup(t)
+  sim.killToken('wf.dead')
+  const drop = new Promise((resolve) => stream.once('bitrix24:drop', resolve))
+  pino(stream).child({ eventToken: 'wf.dead' }).info('x')
+  stream.flush()
+  t.match(await drop, { reason: 'deadToken', lines: 1, token: 'wf.…' })
+  stream.end()
+})
+
+t.test('the level option uses the logger\'s levels; an unknown one fails at start', async (t) => {
+  const { sim, stream } = await setup(t, { level: 'warn' })
+  const log = pino(stream).child({ eventToken: 'wf.lvl' })
+  log.info('hidden')
+  log.error('shown')
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  t.match(sim.entries('wf.lvl'), [/ERROR shown$/])
+  stream.end()
+  await t.rejects(createTransport({ apiKey: API_KEY, level: 'loud' }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'level', message: /option "level" must be a level of the logger, got "loud"/ })
+})
+
+t.test('invalid options reject before anything starts', async (t) => {
+  await t.rejects(createTransport({ apiKey: API_KEY, concurrency: 0 }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'concurrency' })
+  await t.rejects(createTransport({}, { env: {} }), { code: 'ERR_BITRIX24_MISSING_API_KEY' })
+  await t.rejects(createTransport({ apiKey: API_KEY, baseUrl: 'http://example.com' }), { code: 'ERR_BITRIX24_INSECURE_BASE_URL' })
+})
+
+t.test('flush without a callback, and before anything was written', async (t) => {
+  const { stream } = await setup(t)
+  stream.flush()
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  t.pass('calls back')
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+})
+
+t.test('malformed input written straight to the stream never breaks it', async (t) => {
+  const { sim, stream } = await setup(t)
+  stream.write('garbage\n{"eventToken":\n\u0000\u0001\n[1,2]\n42\nnull\n')
+  stream.write('{"level":30,"eventToken":"wf.ok","msg":"still fine"}\n')
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  t.match(sim.entries('wf.ok'), [/INFO still fine$/])
+  await waitFor(() => stream.stats.received === 7, 'all lines counted')
+  stream.end()
+})
+
+t.test('the defaults of the replaceable parts are the real ones', async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, flushInterval: 10 })
+  pino(stream).child({ eventToken: 'wf.real.clock' }).info('on the system clock')
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  t.equal(sim.entries('wf.real.clock').length, 1)
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+})
