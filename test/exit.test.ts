@@ -1,0 +1,89 @@
+import t, { type Test } from 'tap'
+import { startSimulator } from '../lib/simulator'
+import { makeApp, runApp } from './fixtures/app'
+import { API_KEY } from './fixtures/harness'
+
+// A separate application in a child process, depending on the package by name:
+// how it ends (returning, process.exit()) must not lose a line.
+
+async function setup (t: Test, simOptions = {}) {
+  const sim = await startSimulator(simOptions)
+  t.teardown(() => sim.close())
+  return { sim, dir: makeApp(t) }
+}
+
+function env (url: string, options: Record<string, unknown> = {}, extra: Record<string, string> = {}) {
+  return {
+    BITRIX24_API_KEY: API_KEY,
+    TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: url, maxRequestsPerSecond: 0, ...options }),
+    ...extra
+  }
+}
+
+function linesOf (entries: string[]): string[] {
+  return entries.join('\n').split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d /, ''))
+}
+
+for (const mode of ['return', 'exit', 'flush-then-exit']) {
+  t.test(`an app that logs and ends by ${mode} loses nothing`, async (t) => {
+    const { sim, dir } = await setup(t)
+    const run = await runApp(dir, 'log.js', env(sim.url, {}, { EXIT_MODE: mode, LINES: '60' }))
+    t.equal(run.code, 0, run.stderr)
+    for (let k = 0; k < 3; k++) {
+      const expected = Array.from({ length: 20 }, (_, j) => `INFO line ${3 * j + k} i=${3 * j + k}`)
+      t.same(linesOf(sim.entries(`wf.exit.${k}`)), expected, `token ${k}: every line, in order`)
+    }
+    t.equal(run.stderr, '', 'nothing on stderr when all is well')
+    if (mode === 'flush-then-exit') t.match(run.stdout, /flushed/)
+  })
+}
+
+t.test('an ES module entry uses the target by name; in-process use works from ESM too', async (t) => {
+  const { sim, dir } = await setup(t)
+  const run = await runApp(dir, 'esm.mjs', env(sim.url))
+  t.equal(run.code, 0, run.stderr)
+  t.match(sim.entries('wf.esm'), [/INFO from an ES module$/])
+  const inProcess = await runApp(dir, 'in-process.mjs', env(sim.url))
+  t.equal(inProcess.code, 0, inProcess.stderr)
+  t.match(sim.entries('wf.in.esm'), [/INFO in-process from ESM$/])
+})
+
+t.test('a stalled server cannot hold the exit longer than closeTimeout + 1 s', async (t) => {
+  const { sim, dir } = await setup(t)
+  sim.stall(true)
+  const run = await runApp(dir, 'log.js', env(sim.url, { closeTimeout: 1500 }))
+  t.equal(run.code, 0)
+  t.ok(run.exitAfterLogged !== undefined && run.exitAfterLogged <= 2500, `exited ${run.exitAfterLogged} ms after logging`)
+  t.match(run.stderr, /^pino-bitrix24-workflow: closed: delivered 0 lines in 0 entries; dropped 30 lines \(shutdown 30\)/m)
+  t.equal(run.stderr.trim().split('\n').length, 1, 'one line')
+})
+
+t.test('an invalid key: one stderr line, not one per entry, and a clean exit', async (t) => {
+  const { sim, dir } = await setup(t)
+  const badKey = 'vibe_api_not_a_real_key_0123456789'
+  const run = await runApp(dir, 'log.js', {
+    ...env(sim.url, { maxEntryBytes: 256, concurrency: 1 }, { LINES: '300', TOKENS: '10' }),
+    BITRIX24_API_KEY: badKey
+  })
+  t.equal(run.code, 0)
+  const lines = run.stderr.trim().split('\n')
+  t.match(lines[0], /HTTP 401 INVALID_API_KEY: the API key is unknown, revoked or expired; issue a new key/)
+  t.match(lines.at(-1), /closed: delivered 0 lines .* \(auth 300\)/)
+  t.ok(lines.length <= 3, `${lines.length} lines`)
+  t.notOk(run.stderr.includes(badKey) || run.stdout.includes(badKey), 'the key appears nowhere')
+  t.equal(sim.requests.length, 1, 'nothing more was sent')
+})
+
+t.test('a stalled server under a flood of 1M lines: memory stays bounded, overflow is counted', async (t) => {
+  const { sim, dir } = await setup(t)
+  sim.stall(true)
+  const run = await runApp(dir, 'flood.js', env(sim.url, { closeTimeout: 500 }, { LINES: '1000000' }), 120_000)
+  t.equal(run.code, 0, run.stderr)
+  const stats = JSON.parse(/^stats (.*)$/m.exec(run.stdout)?.[1] ?? '{}')
+  t.equal(stats.received, 1_000_000, 'every line was read')
+  t.ok(stats.dropped.overflow > 750_000, `${stats.dropped.overflow} overflow drops`)
+  t.equal(stats.dropped.overflow + stats.dropped.shutdown, 1_000_000, 'every line accounted for')
+  // What stayed queued is what maxBufferedBytes holds: ~8 MiB of ~48-byte lines.
+  t.ok(stats.dropped.shutdown < 8 * 1024 * 1024 / 40, `${stats.dropped.shutdown} lines were still queued at close`)
+  t.match(run.stderr, /more than maxBufferedBytes \(8388608\) is waiting to be sent; the oldest lines are dropped/)
+})

@@ -1,0 +1,135 @@
+import t, { type Test } from 'tap'
+import pino from 'pino'
+import { startSimulator, type Simulator } from '../lib/simulator'
+import { API_KEY, waitFor } from './fixtures/harness'
+
+// Through pino.transport by package name, in a real worker thread: pino
+// resolves 'pino-bitrix24-workflow' from this file the way it would from an
+// application (the package refers to itself through its `exports`).
+
+type Transport = ReturnType<typeof pino.transport>
+
+async function setup (t: Test, options: Record<string, unknown> = {}, sim?: Simulator) {
+  const server = sim ?? await startSimulator()
+  const transport: Transport = pino.transport({
+    target: 'pino-bitrix24-workflow',
+    options: { apiKey: API_KEY, baseUrl: server.url, maxRequestsPerSecond: 0, ...options }
+  })
+  t.teardown(() => server.close())
+  return { sim: server, transport }
+}
+
+
+// thread-stream's end() blocks this thread until the worker has closed, and the
+// simulator answers from this very thread: flush first (asynchronously), so that
+// the worker has nothing left to wait for when end() blocks.
+async function finish (transport: Transport): Promise<void> {
+  await new Promise((resolve) => transport.flush(resolve))
+  const closed = new Promise<void>((resolve) => transport.once('close', () => resolve()))
+  transport.end()
+  await closed
+}
+
+t.test('interleaved lines of three tokens arrive per token, in order, in one entry each', async (t) => {
+  const { sim, transport } = await setup(t, { flushInterval: 60000 })
+  const logger = pino(transport)
+  const tokens = ['wf.one.aaaaaaaaaa', 'wf.two.bbbbbbbbbb', 'wf.three.cccccccc']
+  for (let i = 0; i < 20; i++) for (const token of tokens) logger.child({ eventToken: token }).info({ i }, 'step')
+  logger.info('no token')
+  transport.write('this is not json\n')
+  await finish(transport)
+  for (const token of tokens) {
+    const entries = sim.entries(token)
+    t.equal(entries.length, 1, 'as few entries as the limits allow')
+    t.same(entries[0]?.split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d /, '')), Array.from({ length: 20 }, (_, i) => `INFO step i=${i}`))
+  }
+  t.equal(sim.requests.length, 3, 'lines without a token and non-JSON lines are skipped')
+})
+
+t.test('headers and body exactly as documented; Bearer only when configured', async (t) => {
+  const { sim, transport } = await setup(t)
+  pino(transport).child({ eventToken: 'wf.hdr' }).info('hello')
+  await finish(transport)
+  const [req] = sim.requests
+  t.equal(req?.method, 'POST')
+  t.equal(req?.path, '/v1/workflows/activity-log')
+  t.equal(req?.headers['x-api-key'], API_KEY)
+  t.equal(req?.headers['content-type'], 'application/json')
+  t.match(req?.headers['user-agent'], /^pino-bitrix24-workflow\/\d+\.\d+\.\d+$/)
+  t.equal(req?.headers.authorization, undefined, 'no Authorization without a session token')
+  t.same(Object.keys(req?.body as object), ['eventToken', 'logMessage'])
+  t.match(req?.body, { eventToken: 'wf.hdr', logMessage: /^\d\d:\d\d:\d\d INFO hello$/ })
+
+  const app = await setup(t, { apiKey: 'vibe_app_test_key', sessionToken: 'session_test_token' })
+  pino(app.transport).child({ eventToken: 'wf.app' }).info('as an app')
+  await finish(app.transport)
+  t.equal(app.sim.requests[0]?.headers.authorization, 'Bearer session_test_token')
+  t.same(app.sim.entries('wf.app').length, 1)
+})
+
+t.test('logger.flush(cb) calls back after delivery', async (t) => {
+  const { sim, transport } = await setup(t, { flushInterval: 60000 }, await startSimulator({ latency: 50 }))
+  const logger = pino(transport)
+  logger.child({ eventToken: 'wf.flush' }).info('must be written before the activity completes')
+  await new Promise<void>((resolve, reject) => logger.flush((err) => err ? reject(err) : resolve()))
+  t.equal(sim.entries('wf.flush').length, 1, 'in the log when flush calls back')
+  // The by-hand pattern: flush, then complete the activity with one's own call.
+  logger.child({ eventToken: 'wf.flush' }).info('Done')
+  await new Promise((resolve) => logger.flush(resolve))
+  const res = await fetch(`${sim.url}/v1/workflows/event`, {
+    method: 'POST',
+    headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
+    body: JSON.stringify({ eventToken: 'wf.flush', returnValues: { ok: true } })
+  })
+  t.equal(res.status, 200)
+  t.match(sim.entries('wf.flush'), [/must be written/, /Done$/], 'every line landed before the event')
+  await finish(transport)
+})
+
+t.test('completion through the stream: earlier lines first, then the event; later lines never sent', async (t) => {
+  const { sim, transport } = await setup(t)
+  const log = pino(transport).child({ eventToken: 'wf.complete' })
+  log.info('Import started')
+  log.info({ rows: 120 }, 'Rows parsed')
+  log.info({ workflowEvent: { returnValues: { status: 'ok', rows: 120 } } }, 'Import finished')
+  log.info('too late')
+  const drop = new Promise((resolve) => transport.once('bitrix24:drop', resolve))
+  await finish(transport)
+  t.match(await drop, { reason: 'completed', lines: 1 })
+  t.same(sim.requests.map((r) => r.path), ['/v1/workflows/activity-log', '/v1/workflows/event'])
+  t.match(sim.event('wf.complete'), { returnValues: { status: 'ok', rows: 120 }, logMessage: /INFO Import finished$/ })
+  t.same(sim.ignored('wf.complete'), [], 'nothing was sent after the event')
+})
+
+t.test('custom levels, messageKey and errorKey of the logger are honoured', async (t) => {
+  const { sim, transport } = await setup(t, { level: 'notice' })
+  const logger = pino({ customLevels: { notice: 35 }, messageKey: 'message', errorKey: 'error' }, transport)
+  const log = logger.child({ eventToken: 'wf.custom' })
+  log.info('below the minimum level')
+  log.notice('a custom level')
+  log.error({ error: new RangeError('out of range') }, 'failed')
+  await finish(transport)
+  t.match(sim.entries('wf.custom'), [/^\d\d:\d\d:\d\d NOTICE a custom level\n\d\d:\d\d:\d\d ERROR failed error=RangeError: out of range$/])
+})
+
+t.test('events reach the main thread', async (t) => {
+  const { sim, transport } = await setup(t)
+  sim.script({ status: 401, code: 'INVALID_API_KEY' })
+  const seen: string[] = []
+  for (const name of ['bitrix24:authError', 'bitrix24:drop', 'bitrix24:stats']) transport.on(name, () => seen.push(name))
+  pino(transport).child({ eventToken: 'wf.events' }).info('x')
+  await finish(transport)
+  await waitFor(() => seen.includes('bitrix24:stats'), 'the stats event')
+  t.ok(seen.includes('bitrix24:authError'))
+  t.ok(seen.includes('bitrix24:drop'))
+})
+
+t.test('invalid options fail at start-up with a clear message', async (t) => {
+  const transport = pino.transport({ target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, flushInterval: -1 } })
+  const err = await new Promise<Error & { code?: string }>((resolve) => transport.once('error', resolve))
+  t.match(err.message, /option "flushInterval" must be an integer from 0 to 3600000, got -1/)
+  const insecure = pino.transport({ target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, baseUrl: 'http://vibecode.example.com' } })
+  const err2 = await new Promise<Error>((resolve) => insecure.once('error', resolve))
+  t.match(err2.message, /must use https: unless its host is loopback/)
+  t.notOk(err2.message.includes(API_KEY))
+})
