@@ -1,5 +1,6 @@
 import { classify, type Outcome, type Verdict } from './classify'
 import { backoff } from './backoff'
+import { BoundedSet } from './bounded-set'
 import type { Clock } from './clock'
 import type { Emit } from './events'
 import type { Config } from './options'
@@ -53,28 +54,6 @@ interface TokenState {
   queued: boolean
 }
 
-/** A bounded set that forgets its oldest members. */
-class Memory {
-  private readonly max: number
-  private readonly set = new Set<string>()
-  constructor (max: number) {
-    this.max = max
-  }
-
-  has (key: string): boolean {
-    return this.set.has(key)
-  }
-
-  add (key: string): void {
-    this.set.add(key)
-    if (this.set.size > this.max) this.set.delete(this.set.values().next().value as string)
-  }
-
-  get size (): number {
-    return this.set.size
-  }
-}
-
 /**
  * Per-token batching and the delivery of entries: ordering, parallelism,
  * pacing, retries, pauses, drops and shutdown. Reading lines never waits for
@@ -95,8 +74,8 @@ export class Delivery {
   /** Entries in the order they were sealed, so an overflow drops the oldest first. */
   private fifo: Entry[] = []
   private fifoHead = 0
-  private readonly dead: Memory
-  private readonly completed: Memory
+  private readonly dead: BoundedSet
+  private readonly completed: BoundedSet
   private buffered = 0
   private inFlight = 0
   private pauseUntil = 0
@@ -117,8 +96,8 @@ export class Delivery {
     this.emit = emit
     this.stats = stats
     this.pacer = new Pacer(config.maxRequestsPerSecond, config.burst, clock.now())
-    this.dead = new Memory(config.maxTokens)
-    this.completed = new Memory(config.maxTokens)
+    this.dead = new BoundedSet(config.maxTokens)
+    this.completed = new BoundedSet(config.maxTokens)
   }
 
   /** Bytes of text queued, pending or in flight. */
