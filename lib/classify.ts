@@ -69,6 +69,8 @@ export function parseRetryAfter (value: unknown, now: number): number | undefine
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined
   if (typeof value !== 'string' || value.trim() === '') return undefined
   if (/^\s*\d+(\.\d+)?\s*$/.test(value)) return Number(value) * 1000
+  // An HTTP date names its day and month; Date.parse alone would take '-1' for a date in 2001.
+  if (!/[a-z]{3}/i.test(value)) return undefined
   const date = Date.parse(value)
   return Number.isFinite(date) ? Math.max(0, date - now) : undefined
 }

@@ -11,10 +11,11 @@ export interface ClientOptions {
 }
 
 // Errors raised before a single byte of the request can have left this machine:
-// retrying them can never write an entry twice.
+// retrying them can never write an entry twice. UND_ERR_INVALID_ARG is undici
+// refusing the request itself (e.g. a header value it cannot send).
 const NOT_SENT = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT'
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_INVALID_ARG'
 ])
 
 export const USER_AGENT = `pino-bitrix24-workflow/${version}`

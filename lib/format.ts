@@ -29,6 +29,8 @@ export const DEFAULT_LABELS: Record<string, string> = {
 // pino's own bookkeeping means nothing to a person reading a workflow log.
 const ALWAYS_HIDDEN = ['pid', 'hostname', 'time', 'level', 'v']
 
+const SPECIAL = new Set(['time', 'level', 'msg', 'fields'])
+
 const UNQUOTED = /^[^\s="\\]+$/
 
 function value (v: unknown): string {
@@ -64,7 +66,9 @@ export class Formatter {
     this.include = opts.include === undefined ? undefined : new Set(opts.include)
     this.hidden = new Set([...ALWAYS_HIDDEN, this.messageKey, opts.tokenKey, opts.eventKey, ...opts.exclude])
     for (const p of this.parts) {
-      if ('field' in p) this.hidden.add(p.path[0] as string)
+      // A field named in the template is not repeated among the rest; the
+      // special placeholders stand for keys that are hidden already.
+      if ('field' in p && !SPECIAL.has(p.field)) this.hidden.add(p.path[0] as string)
     }
   }
 

@@ -122,9 +122,11 @@ export function describe (name: string, value: unknown): string {
   if (Array.isArray(value)) return 'an array'
   if (typeof value === 'string') {
     if (SECRET.has(name)) return `a string of ${value.length} characters`
-    return JSON.stringify(value.length > 60 ? value.slice(0, 60) + '…' : value)
+    // A URL may carry credentials or a key in its query: show neither.
+    const shown = name === 'baseUrl' ? value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…') : value
+    return JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown)
   }
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  if (typeof value === 'number' || typeof value === 'boolean') return SECRET.has(name) ? `a value of type ${typeof value}` : String(value)
   return `a value of type ${typeof value}`
 }
 
@@ -179,9 +181,10 @@ function stringList (opts: Options, name: keyof Options): string[] | undefined {
 
 function secret (value: unknown, name: string, env: string): string | undefined {
   if (value === undefined || value === '') return undefined
-  // Header values cannot hold control characters; a pasted key with a trailing newline is the usual cause.
-  if (typeof value !== 'string' || /[\0-\x1f\x7f]/.test(value)) {
-    throw invalid(name, `a string without control characters (or env ${env})`, value)
+  // Keys and session tokens are printable ASCII: anything else cannot be sent in a
+  // header (a pasted key with a trailing newline or a zero-width space is the usual cause).
+  if (typeof value !== 'string' || !/^[\x21-\x7e]+$/.test(value)) {
+    throw invalid(name, `a string of printable ASCII characters without spaces (or env ${env})`, value)
   }
   return value
 }
@@ -233,7 +236,7 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
   const sessionToken = secret(opts.sessionToken, 'sessionToken', 'BITRIX24_SESSION_TOKEN') ??
     secret(env.BITRIX24_SESSION_TOKEN, 'sessionToken', 'BITRIX24_SESSION_TOKEN')
 
-  const onRateLimit = opts.onRateLimit ?? defaults.onRateLimit
+  const onRateLimit = opts.onRateLimit === undefined ? defaults.onRateLimit : opts.onRateLimit
   if (onRateLimit !== 'buffer' && onRateLimit !== 'drop') {
     throw invalid('onRateLimit', '"buffer" or "drop"', onRateLimit)
   }
@@ -245,10 +248,8 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
   }
 
   const maxEntryBytes = integer(opts, 'maxEntryBytes', 256, MAX_ENTRY_BYTES, defaults.maxEntryBytes)
+  // At least 64 KiB, so that it always holds an entry of the largest maxEntryBytes.
   const maxBufferedBytes = integer(opts, 'maxBufferedBytes', 65536, 2 ** 31, defaults.maxBufferedBytes)
-  if (maxBufferedBytes < maxEntryBytes) {
-    throw invalid('maxBufferedBytes', `at least maxEntryBytes (${maxEntryBytes})`, maxBufferedBytes)
-  }
 
   return {
     apiKey,

@@ -35,6 +35,7 @@ export class Reporter {
   private readonly write: (text: string) => void
   private readonly clock: Clock
   private readonly seen = new Map<string, number>()
+  private readonly reported = new Set<string>()
   private windowStart = -Infinity
   private windowLines = 0
   suppressed = 0
@@ -44,12 +45,15 @@ export class Reporter {
     this.clock = clock
   }
 
-  /** Reports a kind of problem once; returns whether a line was written. */
+  /**
+   * Reports a kind of problem once; returns whether a line was written. A kind
+   * held back by the budget is written at its next occurrence that fits.
+   */
   problem (kind: string, text: string): boolean {
-    const count = this.seen.get(kind) ?? 0
-    this.seen.set(kind, count + 1)
-    if (count > 0) return false
-    return this.line(text)
+    this.seen.set(kind, (this.seen.get(kind) ?? 0) + 1)
+    if (this.reported.has(kind) || !this.line(text)) return false
+    this.reported.add(kind)
+    return true
   }
 
   /** How often a kind of problem happened. */

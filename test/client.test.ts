@@ -1,0 +1,245 @@
+import t from 'tap'
+import type { Test } from 'tap'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { once } from 'node:events'
+import { Client, USER_AGENT } from '../lib/client'
+import type { ClientOptions } from '../lib/client'
+import { startSimulator } from '../lib/simulator'
+import type { Simulator } from '../lib/simulator'
+import { version } from '../package.json'
+
+const KEY = 'vibe_api_test_key'
+const APP_KEY = 'vibe_app_test_key'
+const SESSION = 'session_test_token'
+const LOG = '/v1/workflows/activity-log'
+const SUCCESS_BODY = JSON.stringify({ success: true, data: null })
+
+async function simulator (t: Test, opts?: Parameters<typeof startSimulator>[0]): Promise<Simulator> {
+  const sim = await startSimulator(opts)
+  t.teardown(() => sim.close())
+  return sim
+}
+
+function client (t: Test, opts: Partial<ClientOptions> & { baseUrl: string }): Client {
+  const c = new Client({ apiKey: KEY, sessionToken: undefined, requestTimeout: 10000, connections: 4, ...opts })
+  t.teardown(() => c.destroy())
+  return c
+}
+
+// Resolves once the simulator has recorded `n` requests: the request has
+// reached the server, whatever the server then does with it.
+async function received (sim: Simulator, n: number): Promise<void> {
+  while (sim.requests.length < n) await new Promise((resolve) => setImmediate(resolve))
+}
+
+t.test('USER_AGENT names the package and its version', async (t) => {
+  t.match(version, /^\d+\.\d+\.\d+/)
+  t.equal(USER_AGENT, `pino-bitrix24-workflow/${version}`)
+})
+
+t.test('a request: path, method, body and headers exactly as documented', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url })
+  const outcome = await c.post(LOG, { eventToken: 'tok_1', logMessage: 'Строки: 120 ✓' })
+  t.same(outcome, { status: 200, body: SUCCESS_BODY, retryAfter: undefined })
+  t.same(sim.entries('tok_1'), ['Строки: 120 ✓'])
+  t.equal(sim.requests.length, 1)
+  const req = sim.requests[0]!
+  t.equal(req.method, 'POST')
+  t.equal(req.path, LOG)
+  t.same(req.body, { eventToken: 'tok_1', logMessage: 'Строки: 120 ✓' })
+  t.equal(req.headers['x-api-key'], KEY)
+  t.equal(req.headers['content-type'], 'application/json')
+  t.equal(req.headers['user-agent'], `pino-bitrix24-workflow/${version}`)
+  t.notOk('authorization' in req.headers, 'no Authorization without a session token')
+  t.equal(req.headers['content-length'], String(Buffer.byteLength(JSON.stringify({ eventToken: 'tok_1', logMessage: 'Строки: 120 ✓' }))))
+})
+
+t.test('Authorization: Bearer only when a session token is configured', async (t) => {
+  const sim = await simulator(t)
+  const withSession = client(t, { baseUrl: sim.url, apiKey: APP_KEY, sessionToken: SESSION })
+  t.same(await withSession.post(LOG, { eventToken: 'tok', logMessage: 'app' }), { status: 200, body: SUCCESS_BODY, retryAfter: undefined })
+  t.equal(sim.requests[0]?.headers.authorization, `Bearer ${SESSION}`)
+  t.equal(sim.requests[0]?.headers['x-api-key'], APP_KEY)
+
+  const without = client(t, { baseUrl: sim.url, apiKey: APP_KEY })
+  const outcome = await without.post(LOG, { eventToken: 'tok', logMessage: 'app' })
+  t.match(outcome, { status: 401, retryAfter: undefined })
+  t.match(JSON.parse((outcome as { body: string }).body), { success: false, error: { code: 'INVALID_APP_KEY' } }, 'the server sees an app key without a session')
+  t.notOk('authorization' in sim.requests[1]!.headers)
+})
+
+t.test('a base URL with a path prefix', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url + '/vibe/api' })
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
+  t.equal(sim.requests[0]?.path, '/vibe/api' + LOG, 'the prefix comes before the path')
+  t.match(outcome, { status: 404 }, 'the simulator has no such route: answered, not failed')
+})
+
+t.test('a base URL with a bare slash adds no prefix', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url + '/' })
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 200 })
+  t.equal(sim.requests[0]?.path, LOG)
+})
+
+t.test('an error answer is an outcome with its status and body', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url })
+  sim.script({ code: 'BITRIX_ACCESS_DENIED', message: 'token used' })
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
+  t.match(outcome, { status: 403, retryAfter: undefined })
+  t.same(JSON.parse((outcome as { body: string }).body), { success: false, error: { code: 'BITRIX_ACCESS_DENIED', message: 'token used' } })
+  sim.script({ status: 502, body: '<html>Bad Gateway</html>' })
+  t.same(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 502, body: '<html>Bad Gateway</html>', retryAfter: undefined },
+    'a body that is not JSON is passed on as text')
+})
+
+t.test('the Retry-After header is passed through', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url })
+  sim.script({ code: 'RATE_LIMITED', retryAfter: 2, headers: { 'Retry-After': '2' } })
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 429, retryAfter: '2' })
+  const date = 'Wed, 21 Oct 2037 07:28:00 GMT'
+  sim.script({ code: 'QUEUE_TIMEOUT', headers: { 'retry-after': date } })
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 504, retryAfter: date }, 'an HTTP date as given')
+  sim.script({ code: 'QUEUE_TIMEOUT', retryAfter: 5 })
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 504, retryAfter: undefined }, 'retryAfter in the body is not a header')
+})
+
+t.test('the simulator\'s own rate limit answers with Retry-After', async (t) => {
+  const sim = await simulator(t, { rateLimit: { rps: 1, burst: 1 } })
+  const c = client(t, { baseUrl: sim.url })
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'a' }), { status: 200 })
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'b' }), { status: 429, retryAfter: '1' })
+})
+
+t.test('a repeated Retry-After header: the first one counts', async (t) => {
+  // The simulator sends each header once; a plain server sends two.
+  const server = http.createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      res.setHeader('retry-after', ['3', '9'])
+      res.writeHead(429, { 'content-type': 'application/json' })
+      res.end('{"success":false,"error":{"code":"RATE_LIMITED"}}')
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const c = client(t, { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 429, retryAfter: '3' })
+})
+
+t.test('connection refused: an error, not sent', async (t) => {
+  const sim = await startSimulator()
+  const url = sim.url
+  await sim.close()
+  const c = client(t, { baseUrl: url })
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
+  t.match(outcome, { error: { code: 'ECONNREFUSED' }, sent: false })
+  t.type((outcome as { error: { message?: string } }).error.message, 'string')
+})
+
+t.test('a connection dropped after the request was processed: sent', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url })
+  sim.script({ drop: 'after' })
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'landed' })
+  t.match(outcome, { error: { code: String }, sent: true })
+  t.notOk('status' in outcome, 'no status')
+  t.same(sim.entries('tok'), ['landed'], 'the entry did land: a retry would write it twice')
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'next' }), { status: 200 }, 'the client recovers on a new connection')
+})
+
+t.test('a connection dropped before an answer: possibly sent', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url })
+  sim.script({ drop: 'before' })
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { error: { code: String }, sent: true },
+    'the client cannot tell whether the server acted')
+  t.same(sim.entries('tok'), [])
+})
+
+t.test('a stalled server with a short requestTimeout: ambiguous', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url, requestTimeout: 200 })
+  sim.stall(true)
+  const started = Date.now()
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
+  t.match(outcome, { error: { code: 'UND_ERR_HEADERS_TIMEOUT' }, sent: true })
+  t.ok(Date.now() - started >= 150, 'after about requestTimeout')
+  t.equal(sim.requests.length, 1, 'the request reached the server')
+})
+
+t.test('destroy() aborts a request in flight', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url })
+  sim.stall(true)
+  const pending = c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
+  await received(sim, 1)
+  await c.destroy()
+  const outcome = await pending
+  t.match(outcome, { error: { code: 'UND_ERR_DESTROYED' }, sent: true })
+})
+
+t.test('close() waits for requests in flight', async (t) => {
+  const sim = await simulator(t, { latency: 50 })
+  const c = client(t, { baseUrl: sim.url })
+  let answered = false
+  const pending = c.post(LOG, { eventToken: 'tok', logMessage: 'x' }).then((o) => {
+    answered = true
+    return o
+  })
+  await received(sim, 1)
+  await c.close()
+  t.equal(answered, true, 'the answer came before close resolved')
+  t.match(await pending, { status: 200 })
+  t.same(sim.entries('tok'), ['x'])
+})
+
+t.test('requests after destroy() fail without being sent', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url })
+  await c.destroy()
+  // Nothing left this machine, though the outcome says `sent: true`: only
+  // connection-level codes count as not sent (see NOT_SENT in lib/client.ts).
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { error: { code: 'UND_ERR_DESTROYED' } })
+  t.equal(sim.requests.length, 0)
+})
+
+t.test('connections caps the requests in flight', async (t) => {
+  const sim = await simulator(t, { latency: 30 })
+  const c = client(t, { baseUrl: sim.url, connections: 2 })
+  const outcomes = await Promise.all([1, 2, 3, 4, 5].map((i) => c.post(LOG, { eventToken: `tok${i}`, logMessage: 'x' })))
+  for (const o of outcomes) t.match(o, { status: 200 })
+  t.ok(sim.stats().maxConcurrent <= 2, `at most 2 at once (saw ${sim.stats().maxConcurrent})`)
+})
+
+t.test('sequential requests reuse the connection', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url, connections: 1 })
+  for (let i = 0; i < 5; i++) t.match(await c.post(LOG, { eventToken: 'tok', logMessage: `m${i}` }), { status: 200 })
+  t.same(sim.entries('tok'), ['m0', 'm1', 'm2', 'm3', 'm4'])
+})
+
+t.test('a key undici cannot put in a header: refused before sending', async (t) => {
+  const sim = await simulator(t)
+  // Passes option validation (no control characters): a zero-width space pasted with the key.
+  const c = client(t, { baseUrl: sim.url, apiKey: KEY + '\u200b' })
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { error: { code: 'UND_ERR_INVALID_ARG' }, sent: false })
+  t.equal(sim.requests.length, 0, 'nothing reached the server')
+})
+
+t.test('a failure without a code is treated as possibly sent', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url })
+  // A payload JSON cannot carry: the error has a name and message but no code.
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 10n })
+  t.match(outcome, { error: { code: undefined, name: 'TypeError', message: String }, sent: true })
+})

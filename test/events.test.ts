@@ -1,0 +1,125 @@
+import t from 'tap'
+import { EventEmitter, once } from 'node:events'
+import { MessageChannel, isMainThread } from 'node:worker_threads'
+import { createEmit } from '../lib/events'
+
+function threadStreamData (): { dataBuf: SharedArrayBuffer, stateBuf: SharedArrayBuffer } {
+  return { dataBuf: new SharedArrayBuffer(4), stateBuf: new SharedArrayBuffer(4) }
+}
+
+function collect (stream: EventEmitter, name: string): unknown[][] {
+  const seen: unknown[][] = []
+  stream.on(name, (...args: unknown[]) => seen.push(args))
+  return seen
+}
+
+t.test('on the main thread, events are emitted on the stream', async (t) => {
+  const stream = new EventEmitter()
+  const seen = collect(stream, 'bitrix24:drop')
+  const emit = createEmit(stream, undefined, true, null)
+  const payload = { reason: 'overflow', lines: 3 }
+  emit('bitrix24:drop', payload)
+  t.equal(seen.length, 1)
+  t.equal(seen[0]?.[0], payload, 'the payload object itself, as the only argument')
+  t.equal(seen[0]?.length, 1)
+})
+
+t.test('the defaults are this thread\'s own (the test runs on the main thread)', async (t) => {
+  t.equal(isMainThread, true)
+  const stream = new EventEmitter()
+  const seen = collect(stream, 'bitrix24:stats')
+  createEmit(stream)('bitrix24:stats', { received: 1 })
+  t.same(seen, [[{ received: 1 }]])
+})
+
+t.test('in thread-stream\'s worker, events go to the main thread as EVENT messages', async (t) => {
+  const { port1, port2 } = new MessageChannel()
+  t.teardown(() => {
+    port1.close()
+    port2.close()
+  })
+  const stream = new EventEmitter()
+  const local = collect(stream, 'bitrix24:authError')
+  const emit = createEmit(stream, threadStreamData(), false, port1)
+  const received = once(port2, 'message')
+  emit('bitrix24:authError', { code: 'INVALID_API_KEY', status: 401 })
+  const [message] = await received
+  t.same(message, { code: 'EVENT', name: 'bitrix24:authError', args: [{ code: 'INVALID_API_KEY', status: 401 }] })
+  t.same(local, [], 'nothing is emitted on the stream itself')
+})
+
+t.test('several events arrive in order', async (t) => {
+  const { port1, port2 } = new MessageChannel()
+  t.teardown(() => {
+    port1.close()
+    port2.close()
+  })
+  const emit = createEmit(new EventEmitter(), threadStreamData(), false, port1)
+  const messages: unknown[] = []
+  const done = new Promise<void>((resolve) => {
+    port2.on('message', (m) => {
+      messages.push(m)
+      if (messages.length === 2) resolve()
+    })
+  })
+  emit('bitrix24:completed', { token: 'a' })
+  emit('bitrix24:completionFailed', { token: 'b' })
+  await done
+  t.same(messages, [
+    { code: 'EVENT', name: 'bitrix24:completed', args: [{ token: 'a' }] },
+    { code: 'EVENT', name: 'bitrix24:completionFailed', args: [{ token: 'b' }] }
+  ])
+})
+
+t.test('a user\'s own worker thread is left alone', async (t) => {
+  const cases: Array<[string, unknown]> = [
+    ['no workerData', undefined],
+    ['null workerData', null],
+    ['workerData of another type', 'hello'],
+    ['workerData without the buffers', { foo: 1 }],
+    ['only dataBuf', { dataBuf: new SharedArrayBuffer(4) }],
+    ['only stateBuf', { stateBuf: new SharedArrayBuffer(4) }],
+    ['plain ArrayBuffers', { dataBuf: new ArrayBuffer(4), stateBuf: new ArrayBuffer(4) }]
+  ]
+  for (const [name, data] of cases) {
+    const { port1, port2 } = new MessageChannel()
+    t.teardown(() => {
+      port1.close()
+      port2.close()
+    })
+    const posted: unknown[] = []
+    port2.on('message', (m) => posted.push(m))
+    const stream = new EventEmitter()
+    const local = collect(stream, 'bitrix24:rateLimited')
+    createEmit(stream, data, false, port1)('bitrix24:rateLimited', { retryAfter: 1000 })
+    t.same(local, [[{ retryAfter: 1000 }]], `${name}: emitted on the stream`)
+    // A round trip on the same channel: anything posted before it would arrive first.
+    port1.postMessage('probe')
+    await once(port2, 'message')
+    t.same(posted, ['probe'], `${name}: nothing posted to the parent port`)
+  }
+})
+
+t.test('without a parent port, events stay on the stream', async (t) => {
+  const stream = new EventEmitter()
+  const seen = collect(stream, 'bitrix24:drop')
+  createEmit(stream, threadStreamData(), false, null)('bitrix24:drop', { n: 1 })
+  t.same(seen, [[{ n: 1 }]])
+})
+
+t.test('on the main thread, thread-stream\'s buffers alone do not redirect', async (t) => {
+  const { port1, port2 } = new MessageChannel()
+  t.teardown(() => {
+    port1.close()
+    port2.close()
+  })
+  const posted: unknown[] = []
+  port2.on('message', (m) => posted.push(m))
+  const stream = new EventEmitter()
+  const seen = collect(stream, 'bitrix24:drop')
+  createEmit(stream, threadStreamData(), true, port1)('bitrix24:drop', { n: 2 })
+  port1.postMessage('probe')
+  await once(port2, 'message')
+  t.same(seen, [[{ n: 2 }]])
+  t.same(posted, ['probe'])
+})
