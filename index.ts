@@ -26,7 +26,8 @@ const pinoBitrix24Workflow = Object.assign(createTransport, {
   ERR_INSECURE_BASE_URL
 })
 
-// eslint-disable-next-line @typescript-eslint/no-namespace
+// The namespace only adds types to the function it shares its name with.
+// eslint-disable-next-line @typescript-eslint/no-redeclare
 declare namespace pinoBitrix24Workflow {
   export type Options = options.Options
   export type Config = options.Config

@@ -548,7 +548,7 @@ t.test('a failure inside delivery is reported, never an unhandled rejection', as
   const d = new Delivery(parseOptions({ apiKey: API_KEY, maxRequestsPerSecond: 0 }, {}), broken, clock,
     new Reporter((l) => { lines.push(l) }, clock), () => {}, createStats())
   d.add(A, 'x')
-  void d.flush()
+  d.flush().catch(() => {})
   await waitFor(() => lines.length === 1, 'the report')
   t.match(lines[0], /internal error while delivering: broken sender/)
 })

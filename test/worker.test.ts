@@ -19,7 +19,6 @@ async function setup (t: Test, options: Record<string, unknown> = {}, sim?: Simu
   return { sim: server, transport }
 }
 
-
 // thread-stream's end() blocks this thread until the worker has closed, and the
 // simulator answers from this very thread: flush first (asynchronously), so that
 // the worker has nothing left to wait for when end() blocks.
