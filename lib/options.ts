@@ -138,22 +138,21 @@ function invalid (name: string, expected: string, value: unknown): Bitrix24Trans
   )
 }
 
-function integer (opts: Options, name: keyof Options, min: number, max: number, fallback: number): number {
+function numeric (opts: Options, name: keyof Options, min: number, max: number, fallback: number, whole: boolean): number {
   const value = opts[name]
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(name, `an integer from ${min} to ${max}`, value)
+  if (typeof value !== 'number' || !(whole ? Number.isInteger(value) : Number.isFinite(value)) || value < min || value > max) {
+    throw invalid(name, `${whole ? 'an integer' : 'a number'} from ${min} to ${max}`, value)
   }
   return value
 }
 
+function integer (opts: Options, name: keyof Options, min: number, max: number, fallback: number): number {
+  return numeric(opts, name, min, max, fallback, true)
+}
+
 function number (opts: Options, name: keyof Options, min: number, max: number, fallback: number): number {
-  const value = opts[name]
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw invalid(name, `a number from ${min} to ${max}`, value)
-  }
-  return value
+  return numeric(opts, name, min, max, fallback, false)
 }
 
 function boolean (opts: Options, name: keyof Options, fallback: boolean): boolean {
