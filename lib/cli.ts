@@ -1,0 +1,120 @@
+// The pipe mode: `node app.js | pino-bitrix24-workflow [options]`. The
+// transport runs in this process, fed from stdin line by line; bin/cli.ts only
+// hands it the real process streams, so everything here runs in tests too.
+
+import type { EventEmitter } from 'node:events'
+import type { Readable, Writable } from 'node:stream'
+import split from 'split2'
+import { version } from '../package.json'
+import { type Command, explain, parseArgs, usage } from './cli-args'
+import { createTransport, type Internals, type TransportStream } from './transport'
+
+export interface RunIO {
+  /** The arguments after node and the script. */
+  argv: readonly string[]
+  stdin: Readable
+  stdout: Writable
+  stderr: Writable
+  /** Read for BITRIX24_API_KEY and the other variables. Default: process.env. */
+  env?: NodeJS.ProcessEnv
+  /** Where SIGINT and SIGTERM arrive: `process` in the binary. */
+  signals?: Pick<EventEmitter, 'on' | 'off'>
+  /** Replaceable parts of the transport (clock, network), for tests. */
+  internals?: Pick<Internals, 'clock' | 'sender'>
+}
+
+const PREFIX = 'pino-bitrix24-workflow: '
+// A line longer than this is skipped (it is still teed): garbage without
+// newlines must not grow the buffer forever. Far above any entry (64 KB).
+export const MAX_LINE_LENGTH = 16 * 1024 * 1024
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
+/**
+ * Runs the command to completion and returns its exit code: 0 after --help,
+ * --version, or once stdin has ended (or a signal arrived) and the transport
+ * has closed; 1 for invalid flags or options, with the reason on stderr.
+ */
+export async function run (io: RunIO): Promise<number> {
+  const { stdin, stdout, stderr } = io
+  const warn = (err: Error): void => {
+    stderr.write(`${PREFIX}${err.message}\n`)
+  }
+  // Whoever reads stdout may go away (`| head`): EPIPE is expected and only
+  // ends the copy; delivery goes on either way.
+  let stopCopy = (): void => {}
+  stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') warn(err)
+    stopCopy()
+  })
+
+  let command: Command
+  try {
+    command = parseArgs(io.argv)
+  } catch (err) {
+    stderr.write(explain(err as Error))
+    return 1
+  }
+  if (command.command === 'help') {
+    stdout.write(usage())
+    return 0
+  }
+  if (command.command === 'version') {
+    stdout.write(version + '\n')
+    return 0
+  }
+  const { options, tee } = command
+  let transport: TransportStream
+  try {
+    // parseOptions inside checks every value, with the library's own messages.
+    transport = await createTransport(options, {
+      ...io.internals,
+      env: io.env ?? process.env,
+      stderr: (text) => { stderr.write(text) }
+    })
+  } catch (err) {
+    stderr.write(explain(err as Error))
+    return 1
+  }
+
+  if ((stdin as { isTTY?: boolean }).isTTY === true) {
+    stderr.write(`${PREFIX}reading log lines from the terminal; pipe an app into it: node app.js | pino-bitrix24-workflow\n`)
+  }
+
+  // Each line goes to the transport whole, with its newline back on.
+  // skipOverflow is split2's own option, missing from its types.
+  const splitOptions = { maxLength: MAX_LINE_LENGTH, skipOverflow: true }
+  const lines = split((line: string) => line + '\n', splitOptions)
+  const stop = (): void => {
+    stdin.unpipe()
+    stdin.destroy()
+    // After stdin has ended by itself, the lines are already on their way out.
+    if (!lines.writableEnded) lines.end()
+  }
+
+  stopCopy = () => {
+    stdin.unpipe(stdout)
+    // A write to a failed stdout returns false, which pauses stdin for a
+    // 'drain' that never comes, and unpiping does not undo that pause.
+    stdin.resume()
+  }
+
+  return await new Promise<number>((resolve) => {
+    const onSignal = (): void => stop()
+    for (const signal of SIGNALS) io.signals?.on(signal, onSignal)
+    transport.on('error', warn)
+    // The transport closes once it has delivered everything or given up at
+    // closeTimeout; it has then written its own summary to stderr.
+    transport.once('close', () => {
+      for (const signal of SIGNALS) io.signals?.off(signal, onSignal)
+      resolve(0)
+    })
+    // A stdin that fails ends the input like its end would.
+    stdin.on('error', (err) => {
+      warn(err)
+      stop()
+    })
+    lines.pipe(transport)
+    if (tee) stdin.pipe(stdout, { end: false })
+    stdin.pipe(lines)
+  })
+}

@@ -1,0 +1,214 @@
+import t from 'tap'
+import { OPTION_FLAGS, UsageError, explain, flagOf, kebab, parseArgs, usage } from '../lib/cli-args'
+import { Bitrix24TransportError, ERR_INVALID_OPTION } from '../lib/errors'
+import { DEFAULT_BASE_URL, defaults, parseOptions } from '../lib/options'
+
+function options (...argv: string[]): unknown {
+  const command = parseArgs(argv)
+  if (command.command !== 'run') throw new Error(`not a run: ${command.command}`)
+  return command.options
+}
+
+function usageError (tt: tap.Test, argv: string[], message: RegExp | string, flag?: string): UsageError {
+  let caught: unknown
+  try {
+    parseArgs(argv)
+  } catch (err) {
+    caught = err
+  }
+  tt.type(caught, UsageError, `${argv.join(' ')} is a usage error`)
+  const err = caught as UsageError
+  if (typeof message === 'string') tt.equal(err.message, message)
+  else tt.match(err.message, message)
+  tt.equal(err.flag, flag)
+  tt.equal(err.name, 'UsageError')
+  return err
+}
+
+t.test('every option of the library has exactly one flag, in kebab case', async tt => {
+  const config = parseOptions({ apiKey: 'k' }, {})
+  tt.same(OPTION_FLAGS.map((f) => f.option).sort(), Object.keys(config).sort())
+  for (const flag of OPTION_FLAGS) tt.equal(flag.name, kebab(flag.option as string))
+  tt.same(OPTION_FLAGS.map((f) => f.name).slice(0, 3), ['api-key', 'session-token', 'base-url'])
+  tt.equal(kebab('maxRequestsPerSecond'), 'max-requests-per-second')
+  tt.equal(kebab('keepNonBmp'), 'keep-non-bmp')
+})
+
+t.test('defaults shown are those of the library', async tt => {
+  const byName = new Map(OPTION_FLAGS.map((f) => [f.name, f]))
+  tt.equal(byName.get('flush-interval')?.default, String(defaults.flushInterval))
+  tt.equal(byName.get('max-buffered-bytes')?.default, '8388608')
+  tt.equal(byName.get('message-format')?.default, '"{time} {level} {msg}"')
+  tt.equal(byName.get('on-rate-limit')?.default, '"buffer"')
+  tt.equal(byName.get('retry-ambiguous')?.default, 'true')
+  tt.equal(byName.get('keep-non-bmp')?.default, 'false')
+  tt.equal(byName.get('base-url')?.default, DEFAULT_BASE_URL)
+  tt.equal(byName.get('api-key')?.env, 'BITRIX24_API_KEY')
+  tt.equal(byName.get('session-token')?.env, 'BITRIX24_SESSION_TOKEN')
+  tt.equal(byName.get('base-url')?.env, 'BITRIX24_BASE_URL')
+  tt.equal(byName.get('level')?.default, 'every level')
+})
+
+t.test('no arguments: nothing set, tee on', async tt => {
+  tt.same(parseArgs([]), { command: 'run', options: {}, tee: true })
+})
+
+t.test('strings, as --flag value and --flag=value', async tt => {
+  tt.same(options('--api-key', 'vibe_api_x', '--base-url=http://127.0.0.1:1', '--message-format', '{msg} a=b', '--on-rate-limit=drop'), {
+    apiKey: 'vibe_api_x',
+    baseUrl: 'http://127.0.0.1:1',
+    messageFormat: '{msg} a=b',
+    onRateLimit: 'drop'
+  })
+  // Only the first '=' separates; an empty value is passed on for parseOptions to judge.
+  tt.same(options('--message-format=a=b', '--token-key='), { messageFormat: 'a=b', tokenKey: '' })
+  // A value may start with one dash.
+  tt.same(options('--message-format', '-{msg}'), { messageFormat: '-{msg}' })
+  // The last of a repeated flag wins.
+  tt.same(options('--token-key', 'a', '--token-key', 'b'), { tokenKey: 'b' })
+  tt.same(options('--session-token', 's', '--event-key', 'e'), { sessionToken: 's', eventKey: 'e' })
+})
+
+t.test('numbers are decimal and strict', async tt => {
+  tt.same(options('--flush-interval', '10', '--max-requests-per-second=0.5', '--burst', '+3', '--concurrency', '1e1'), {
+    flushInterval: 10, maxRequestsPerSecond: 0.5, burst: 3, concurrency: 10
+  })
+  tt.same(options('--close-timeout', '-1', '--max-retry-delay=.5', '--max-retries=2.'), { closeTimeout: -1, maxRetryDelay: 0.5, maxRetries: 2 })
+  for (const bad of ['12abc', '', ' 5', '5 ', '0x10', 'Infinity', 'NaN', '1_000', '1e', '.', '--']) {
+    usageError(tt, [`--flush-interval=${bad}`], `flag --flush-interval takes a number, got ${JSON.stringify(bad)}`, '--flush-interval')
+  }
+  const long = usageError(tt, ['--max-tokens', 'x'.repeat(100)], /got "x{60}…"$/, '--max-tokens')
+  tt.notMatch(long.message, 'x'.repeat(61))
+  // Range and integer checks are the library's.
+  tt.same(options('--max-tokens', '1.5'), { maxTokens: 1.5 })
+  tt.throws(() => parseOptions({ apiKey: 'k', maxTokens: 1.5 }, {}), { message: /option "maxTokens" must be an integer/ })
+})
+
+t.test('every number flag parses', async tt => {
+  for (const flag of OPTION_FLAGS.filter((f) => f.type === 'number')) {
+    tt.same(options(`--${flag.name}`, '7'), { [flag.option as string]: 7 }, flag.name)
+  }
+})
+
+t.test('booleans: --flag, --no-flag, --flag=true|false', async tt => {
+  tt.same(options('--keep-non-bmp'), { keepNonBmp: true })
+  tt.same(options('--no-keep-non-bmp'), { keepNonBmp: false })
+  tt.same(options('--keep-non-bmp=false', '--retry-ambiguous=true'), { keepNonBmp: false, retryAmbiguous: true })
+  tt.same(options('--no-retry-ambiguous'), { retryAmbiguous: false })
+  tt.same(options('--no-retry-ambiguous', '--retry-ambiguous'), { retryAmbiguous: true })
+  // A boolean never takes the next argument as its value.
+  usageError(tt, ['--keep-non-bmp', 'true'], /^unexpected argument #2/)
+  usageError(tt, ['--keep-non-bmp=yes'], 'flag --keep-non-bmp takes true or false, got "yes"', '--keep-non-bmp')
+  usageError(tt, ['--no-keep-non-bmp=false'], 'flag --no-keep-non-bmp takes no value', '--no-keep-non-bmp')
+})
+
+t.test('lists: comma-separated, trimmed, repeated flags add up', async tt => {
+  tt.same(options('--include', 'a,b'), { include: ['a', 'b'] })
+  tt.same(options('--exclude= a , b.c '), { exclude: ['a', 'b.c'] })
+  tt.same(options('--include', 'a', '--include=b,c'), { include: ['a', 'b', 'c'] })
+  tt.same(options('--include='), { include: [] })
+  tt.same(options('--include=', '--include', 'a'), { include: ['a'] })
+  // Empty items are passed on, and parseOptions refuses them with its own message.
+  const { exclude } = options('--exclude', 'a,,b') as { exclude: string[] }
+  tt.same(exclude, ['a', '', 'b'])
+  tt.throws(() => parseOptions({ apiKey: 'k', exclude }, {}), { message: /option "exclude" must be an array of non-empty strings/ })
+})
+
+t.test('level: a number when it looks like one, else a label', async tt => {
+  tt.same(options('--level', '30'), { level: 30 })
+  tt.same(options('--level=info'), { level: 'info' })
+  tt.same(options('--level', '25.5'), { level: 25.5 })
+})
+
+t.test('tee: on by default, --no-tee, --tee, --tee=false', async tt => {
+  tt.same(parseArgs(['--no-tee']), { command: 'run', options: {}, tee: false })
+  tt.same(parseArgs(['--no-tee', '--tee']), { command: 'run', options: {}, tee: true })
+  tt.same(parseArgs(['--tee=false']), { command: 'run', options: {}, tee: false })
+  usageError(tt, ['--no-tee=1'], 'flag --no-tee takes no value', '--no-tee')
+  usageError(tt, ['--tee=1'], 'flag --tee takes true or false, got "1"', '--tee')
+})
+
+t.test('help and version win over what follows them', async tt => {
+  for (const arg of ['-h', '--help']) {
+    tt.same(parseArgs([arg]), { command: 'help' })
+    tt.same(parseArgs(['--api-key', 'k', arg, '--bogus']), { command: 'help' })
+  }
+  for (const arg of ['-v', '--version']) {
+    tt.same(parseArgs([arg]), { command: 'version' })
+    tt.same(parseArgs(['--no-tee', arg, '--flush-interval=x']), { command: 'version' })
+  }
+  usageError(tt, ['--bogus', '--help'], 'unknown flag --bogus (see --help)', '--bogus')
+  // --help=x is no help.
+  usageError(tt, ['--help=1'], 'unknown flag --help (see --help)', '--help')
+})
+
+t.test('unknown flags are named, their values are not', async tt => {
+  usageError(tt, ['--bogus'], 'unknown flag --bogus (see --help)', '--bogus')
+  const err = usageError(tt, ['--apikey=vibe_api_SECRET'], 'unknown flag --apikey (see --help)', '--apikey')
+  tt.notMatch(err.message, 'SECRET')
+  usageError(tt, ['-x'], 'unknown flag -x (see --help)', '-x')
+  usageError(tt, ['-'], 'unknown flag - (see --help)', '-')
+  usageError(tt, ['--'], 'unknown flag -- (see --help)', '--')
+  usageError(tt, ['-api-key', 'k'], 'unknown flag -api-key (see --help)', '-api-key')
+  // --no- exists for booleans only.
+  usageError(tt, ['--no-api-key'], 'unknown flag --no-api-key (see --help)', '--no-api-key')
+  usageError(tt, ['--no-bogus'], 'unknown flag --no-bogus (see --help)', '--no-bogus')
+  usageError(tt, ['--Flush-Interval', '1'], 'unknown flag --Flush-Interval (see --help)', '--Flush-Interval')
+})
+
+t.test('a stray argument is refused without being echoed', async tt => {
+  const err = usageError(tt, ['--no-tee', 'vibe_api_SECRET'], 'unexpected argument #2: this command takes flags only (see --help)')
+  tt.notMatch(err.message, 'SECRET')
+})
+
+t.test('a missing value is refused', async tt => {
+  usageError(tt, ['--api-key'], 'flag --api-key needs a value (--api-key <key> or --api-key=<key>)', '--api-key')
+  usageError(tt, ['--base-url', '--flush-interval', '5'], /^flag --base-url needs a value/, '--base-url')
+  usageError(tt, ['--include'], /^flag --include needs a value \(--include <a,b>/, '--include')
+})
+
+t.test('flagOf maps an option to its flag', async tt => {
+  tt.equal(flagOf('flushInterval'), '--flush-interval')
+  tt.equal(flagOf('apiKey'), '--api-key')
+  tt.equal(flagOf('options'), undefined)
+  tt.equal(flagOf('tee'), undefined)
+  tt.equal(flagOf(undefined), undefined)
+})
+
+t.test('explain: the message, and the flag to fix', async tt => {
+  tt.equal(explain(new UsageError('unknown flag --x (see --help)', '--x')),
+    'pino-bitrix24-workflow: unknown flag --x (see --help)\n')
+  let optionError: unknown
+  try {
+    parseOptions({ apiKey: 'k', flushInterval: -1 }, {})
+  } catch (err) {
+    optionError = err
+  }
+  tt.equal(explain(optionError as Error),
+    'pino-bitrix24-workflow: option "flushInterval" must be an integer from 0 to 3600000, got -1\n' +
+    'pino-bitrix24-workflow: set it with --flush-interval (see --help)\n')
+  tt.equal(explain(new Bitrix24TransportError(ERR_INVALID_OPTION, 'pino-bitrix24-workflow: option "options" must be an object', 'options')),
+    'pino-bitrix24-workflow: option "options" must be an object\n')
+  tt.equal(explain(new Error('boom')), 'pino-bitrix24-workflow: boom\n')
+})
+
+t.test('usage lists every flag with its default and environment variable', async tt => {
+  const text = usage()
+  tt.match(text, /^Usage: node app\.js \| pino-bitrix24-workflow \[options\]\n/)
+  for (const flag of OPTION_FLAGS) {
+    const shown = flag.type === 'boolean' ? `--[no-]${flag.name}` : `--${flag.name} <${flag.value}>`
+    const at = text.indexOf(`  ${shown} `)
+    tt.ok(at >= 0, `lists ${shown}`)
+    // The entry runs until the next line that starts a flag.
+    const rest = text.slice(at + 2)
+    const entry = rest.slice(0, rest.search(/\n {2}-/))
+    tt.match(entry, `Default: ${flag.default}`, `default of --${flag.name}`)
+    if (flag.env !== undefined) tt.match(entry, `\n${' '.repeat(33)}Env: ${flag.env}\n`, `env of --${flag.name}`)
+  }
+  for (const name of ['--[no-]tee', '-h, --help', '-v, --version']) tt.match(text, `  ${name} `)
+  tt.match(text, 'Default: true')
+  tt.match(text, /--no-tee/)
+  tt.match(text, /Exit status: 0/)
+  for (const line of text.split('\n')) tt.ok(line.length <= 80, `fits 80 columns: ${line}`)
+  tt.ok(text.endsWith('\n'))
+})
