@@ -334,13 +334,15 @@ t.test('20 % 502 and 5 % dropped connections: every line arrives, in order, dupl
   await h.clock.runUntil(() => h.stats.delivered === 400, 50)
   let duplicates = 0
   for (const token of tokens) {
-    const got = h.sim.entries(token).join('\n').split('\n')
-    const unique = got.filter((line, i) => got.indexOf(line) === i)
-    duplicates += (got.length - unique.length) / 1
-    t.same(unique, sent.get(token), `${token}: all lines, in order`)
+    // An entry written twice shows up as the same entry twice in a row.
+    const entries = h.sim.entries(token)
+    const unique = entries.filter((entry, i) => i === 0 || entries[i - 1] !== entry)
+    duplicates += entries.length - unique.length
+    t.same(unique.join('\n').split('\n'), sent.get(token), `${token}: all lines, in order`)
   }
   t.ok(h.stats.retries > 0, `${h.stats.retries} retries`)
-  t.ok(duplicates <= h.stats.possibleDuplicates * 6, `duplicated lines ${duplicates} within ${h.stats.possibleDuplicates} possible duplicate entries`)
+  t.ok(h.sim.stats().byCode.DROPPED_AFTER > 0, 'some requests landed and lost their answer')
+  t.ok(duplicates <= h.stats.possibleDuplicates, `${duplicates} duplicated entries, ${h.stats.possibleDuplicates} ambiguous retries`)
   t.equal(h.sim.maxConcurrentPerToken(), 1)
 })
 
