@@ -1,0 +1,207 @@
+'use strict'
+
+// The measured application: one run of one scenario, in a process of its own
+// (forked by bench/run.js, which passes the scenario as JSON in argv[2] and
+// gets the result over IPC). It logs through pino.transport with the target
+// named as a user would name it; the package resolves itself by name through
+// its package.json "exports" (self-reference), so pino loads dist/index.js in
+// its worker exactly as it would from node_modules.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { once } = require('node:events')
+const { setImmediate: tick } = require('node:timers/promises')
+const pino = require('pino')
+
+const scenario = JSON.parse(process.argv[2])
+
+// pino unrefs its worker once it is ready, and thread-stream waits for the
+// worker with Atomics.waitAsync, which holds no handle: an app awaiting
+// 'drain' with nothing else alive would simply exit. A server would keep a
+// real app alive; this timer does here. The process exits once it reports.
+setInterval(() => {}, 1000)
+
+const STEPS = ['received', 'validated', 'reserved', 'charged', 'shipped']
+
+/** Event tokens shaped like Bitrix24's (`xxx.yyy.zzz`), deterministic. */
+function makeTokens (n) {
+  const tokens = []
+  for (let i = 0; i < n; i++) {
+    const id = String(i).padStart(6, '0')
+    tokens.push(`wf${id}.${(0x5a3c1e + i * 7919).toString(16)}.${(0x9f1d2b7c + i * 104729).toString(16)}`)
+  }
+  return tokens
+}
+
+/** What pino.transport is given for each variant. */
+function targetOf (variant, urls, options) {
+  switch (variant) {
+    case 'floor':
+      return { target: path.join(__dirname, 'fixtures', 'floor.js'), options: {} }
+    case 'file':
+      return { target: 'pino/file', options: { destination: '/dev/null' } }
+    case 'bitrix24':
+      return {
+        target: 'pino-bitrix24-workflow',
+        options: { apiKey: 'vibe_api_test_key', baseUrl: urls.sim, ...options }
+      }
+    case 'loki':
+      return { target: 'pino-loki', options: { host: urls.sink, ...options } }
+    case 'axiom':
+      return { target: '@axiomhq/pino', options: { dataset: 'bench', token: 'xaat-bench-token', edgeUrl: urls.sink, ...options } }
+    default:
+      throw new Error(`unknown variant ${variant}`)
+  }
+}
+
+function peakRssBytes () {
+  try {
+    const status = fs.readFileSync('/proc/self/status', 'utf8')
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status)
+    if (m !== null) return Number(m[1]) * 1024
+  } catch {}
+  return null
+}
+
+function waitForMessage (type) {
+  return new Promise((resolve) => {
+    process.on('message', function onMessage (msg) {
+      if (msg && msg.type === type) {
+        process.off('message', onMessage)
+        resolve(msg)
+      }
+    })
+  })
+}
+
+async function start () {
+  const { target, options } = targetOf(scenario.variant, scenario.urls, scenario.options)
+  const transport = pino.transport({ target, options })
+  const result = { stats: null, statsBeforeClose: null }
+  transport.on('bitrix24:stats', (s) => { result.stats = s })
+  const closed = once(transport, 'close')
+  // A worker that dies must fail the run, not hang it.
+  transport.on('error', (err) => {
+    process.send({ type: 'error', error: String(err && err.stack) }, () => process.exit(1))
+  })
+  // The logger first: pino sends its config to the worker when the logger is
+  // made, and a transport that expects it (expectPinoConfig) is ready only then.
+  const logger = pino({}, transport)
+  await once(transport, 'ready')
+  return { transport, logger, closed, result }
+}
+
+/** Ends the transport and waits for the worker to have closed. */
+async function finish (transport, closed, result) {
+  transport.end()
+  await closed
+  result.statsBeforeClose = result.stats !== null
+  // The stats event travels as a message from the worker; give a late one a chance.
+  if (result.stats === null) await new Promise((resolve) => setTimeout(resolve, 200))
+}
+
+/**
+ * Logs `count` lines, `tokenShare` of them carrying one of the `tokens`
+ * round robin. Waits for 'drain' when pino's buffer to the worker is
+ * full, as an application with backpressure would; `perTick` lines every
+ * `tickMs` when a steady rate is asked for.
+ */
+async function logLines (logger, transport, tokens, { count, tokenShare = 1, perTick = 0, tickMs = 0 }) {
+  const every = Math.round(1 / tokenShare)
+  let k = 0
+  for (let i = 0; i < count; i++) {
+    const obj = { orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
+    if (i % every === 0) {
+      logger.info({ eventToken: tokens[k % tokens.length], ...obj }, 'order step finished')
+      k++
+    } else {
+      logger.info(obj, 'order step finished')
+    }
+    if (perTick > 0 && i % perTick === perTick - 1) {
+      await new Promise((resolve) => setTimeout(resolve, tickMs))
+    } else if ((i & 63) === 63 && transport.writableNeedDrain) {
+      await once(transport, 'drain')
+    }
+  }
+  return k
+}
+
+const modes = {
+  /** Lines per CPU-second and wall time, first line to worker closed. */
+  async throughput () {
+    const { transport, logger, closed, result } = await start()
+    const tokens = makeTokens(scenario.tokens)
+    const rssAtReady = process.memoryUsage().rss
+    let maxRss = rssAtReady
+    const sampler = setInterval(() => { maxRss = Math.max(maxRss, process.memoryUsage().rss) }, 20)
+    const cpu0 = process.cpuUsage()
+    const t0 = process.hrtime.bigint()
+    const tokenLines = await logLines(logger, transport, tokens, scenario)
+    const tLogged = process.hrtime.bigint()
+    await finish(transport, closed, result)
+    const t1 = process.hrtime.bigint()
+    const cpu = process.cpuUsage(cpu0)
+    clearInterval(sampler)
+    return {
+      ...result,
+      lines: scenario.count,
+      tokenLines,
+      cpuUserMs: cpu.user / 1000,
+      cpuSystemMs: cpu.system / 1000,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      wallMs: Number(t1 - t0) / 1e6,
+      // On the clock of V8's CPU profiles (µs), for bench/profile.js.
+      windowUs: [Number(t0 / 1000n), Number(t1 / 1000n)],
+      loggedMs: Number(tLogged - t0) / 1e6,
+      rssAtReady,
+      maxRssSampled: maxRss,
+      peakRss: peakRssBytes()
+    }
+  },
+
+  /** p50/p99 of one logger.info call in the application thread. */
+  async latency () {
+    const { transport, logger, closed, result } = await start()
+    const tokens = makeTokens(scenario.tokens)
+    const samples = new Float64Array(scenario.calls)
+    const total = scenario.warmup + scenario.calls
+    for (let i = 0; i < total; i++) {
+      const obj = { eventToken: tokens[i % tokens.length], orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
+      const t0 = process.hrtime.bigint()
+      logger.info(obj, 'order step finished')
+      const t1 = process.hrtime.bigint()
+      if (i >= scenario.warmup) samples[i - scenario.warmup] = Number(t1 - t0)
+      // An application does other work between log calls: let pino hand its
+      // buffer to the worker every so often, and respect backpressure.
+      if (i % scenario.yieldEvery === scenario.yieldEvery - 1) {
+        if (transport.writableNeedDrain) await once(transport, 'drain')
+        else await tick()
+      }
+    }
+    samples.sort()
+    const at = (q) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]
+    await finish(transport, closed, result)
+    return { ...result, calls: scenario.calls, p50Ns: at(0.5), p90Ns: at(0.9), p99Ns: at(0.99), p999Ns: at(0.999), maxNs: samples[samples.length - 1] }
+  },
+
+  /** Logs one line per token, then waits for run.js to see everything delivered. */
+  async rate () {
+    const { transport, logger, closed, result } = await start()
+    const tokens = makeTokens(scenario.count)
+    const finishAsked = waitForMessage('finish')
+    const t0 = Date.now()
+    for (let i = 0; i < scenario.count; i++) {
+      logger.info({ eventToken: tokens[i], step: 'started' }, 'workflow step started')
+    }
+    process.send({ type: 'logged', t0 })
+    await finishAsked
+    await finish(transport, closed, result)
+    return { ...result, lines: scenario.count, t0 }
+  }
+}
+
+modes[scenario.mode]().then((result) => {
+  process.send({ type: 'result', result }, () => process.exit(0))
+}, (err) => {
+  process.send({ type: 'error', error: String(err && err.stack) }, () => process.exit(1))
+})

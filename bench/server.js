@@ -1,0 +1,86 @@
+'use strict'
+
+// The servers of a bench, in a process of their own so that their CPU is never
+// counted against the measured application: the Vibe API simulator (for this
+// transport) and the peers' ingest sink. Driven by bench/run.js over IPC:
+// { id, cmd, arg } in, { id, result } or { id, error } out.
+
+const path = require('node:path')
+const { startSimulator } = require(path.join(__dirname, '..', 'dist', 'lib', 'simulator.js'))
+const { startSink } = require('./sink')
+
+function median (values) {
+  if (values.length === 0) return 0
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+function simCounts (sim) {
+  let lines = 0
+  let entries = 0
+  const perToken = []
+  for (const list of sim.allEntries().values()) {
+    entries += list.length
+    perToken.push(list.length)
+    for (const text of list) lines += text.split('\n').length
+  }
+  let firstAt = null
+  let lastOkAt = null
+  for (const record of sim.requests) {
+    if (firstAt === null || record.at < firstAt) firstAt = record.at
+    if (record.status === 200 && (lastOkAt === null || record.at > lastOkAt)) lastOkAt = record.at
+  }
+  const stats = sim.stats()
+  return {
+    requests: stats.requests,
+    byCode: stats.byCode,
+    maxConcurrent: stats.maxConcurrent,
+    lines,
+    entries,
+    tokens: perToken.length,
+    entriesPerToken: perToken.length === 0
+      ? null
+      : { min: Math.min(...perToken), median: median(perToken), max: Math.max(...perToken) },
+    firstAt,
+    lastOkAt
+  }
+}
+
+async function main () {
+  const opts = JSON.parse(process.argv[2] || '{}')
+  const sim = await startSimulator({ rateLimit: opts.rateLimit })
+  const sink = await startSink()
+  const commands = {
+    counts: () => ({ sim: simCounts(sim), sink: sink.counts() }),
+    reset: () => {
+      sim.reset()
+      sink.reset()
+      return true
+    },
+    stall: (on) => {
+      sim.stall(on === true)
+      return true
+    },
+    close: async () => {
+      await sim.close()
+      await sink.close()
+      return true
+    }
+  }
+  process.on('message', async (msg) => {
+    try {
+      const result = await commands[msg.cmd](msg.arg)
+      process.send({ id: msg.id, result })
+      if (msg.cmd === 'close') process.disconnect()
+    } catch (err) {
+      process.send({ id: msg.id, error: String(err && err.stack) })
+    }
+  })
+  process.send({ type: 'ready', simUrl: sim.url, sinkUrl: sink.url })
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
