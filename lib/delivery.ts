@@ -52,6 +52,8 @@ interface TokenState {
   retryTimer: unknown
   /** In the round-robin queue of tokens waiting for a request slot. */
   queued: boolean
+  /** Its activity was completed through the stream: no more lines are taken. */
+  closed: boolean
 }
 
 /**
@@ -87,6 +89,7 @@ export class Delivery {
   private closing = false
   private deadline = Infinity
   private closed = false
+  private readonly dropMode: boolean
 
   constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats) {
     this.config = config
@@ -95,6 +98,7 @@ export class Delivery {
     this.reporter = reporter
     this.emit = emit
     this.stats = stats
+    this.dropMode = config.onRateLimit === 'drop'
     this.pacer = new Pacer(config.maxRequestsPerSecond, config.burst, clock.now())
     this.dead = new BoundedSet(config.maxTokens)
     this.completed = new BoundedSet(config.maxTokens)
@@ -127,6 +131,7 @@ export class Delivery {
     if (state === undefined) return
     this.seal(state)
     this.completed.add(token)
+    state.closed = true
     const bytes = Buffer.byteLength(text)
     const clean = this.clean(text, bytes)
     this.push(state, clean, 1, returnValues)
@@ -134,17 +139,20 @@ export class Delivery {
 
   /** Checks whether lines of a token may be queued; counts them as dropped if not. */
   private accept (token: string): TokenState | undefined {
+    let state = this.tokens.get(token)
+    // The common case, a token already queueing and nothing wrong: no further lookups.
+    if (state !== undefined && !state.closed && this.keyFailure === undefined && !this.closed &&
+      (!this.dropMode || this.clock.now() >= this.pauseUntil)) return state
     let reason: DropReason | undefined
     if (this.keyFailure !== undefined) reason = 'auth'
     else if (this.closed) reason = 'shutdown'
     else if (this.dead.has(token)) reason = 'deadToken'
-    else if (this.completed.has(token)) reason = 'completed'
-    else if (this.config.onRateLimit === 'drop' && this.clock.now() < this.pauseUntil) reason = 'rateLimited'
+    else if (this.completed.has(token) || state?.closed === true) reason = 'completed'
+    else if (this.dropMode && this.clock.now() < this.pauseUntil) reason = 'rateLimited'
     if (reason !== undefined) {
       this.drop(reason, 1, token)
       return undefined
     }
-    let state = this.tokens.get(token)
     if (state === undefined) {
       if (this.tokens.size >= this.config.maxTokens) {
         this.drop('overflow', 1, token)
@@ -159,7 +167,8 @@ export class Delivery {
         entries: [],
         busy: false,
         retryTimer: undefined,
-        queued: false
+        queued: false,
+        closed: false
       }
       this.tokens.set(token, state)
     }
@@ -372,7 +381,7 @@ export class Delivery {
     this.pauseUntil = Math.max(this.pauseUntil, now + delay)
     this.emit('bitrix24:rateLimited', { code: verdict.code, retryAfter: delay })
     this.reporter.problem('RATE_LIMITED', `${this.describe(verdict)}; sending pauses ${delay} ms (onRateLimit: ${this.config.onRateLimit})`)
-    if (this.config.onRateLimit === 'drop') {
+    if (this.dropMode) {
       this.dropEntry(entry, 'rateLimited', verdict.code)
       for (const other of [...this.tokens.values()]) this.dropToken(other, 'rateLimited', verdict.code)
     }

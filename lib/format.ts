@@ -22,6 +22,13 @@ export interface FormatOptions {
 
 type Part = { literal: string } | { field: string, path: string[] }
 
+/** A compiled part: every one has the same shape, so the per-line loop stays monomorphic. */
+interface Step {
+  literal: string
+  /** undefined for a literal. */
+  get: ((line: Record<string, unknown>) => string) | undefined
+}
+
 export const DEFAULT_LABELS: Record<string, string> = {
   10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal'
 }
@@ -44,11 +51,12 @@ function pad (n: number): string {
 }
 
 export class Formatter {
-  private readonly parts: Part[]
+  private readonly steps: Step[]
   private readonly hidden: Set<string>
   private readonly include: Set<string> | undefined
   private readonly fieldsInTemplate: boolean
-  private readonly labels: Record<string, string>
+  /** Upper-case labels by level number, made once rather than per line. */
+  private readonly labels: Map<number, string>
   private readonly messageKey: string
   private readonly errorKey: string
   private readonly stackFrames: number
@@ -59,13 +67,15 @@ export class Formatter {
   constructor (opts: FormatOptions, pino: PinoConfig = {}) {
     this.messageKey = pino.messageKey ?? 'msg'
     this.errorKey = pino.errorKey ?? 'err'
-    this.labels = pino.levels?.labels ?? DEFAULT_LABELS
+    const labels = pino.levels?.labels ?? DEFAULT_LABELS
+    this.labels = new Map(Object.entries(labels).map(([n, label]) => [Number(n), label.toUpperCase()]))
     this.stackFrames = opts.errorStackFrames
-    this.parts = compile(opts.messageFormat)
-    this.fieldsInTemplate = this.parts.some((p) => 'field' in p && p.field === 'fields')
+    const parts = compile(opts.messageFormat)
+    this.steps = parts.map((p) => 'literal' in p ? { literal: p.literal, get: undefined } : { literal: '', get: this.getter(p) })
+    this.fieldsInTemplate = parts.some((p) => 'field' in p && p.field === 'fields')
     this.include = opts.include === undefined ? undefined : new Set(opts.include)
     this.hidden = new Set([...ALWAYS_HIDDEN, this.messageKey, opts.tokenKey, opts.eventKey, ...opts.exclude])
-    for (const p of this.parts) {
+    for (const p of parts) {
       // A field named in the template is not repeated among the rest; the
       // special placeholders stand for keys that are hidden already.
       if ('field' in p && !SPECIAL.has(p.field)) this.hidden.add(p.path[0] as string)
@@ -75,13 +85,13 @@ export class Formatter {
   format (line: Record<string, unknown>): string {
     let out = ''
     let skipSpace = false
-    for (const part of this.parts) {
-      if ('literal' in part) {
-        out += skipSpace && part.literal[0] === ' ' ? part.literal.slice(1) : part.literal
+    for (const step of this.steps) {
+      if (step.get === undefined) {
+        out += skipSpace && step.literal.charCodeAt(0) === 32 ? step.literal.slice(1) : step.literal
         skipSpace = false
         continue
       }
-      const text = this.placeholder(part, line)
+      const text = step.get(line)
       // An absent field leaves no double space behind.
       skipSpace = text === ''
       out += text
@@ -90,26 +100,31 @@ export class Formatter {
       const rest = this.fields(line)
       if (rest !== '') out += (out === '' || out.endsWith(' ') ? '' : ' ') + rest
     }
-    return out.trim()
+    // Trimming allocates: only when there is something to trim.
+    return out.length > 0 && (out.charCodeAt(0) <= 32 || out.charCodeAt(out.length - 1) <= 32) ? out.trim() : out
   }
 
-  private placeholder (part: { field: string, path: string[] }, line: Record<string, unknown>): string {
+  /** What a placeholder reads from a line, decided once per template rather than per line. */
+  private getter (part: { field: string, path: string[] }): (line: Record<string, unknown>) => string {
     switch (part.field) {
-      case 'time': return this.time(line.time)
-      case 'level': return this.level(line.level)
-      case 'msg': {
+      case 'time': return (line) => this.time(line.time)
+      case 'level': return (line) => this.level(line.level)
+      case 'msg': return (line) => {
         const msg = line[this.messageKey]
         return msg === undefined || msg === null ? '' : typeof msg === 'string' ? msg : value(msg)
       }
-      case 'fields': return this.fields(line)
+      case 'fields': return (line) => this.fields(line)
     }
-    let v: unknown = line
-    for (const key of part.path) {
-      if (v === null || typeof v !== 'object') return ''
-      v = (v as Record<string, unknown>)[key]
+    const { path } = part
+    return (line) => {
+      let v: unknown = line
+      for (const key of path) {
+        if (v === null || typeof v !== 'object') return ''
+        v = (v as Record<string, unknown>)[key]
+      }
+      if (v === undefined || v === null) return ''
+      return typeof v === 'string' ? v : value(v)
     }
-    if (v === undefined || v === null) return ''
-    return typeof v === 'string' ? v : value(v)
   }
 
   private time (t: unknown): string {
@@ -125,7 +140,7 @@ export class Formatter {
   }
 
   private level (l: unknown): string {
-    if (typeof l === 'number') return (this.labels[l] ?? String(l)).toUpperCase()
+    if (typeof l === 'number') return this.labels.get(l) ?? String(l)
     return typeof l === 'string' ? l.toUpperCase() : ''
   }
 

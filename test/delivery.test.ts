@@ -584,3 +584,16 @@ t.test('a completion that overflows the buffer, or is cut off by shutdown, is re
   await closing
   t.match(h.stderr.join(''), /could not be completed \(shutdown\); complete it by hand/)
 })
+
+t.test('a completing token takes no more lines even once the memory of completed tokens has moved on', async (t) => {
+  const h = await harness(t, { maxTokens: 2 })
+  h.sim.script({ token: A, delay: 200 })
+  h.delivery.complete(A, 'done a', {})
+  h.delivery.complete(B, 'done b', {})
+  await waitFor(() => h.stats.completions === 1, 'b completed')
+  h.delivery.complete(C, 'done c', {})
+  h.delivery.add(A, 'too late for a')
+  t.equal(h.stats.dropped.completed, 1)
+  await h.delivery.flush()
+  t.same(h.sim.entries(A), ['done a'])
+})
