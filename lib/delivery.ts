@@ -30,6 +30,8 @@ interface Entry {
   text: string
   bytes: number
   lines: number
+  /** When its first line was queued: eviction drops the oldest first. */
+  since: number
   attempts: number
   /** Set for the entry that completes the activity. */
   returnValues: Record<string, unknown> | undefined
@@ -76,6 +78,8 @@ export class Delivery {
   /** Entries in the order they were sealed, so an overflow drops the oldest first. */
   private fifo: Entry[] = []
   private fifoHead = 0
+  /** Tokens with pending lines, oldest first pending line first (a Map keeps insertion order). */
+  private readonly pendingOrder = new Map<string, TokenState>()
   private readonly dead: BoundedSet
   private readonly completed: BoundedSet
   private buffered = 0
@@ -114,9 +118,14 @@ export class Delivery {
     return this.tokens.size
   }
 
+  /** Entries not yet let go of: sealed and not settled, or settled behind one that is not. */
+  get trackedEntries (): number {
+    return this.fifo.length - this.fifoHead
+  }
+
   /** Queues one formatted line for a token. */
   add (token: string, text: string): void {
-    const state = this.accept(token)
+    const state = this.accept(token, false)
     if (state === undefined) return
     this.append(state, text)
   }
@@ -127,18 +136,27 @@ export class Delivery {
    * Later lines of the token are dropped: Bitrix24 would silently ignore them.
    */
   complete (token: string, text: string, returnValues: Record<string, unknown>): void {
-    const state = this.accept(token)
+    const state = this.accept(token, true)
     if (state === undefined) return
     this.seal(state)
+    this.track(state)
     this.completed.add(token)
     state.closed = true
     const bytes = Buffer.byteLength(text)
     const clean = this.clean(text, bytes)
-    this.push(state, clean, 1, returnValues)
+    this.push(state, clean, 1, returnValues, this.clock.now())
+  }
+
+  /**
+   * Sealing can overflow the buffer, and an eviction can forget a token whose
+   * queue it emptied: the caller goes on with that token, so it is tracked again.
+   */
+  private track (state: TokenState): void {
+    if (this.tokens.get(state.token) !== state) this.tokens.set(state.token, state)
   }
 
   /** Checks whether lines of a token may be queued; counts them as dropped if not. */
-  private accept (token: string): TokenState | undefined {
+  private accept (token: string, completion: boolean): TokenState | undefined {
     let state = this.tokens.get(token)
     // The common case, a token already queueing and nothing wrong: no further lookups.
     if (state !== undefined && !state.closed && this.keyFailure === undefined && !this.closed &&
@@ -149,15 +167,14 @@ export class Delivery {
     else if (this.dead.has(token)) reason = 'deadToken'
     else if (this.completed.has(token) || state?.closed === true) reason = 'completed'
     else if (this.dropMode && this.clock.now() < this.pauseUntil) reason = 'rateLimited'
+    // A completion is never refused for the token cap: it finishes a workflow.
+    if (reason === undefined && state === undefined && !completion && this.tokens.size >= this.config.maxTokens) reason = 'overflow'
     if (reason !== undefined) {
       this.drop(reason, 1, token)
+      if (completion) this.completionFailed(token, reason)
       return undefined
     }
     if (state === undefined) {
-      if (this.tokens.size >= this.config.maxTokens) {
-        this.drop('overflow', 1, token)
-        return undefined
-      }
       state = {
         token,
         pending: [],
@@ -183,11 +200,15 @@ export class Delivery {
       text = truncate(text, max)
       bytes = Buffer.byteLength(text)
     }
-    if (state.pending.length > 0 && state.pendingBytes + 1 + bytes > max) this.seal(state)
+    if (state.pending.length > 0 && state.pendingBytes + 1 + bytes > max) {
+      this.seal(state)
+      this.track(state)
+    }
     // Pending bytes count the newline that will join this line to the one before.
     const added = state.pending.length === 0 ? bytes : bytes + 1
     if (state.pending.length === 0) {
       state.pendingSince = this.clock.now()
+      this.pendingOrder.set(state.token, state)
       state.flushTimer = this.clock.setTimeout(() => {
         state.flushTimer = undefined
         this.seal(state)
@@ -211,14 +232,15 @@ export class Delivery {
     const rawBytes = state.pendingBytes
     state.pending = []
     state.pendingBytes = 0
+    this.pendingOrder.delete(state.token)
     this.buffered -= rawBytes
-    this.push(state, this.clean(joined, rawBytes), lines, undefined)
+    this.push(state, this.clean(joined, rawBytes), lines, undefined, state.pendingSince)
   }
 
   /** Sanitised and trimmed text of an entry, still within maxEntryBytes. */
   private clean (text: string, bytes: number): { text: string, bytes: number } {
     let out = sanitize(text, this.config.keepNonBmp).trim()
-    let outBytes = out.length === text.length ? bytes : Buffer.byteLength(out)
+    let outBytes = out === text ? bytes : Buffer.byteLength(out)
     // Neutralising markup adds a few bytes: the rare entry that outgrows the limit is cut.
     if (outBytes > this.config.maxEntryBytes) {
       out = truncate(out, this.config.maxEntryBytes)
@@ -227,7 +249,7 @@ export class Delivery {
     return { text: out, bytes: outBytes }
   }
 
-  private push (state: TokenState, clean: { text: string, bytes: number }, lines: number, returnValues: Record<string, unknown> | undefined): void {
+  private push (state: TokenState, clean: { text: string, bytes: number }, lines: number, returnValues: Record<string, unknown> | undefined, since: number): void {
     if (clean.text === '' && returnValues === undefined) {
       // Bitrix24 rejects an empty entry; a line that formats to nothing is not worth a request.
       this.stats.skipped += lines
@@ -239,6 +261,7 @@ export class Delivery {
       text: clean.text,
       bytes: clean.bytes,
       lines,
+      since,
       attempts: 0,
       returnValues,
       settled: false,
@@ -312,7 +335,9 @@ export class Delivery {
     this.stats.requests++
     const payload = entry.returnValues === undefined
       ? { eventToken: state.token, logMessage: entry.text }
-      : { eventToken: state.token, returnValues: entry.returnValues, logMessage: entry.text }
+      : entry.text === ''
+        ? { eventToken: state.token, returnValues: entry.returnValues }
+        : { eventToken: state.token, returnValues: entry.returnValues, logMessage: entry.text }
     this.sender.post(entry.returnValues === undefined ? LOG_PATH : EVENT_PATH, payload)
       .then((outcome) => this.answer(state, entry, outcome))
       .catch((err: unknown) => {
@@ -331,6 +356,12 @@ export class Delivery {
     }
     const now = this.clock.now()
     const verdict = classify(outcome, now)
+    if (this.keyFailure !== undefined && verdict.action !== 'ok') {
+      // The key failed while this request was in flight: nothing will be sent again.
+      this.dropEntry(entry, 'auth', this.keyFailure.code)
+      this.after(state)
+      return
+    }
     if (verdict.warning !== undefined) this.reporter.problem('WARNING', `the server warns: ${verdict.warning}`)
     switch (verdict.action) {
       case 'ok':
@@ -375,9 +406,15 @@ export class Delivery {
 
   private rateLimited (state: TokenState, entry: Entry, verdict: Verdict, now: number): void {
     this.stats.rateLimited++
-    this.rateLimitStreak++
-    this.pacer.slowDown(now)
-    const delay = backoff(this.rateLimitStreak, RATE_LIMIT_BASE, this.config.maxRetryDelay, verdict.retryAfter)
+    // Requests in flight together meet one limit together: slow down once per pause.
+    if (now >= this.pauseUntil) {
+      this.rateLimitStreak++
+      this.pacer.slowDown(now)
+    }
+    // Without a delay from the server, wait at least the second the API asks for.
+    const delay = verdict.retryAfter === undefined
+      ? Math.max(RATE_LIMIT_BASE, backoff(this.rateLimitStreak, RATE_LIMIT_BASE, this.config.maxRetryDelay, undefined))
+      : backoff(this.rateLimitStreak, RATE_LIMIT_BASE, this.config.maxRetryDelay, verdict.retryAfter)
     this.pauseUntil = Math.max(this.pauseUntil, now + delay)
     this.emit('bitrix24:rateLimited', { code: verdict.code, retryAfter: delay })
     this.reporter.problem('RATE_LIMITED', `${this.describe(verdict)}; sending pauses ${delay} ms (onRateLimit: ${this.config.onRateLimit})`)
@@ -425,7 +462,7 @@ export class Delivery {
   }
 
   private failKey (verdict: Verdict): void {
-    if (this.keyFailure === undefined) this.keyFailure = verdict
+    this.keyFailure = verdict
     this.reporter.problem(`KEY:${verdict.code}`, `${this.describe(verdict)}. Nothing more is sent with this key; lines are dropped and counted`)
     this.emit('bitrix24:authError', { code: verdict.code, status: verdict.status, advice: verdict.advice })
     for (const state of [...this.tokens.values()]) this.dropToken(state, 'auth', verdict.code)
@@ -461,6 +498,12 @@ export class Delivery {
     this.emit('bitrix24:drop', { reason, lines, token: shortToken(token), code })
   }
 
+  /** Each one needs a person to finish the activity by hand: named per token, past the stderr budget. */
+  private completionFailed (token: string, reason: DropReason, code?: string): void {
+    this.reporter.problem(`COMPLETION_FAILED:${token}`, `the activity of event token ${shortToken(token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`, true)
+    this.emit('bitrix24:completionFailed', { token: shortToken(token), reason, code })
+  }
+
   private settle (entry: Entry): void {
     entry.settled = true
     this.buffered -= entry.bytes
@@ -468,20 +511,28 @@ export class Delivery {
     const i = state.entries.indexOf(entry)
     if (i !== -1) state.entries.splice(i, 1)
     if (entry.waiters !== undefined) for (const resolve of entry.waiters) resolve()
+    // Let go of settled entries at the front, so that delivered text is not kept.
+    while (this.fifoHead < this.fifo.length && (this.fifo[this.fifoHead] as Entry).settled) this.fifoHead++
+    this.compactFifo()
+  }
+
+  private compactFifo (): void {
+    if (this.fifoHead === this.fifo.length) {
+      this.fifo = []
+      this.fifoHead = 0
+    } else if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
+      this.fifo = this.fifo.slice(this.fifoHead)
+      this.fifoHead = 0
+    }
   }
 
   private dropEntry (entry: Entry, reason: DropReason, code?: string): void {
-    if (entry.returnValues !== undefined) {
-      // Named per token: each one needs a person to finish it by hand.
-      this.reporter.problem(`COMPLETION_FAILED:${entry.state.token}`, `the activity of event token ${shortToken(entry.state.token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`)
-      this.emit('bitrix24:completionFailed', { token: shortToken(entry.state.token), reason, code })
-    }
+    if (entry.returnValues !== undefined) this.completionFailed(entry.state.token, reason, code)
     this.settle(entry)
     this.drop(reason, entry.lines, entry.state.token, code)
   }
 
-  /** Drops everything queued for a token, except an entry whose request is in flight. */
-  private dropToken (state: TokenState, reason: DropReason, code?: string): void {
+  private dropPending (state: TokenState, reason: DropReason, code?: string): void {
     if (state.flushTimer !== undefined) {
       this.clock.clearTimeout(state.flushTimer)
       state.flushTimer = undefined
@@ -490,7 +541,13 @@ export class Delivery {
     this.buffered -= state.pendingBytes
     state.pending = []
     state.pendingBytes = 0
+    this.pendingOrder.delete(state.token)
     this.drop(reason, lines, state.token, code)
+  }
+
+  /** Drops everything queued for a token, except an entry whose request is in flight. */
+  private dropToken (state: TokenState, reason: DropReason, code?: string): void {
+    this.dropPending(state, reason, code)
     if (state.retryTimer !== undefined) {
       this.clock.clearTimeout(state.retryTimer)
       state.retryTimer = undefined
@@ -506,51 +563,43 @@ export class Delivery {
   /** Over maxBufferedBytes: drop the oldest entry not in flight, else the oldest pending lines. */
   private evict (): void {
     while (this.buffered > this.config.maxBufferedBytes) {
-      let victim: Entry | undefined
-      let i = this.fifoHead
-      for (; i < this.fifo.length; i++) {
-        const entry = this.fifo[i] as Entry
-        // An entry in flight (or waiting for its retry) keeps its place, and so does a
-        // completion: one line that finishes a workflow is worth more than any log line.
-        if (entry.settled || entry.returnValues !== undefined || (entry.state.busy && entry.state.entries[0] === entry)) continue
-        victim = entry
-        break
-      }
-      // Pack what was looked past (only unsettled entries still count) right before
-      // the victim, so the next eviction does not walk over the settled ones again.
-      let write = i
-      for (let j = i - 1; j >= this.fifoHead; j--) {
-        const entry = this.fifo[j] as Entry
-        if (!entry.settled) this.fifo[--write] = entry
-      }
-      this.fifoHead = write
-      if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
-        this.fifo = this.fifo.slice(this.fifoHead)
-        this.fifoHead = 0
-      }
-      if (victim !== undefined) {
+      const victim = this.oldestEvictable()
+      const pending = this.pendingOrder.values().next().value as TokenState | undefined
+      if (victim !== undefined && (pending === undefined || victim.since <= pending.pendingSince)) {
         this.dropEntry(victim, 'overflow')
         this.forgetIfIdle(victim.state)
-        continue
+      } else if (pending !== undefined) {
+        this.dropPending(pending, 'overflow')
+        this.forgetIfIdle(pending)
+      } else {
+        // Only entries in flight and completions are left: nothing more may go.
+        return
       }
-      // Only pending lines (many tokens, each below a full entry): drop the oldest token's.
-      let oldest: TokenState | undefined
-      for (const state of this.tokens.values()) {
-        if (state.pending.length > 0 && (oldest === undefined || state.pendingSince < oldest.pendingSince)) oldest = state
-      }
-      // Only entries in flight and completions are left: nothing more may go.
-      if (oldest === undefined) return
-      const lines = oldest.pending.length
-      this.buffered -= oldest.pendingBytes
-      oldest.pending = []
-      oldest.pendingBytes = 0
-      if (oldest.flushTimer !== undefined) {
-        this.clock.clearTimeout(oldest.flushTimer)
-        oldest.flushTimer = undefined
-      }
-      this.drop('overflow', lines, oldest.token)
-      this.forgetIfIdle(oldest)
     }
+  }
+
+  /** The oldest sealed entry that may be dropped: not in flight, not a completion. */
+  private oldestEvictable (): Entry | undefined {
+    let victim: Entry | undefined
+    let i = this.fifoHead
+    for (; i < this.fifo.length; i++) {
+      const entry = this.fifo[i] as Entry
+      // An entry in flight (or waiting for its retry) keeps its place, and so does a
+      // completion: one line that finishes a workflow is worth more than any log line.
+      if (entry.settled || entry.returnValues !== undefined || (entry.state.busy && entry.state.entries[0] === entry)) continue
+      victim = entry
+      break
+    }
+    // Pack what was looked past (only unsettled entries still count) right before
+    // the victim, so the next eviction does not walk over the settled ones again.
+    let write = i
+    for (let j = i - 1; j >= this.fifoHead; j--) {
+      const entry = this.fifo[j] as Entry
+      if (!entry.settled) this.fifo[--write] = entry
+    }
+    this.fifoHead = write
+    this.compactFifo()
+    return victim
   }
 
   private forgetIfIdle (state: TokenState): void {

@@ -19,7 +19,8 @@ export function createEmit (stream: EventEmitter, data: unknown = workerData, ma
       port.postMessage({ code: 'EVENT', name, args: [payload] })
     }
   }
+  // On the next tick: a listener that throws must not break delivery half-way.
   return (name, payload) => {
-    stream.emit(name, payload)
+    process.nextTick(() => stream.emit(name, payload))
   }
 }

@@ -114,7 +114,8 @@ export const defaults = {
 
 // The Bitrix24 log column is a 64 KB TEXT: an entry above that would be cut by the database.
 const MAX_ENTRY_BYTES = 65535
-const SECRET = new Set(['apiKey', 'sessionToken'])
+// Options given as a string are most likely a key passed where an object belongs.
+const SECRET = new Set(['apiKey', 'sessionToken', 'options'])
 
 /** Describes a given value for an error message, without ever echoing a secret. */
 export function describe (name: string, value: unknown): string {

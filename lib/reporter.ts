@@ -47,11 +47,14 @@ export class Reporter {
 
   /**
    * Reports a kind of problem once; returns whether a line was written. A kind
-   * held back by the budget is written at its next occurrence that fits.
+   * held back by the budget is written at its next occurrence that fits; an
+   * `urgent` one (a person must act on it) is written whatever the budget.
    */
-  problem (kind: string, text: string): boolean {
+  problem (kind: string, text: string, urgent = false): boolean {
     this.seen.set(kind, (this.seen.get(kind) ?? 0) + 1)
-    if (this.reported.has(kind) || !this.line(text)) return false
+    if (this.reported.has(kind)) return false
+    if (urgent) this.write(PREFIX + text + '\n')
+    else if (!this.line(text)) return false
     this.reported.add(kind)
     return true
   }

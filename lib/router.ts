@@ -54,19 +54,21 @@ export class Router {
     }
     const record = obj as Record<string, unknown>
     const token = record[this.tokenKey]
-    if (typeof token !== 'string' || token === '' ||
-      (this.minLevel !== undefined && typeof record.level === 'number' && record.level < this.minLevel)) {
+    // `workflowEvent: true` completes with no return values; an object may carry them.
+    const event = record[this.eventKey]
+    const completes = event === true || (event !== null && typeof event === 'object')
+    // A completing line is never filtered by level: the workflow waits for it.
+    if (typeof token !== 'string' || token === '' || (!completes && this.minLevel !== undefined &&
+      typeof record.level === 'number' && record.level < this.minLevel)) {
       this.stats.skipped++
       return
     }
     const text = this.formatter.format(record)
-    const event = record[this.eventKey]
-    if (event === undefined || event === null || event === false) {
+    if (!completes) {
       this.delivery.add(token, text)
       return
     }
-    // `workflowEvent: true` completes with no return values; an object may carry them.
-    const returnValues = typeof event === 'object' && (event as { returnValues?: unknown }).returnValues
+    const returnValues = (event as { returnValues?: unknown }).returnValues
     this.delivery.complete(token, text, returnValues !== null && typeof returnValues === 'object' ? returnValues as Record<string, unknown> : {})
   }
 }

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { shortToken } from '../lib/reporter'
 import { API_KEY, harness, settle, waitFor } from './fixtures/harness'
 
 const A = 'wf.aaaaaaaaaaaa.token-a'
@@ -596,4 +597,126 @@ t.test('a completing token takes no more lines even once the memory of completed
   t.equal(h.stats.dropped.completed, 1)
   await h.delivery.flush()
   t.same(h.sim.entries(A), ['done a'])
+})
+
+t.test('delivered entries are let go of, not kept for the life of the process', async (t) => {
+  const h = await harness(t, { concurrency: 2 })
+  for (let i = 0; i < 200; i++) h.delivery.add(`wf.keep.${i}`, `line ${i}`)
+  await h.delivery.flush()
+  t.equal(h.stats.entries, 200)
+  t.equal(h.delivery.trackedEntries, 0)
+  t.equal(h.delivery.bufferedBytes, 0)
+})
+
+t.test('a request in flight when the key fails is settled as auth, whatever it answers', async (t) => {
+  const h = await harness(t, { concurrency: 2 })
+  h.sim.script({ status: 401, code: 'INVALID_API_KEY', token: A }, { status: 502, code: 'BITRIX_UNAVAILABLE', token: B, delay: 30 })
+  h.delivery.add(A, 'a')
+  h.delivery.add(B, 'b')
+  await h.delivery.flush()
+  t.equal(h.stats.dropped.auth, 2)
+  t.equal(h.delivery.bufferedBytes, 0)
+  t.equal(h.events.filter((e) => e.name === 'bitrix24:authError').length, 1, 'one authError event, however many answers')
+})
+
+t.test('concurrent 429s slow the pace once, and a pause without a delay lasts at least a second', async (t) => {
+  const h = await harness(t, { concurrency: 4, maxRequestsPerSecond: 100, burst: 10 })
+  for (let i = 0; i < 4; i++) h.sim.script({ status: 429, code: 'RATE_LIMITED', token: `wf.burst.${i}`, delay: 5 })
+  for (let i = 0; i < 4; i++) h.delivery.add(`wf.burst.${i}`, 'x')
+  h.clock.tick(2000)
+  await waitFor(() => h.stats.rateLimited === 4, 'four 429s')
+  h.clock.tick(999)
+  await settle()
+  t.equal(h.sim.requests.length, 4, 'nothing within the second')
+  await h.clock.runUntil(() => h.stats.entries === 4, 10)
+  const [first, ...rest] = h.sim.requests.slice(4).map((r) => r.at)
+  const gaps = rest.map((at, i) => at - ((i === 0 ? first : rest[i - 1]) as number))
+  t.ok(gaps.every((g) => g <= 30), `paced at half the rate, not a sixteenth: ${gaps.join(',')} ms apart`)
+})
+
+t.test('an eviction while sealing cannot split a token into two queues', async (t) => {
+  const h = await harness(t, { flushInterval: 10000, maxBufferedBytes: 65536, maxEntryBytes: 16384, concurrency: 4 }, { latency: 20 })
+  const S = 'wf.ssssssssssss.token-s'
+  for (const k of ['A', 'B', 'C', 'D']) for (let i = 0; i < 15; i++) h.delivery.add(`wf.${k}.token`, k.repeat(999))
+  h.clock.tick(1000)
+  // Markup grows by a third when neutralised: sealing this entry overflows the buffer.
+  h.delivery.add(S, '{=user:1}'.repeat(555))
+  h.delivery.add(S, 'L1 ' + 'y'.repeat(11500))
+  h.delivery.add(S, 'L2 after')
+  await h.delivery.flush()
+  const lines = h.sim.entries(S).join('\n').split('\n').map((l) => l.slice(0, 8))
+  t.same(lines.filter((l) => l.startsWith('L')), ['L1 yyyyy', 'L2 after'], 'in order')
+  t.equal(h.sim.maxConcurrentPerToken(), 1)
+  t.equal(h.delivery.activeTokens, 0)
+  await h.delivery.close()
+  t.equal(h.delivery.bufferedBytes, 0)
+})
+
+t.test('an entry never outgrows maxEntryBytes, even when sanitising keeps its length in characters', async (t) => {
+  const h = await harness(t, { maxEntryBytes: 256 })
+  h.delivery.add(A, '\u0001{=user:1}'.repeat(25) + 'xxxxxx')
+  await h.delivery.flush()
+  const [entry] = h.sim.entries(A)
+  t.ok(Buffer.byteLength(entry as string) <= 256, `${Buffer.byteLength(entry as string)} bytes`)
+})
+
+t.test('over the cap, the oldest lines go first, pending or sealed', async (t) => {
+  const h = await harness(t, { flushInterval: 10000, maxBufferedBytes: 65536, maxEntryBytes: 16384 })
+  h.sim.stall(true)
+  h.delivery.add(A, 'oldest line')
+  h.clock.tick(1000)
+  for (let i = 0; i < 70; i++) h.delivery.add(B, `b${i} ` + 'x'.repeat(995))
+  const first = h.events.find((e) => e.name === 'bitrix24:drop')
+  t.match(first?.payload, { reason: 'overflow', token: shortToken(A), lines: 1 })
+})
+
+t.test('a completion refused before it is queued is reported like any failed completion', async (t) => {
+  const h = await harness(t, { maxTokens: 1 })
+  h.delivery.add(A, 'a')
+  h.delivery.complete(B, 'done b', {})
+  t.equal(h.stats.dropped.overflow, 0, 'the token cap does not refuse a completion')
+  await h.delivery.flush()
+  h.sim.killToken(C)
+  h.delivery.add(C, 'c')
+  await h.delivery.flush()
+  h.delivery.complete(C, 'done c', {})
+  t.match(h.events.filter((e) => e.name === 'bitrix24:completionFailed').map((e) => e.payload), [{ reason: 'deadToken' }])
+  t.match(h.stderr.join(''), /event token wf.ccc…en-c could not be completed \(deadToken\)/)
+})
+
+t.test('every failed completion is named on stderr, past the budget of lines', async (t) => {
+  const h = await harness(t)
+  for (let i = 0; i < 10; i++) h.sim.script({ status: 422, code: 'BITRIX_ERROR', path: '/v1/workflows/event' })
+  for (let i = 0; i < 10; i++) h.delivery.complete(`wf.budget.${i}.tokenxyz`, 'done', {})
+  await h.delivery.flush()
+  t.equal(h.stderr.filter((l) => /could not be completed/.test(l)).length, 10)
+})
+
+t.test('a completion whose text came out empty is sent without a log message', async (t) => {
+  const h = await harness(t)
+  h.delivery.complete(A, '\u0007', { ok: true })
+  await h.delivery.flush()
+  t.same(h.sim.requests[0]?.body, { eventToken: A, returnValues: { ok: true } })
+})
+
+t.test('a token whose just-sealed entry is evicted stays one queue', async (t) => {
+  const h = await harness(t, { maxBufferedBytes: 65536, maxEntryBytes: 16384, concurrency: 4 })
+  h.sim.stall(true)
+  for (const k of ['A', 'B', 'C', 'D']) h.delivery.add(`wf.${k}.token`, k.repeat(15000))
+  h.clock.tick(2000)
+  await waitFor(() => h.sim.requests.length === 4, 'four stalled requests')
+  const S = 'wf.ssssssssssss.token-s'
+  // Neutralising markup grows this entry by a third when it is sealed: over the
+  // cap, and the only entry that may go is S's own, emptying S's queue.
+  h.delivery.add(S, '{=user:1}'.repeat(555))
+  h.delivery.add(S, 'L'.repeat(11500))
+  t.equal(h.stats.dropped.overflow, 2, 'the sealed entry, then the line that no longer fits')
+  t.equal(h.delivery.bufferedBytes, 60000)
+  h.delivery.add(S, 'after')
+  t.equal(h.delivery.activeTokens, 5, 'one queue for S')
+  const closing = h.delivery.close()
+  h.clock.tick(5000)
+  await closing
+  t.equal(h.delivery.bufferedBytes, 0)
+  t.equal(h.stats.dropped.shutdown, 5, 'every line accounted for once')
 })

@@ -19,6 +19,8 @@ t.test('on the main thread, events are emitted on the stream', async (t) => {
   const emit = createEmit(stream, undefined, true, null)
   const payload = { reason: 'overflow', lines: 3 }
   emit('bitrix24:drop', payload)
+  t.equal(seen.length, 0, 'not while delivery is still working')
+  await new Promise((resolve) => process.nextTick(resolve))
   t.equal(seen.length, 1)
   t.equal(seen[0]?.[0], payload, 'the payload object itself, as the only argument')
   t.equal(seen[0]?.length, 1)
@@ -29,7 +31,25 @@ t.test('the defaults are this thread\'s own (the test runs on the main thread)',
   const stream = new EventEmitter()
   const seen = collect(stream, 'bitrix24:stats')
   createEmit(stream)('bitrix24:stats', { received: 1 })
+  await new Promise((resolve) => process.nextTick(resolve))
   t.same(seen, [[{ received: 1 }]])
+})
+
+t.test('a listener that throws cannot break the code that emitted', async (t) => {
+  const stream = new EventEmitter()
+  stream.on('bitrix24:drop', () => { throw new Error('listener bug') })
+  const emit = createEmit(stream, undefined, true, null)
+  t.doesNotThrow(() => emit('bitrix24:drop', { reason: 'overflow' }))
+  // The listener's error surfaces as the uncaught exception it is, on its own tick.
+  const uncaught = await new Promise<Error>((resolve) => {
+    const listeners = process.listeners('uncaughtException')
+    process.removeAllListeners('uncaughtException')
+    process.once('uncaughtException', (err) => {
+      for (const l of listeners) process.on('uncaughtException', l)
+      resolve(err)
+    })
+  })
+  t.match(uncaught.message, 'listener bug')
 })
 
 t.test('in thread-stream\'s worker, events go to the main thread as EVENT messages', async (t) => {
@@ -92,6 +112,7 @@ t.test('a user\'s own worker thread is left alone', async (t) => {
     const stream = new EventEmitter()
     const local = collect(stream, 'bitrix24:rateLimited')
     createEmit(stream, data, false, port1)('bitrix24:rateLimited', { retryAfter: 1000 })
+    await new Promise((resolve) => process.nextTick(resolve))
     t.same(local, [[{ retryAfter: 1000 }]], `${name}: emitted on the stream`)
     // A round trip on the same channel: anything posted before it would arrive first.
     port1.postMessage('probe')
@@ -104,6 +125,7 @@ t.test('without a parent port, events stay on the stream', async (t) => {
   const stream = new EventEmitter()
   const seen = collect(stream, 'bitrix24:drop')
   createEmit(stream, threadStreamData(), false, null)('bitrix24:drop', { n: 1 })
+  await new Promise((resolve) => process.nextTick(resolve))
   t.same(seen, [[{ n: 1 }]])
 })
 

@@ -111,8 +111,8 @@ t.test('every option can be set', async (t) => {
 
 t.test('options must be an object', async (t) => {
   rejects(t, null, { option: 'options', expected: 'an object', given: 'null' })
-  rejects(t, 'vibe_api_x', { option: 'options', expected: 'an object', given: '"vibe_api_x"' })
-  rejects(t, 42, { option: 'options', expected: 'an object', given: '42' })
+  rejects(t, 'vibe_api_x', { option: 'options', expected: 'an object', given: 'a string of 10 characters' })
+  rejects(t, 42, { option: 'options', expected: 'an object', given: 'a value of type number' })
   rejects(t, [], { option: 'options', expected: 'an object', given: 'an array' })
 })
 

@@ -67,3 +67,20 @@ t.test('the event key completes the activity, with or without return values', as
   t.equal(h.sim.event('wf.e'), undefined)
   t.same(h.sim.entries('wf.a'), ['INFO done a'])
 })
+
+t.test('a completing line passes the level filter: the workflow waits for it', async (t) => {
+  const { h, router } = await setup(t, 40)
+  router.line('{"level":30,"eventToken":"wf.lvl","workflowEvent":{"returnValues":{"ok":1}},"msg":"Import finished"}')
+  await h.delivery.flush()
+  t.same(h.sim.event('wf.lvl')?.returnValues, { ok: 1 })
+})
+
+t.test('only true or an object completes; other values are plain fields', async (t) => {
+  const { h, router } = await setup(t)
+  router.line('{"level":30,"eventToken":"wf.zero","workflowEvent":0,"msg":"zero"}')
+  router.line('{"level":30,"eventToken":"wf.empty","workflowEvent":"","msg":"empty"}')
+  await h.delivery.flush()
+  t.equal(h.sim.event('wf.zero'), undefined)
+  t.equal(h.sim.event('wf.empty'), undefined)
+  t.same(h.sim.entries('wf.zero'), ['INFO zero'])
+})
