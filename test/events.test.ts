@@ -1,10 +1,20 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { EventEmitter, once } from 'node:events'
 import { MessageChannel, isMainThread } from 'node:worker_threads'
 import { createEmit } from '../lib/events'
 
 function threadStreamData (): { dataBuf: SharedArrayBuffer, stateBuf: SharedArrayBuffer } {
   return { dataBuf: new SharedArrayBuffer(4), stateBuf: new SharedArrayBuffer(4) }
+}
+
+/** A message channel closed when the test ends. */
+function channel (t: Test): MessageChannel {
+  const ch = new MessageChannel()
+  t.teardown(() => {
+    ch.port1.close()
+    ch.port2.close()
+  })
+  return ch
 }
 
 function collect (stream: EventEmitter, name: string): unknown[][] {
@@ -53,11 +63,7 @@ t.test('a listener that throws cannot break the code that emitted', async (t) =>
 })
 
 t.test('in thread-stream\'s worker, events go to the main thread as EVENT messages', async (t) => {
-  const { port1, port2 } = new MessageChannel()
-  t.teardown(() => {
-    port1.close()
-    port2.close()
-  })
+  const { port1, port2 } = channel(t)
   const stream = new EventEmitter()
   const local = collect(stream, 'bitrix24:authError')
   const emit = createEmit(stream, threadStreamData(), false, port1)
@@ -69,11 +75,7 @@ t.test('in thread-stream\'s worker, events go to the main thread as EVENT messag
 })
 
 t.test('several events arrive in order', async (t) => {
-  const { port1, port2 } = new MessageChannel()
-  t.teardown(() => {
-    port1.close()
-    port2.close()
-  })
+  const { port1, port2 } = channel(t)
   const emit = createEmit(new EventEmitter(), threadStreamData(), false, port1)
   const messages: unknown[] = []
   const done = new Promise<void>((resolve) => {
@@ -102,11 +104,7 @@ t.test('a user\'s own worker thread is left alone', async (t) => {
     ['plain ArrayBuffers', { dataBuf: new ArrayBuffer(4), stateBuf: new ArrayBuffer(4) }]
   ]
   for (const [name, data] of cases) {
-    const { port1, port2 } = new MessageChannel()
-    t.teardown(() => {
-      port1.close()
-      port2.close()
-    })
+    const { port1, port2 } = channel(t)
     const posted: unknown[] = []
     port2.on('message', (m) => posted.push(m))
     const stream = new EventEmitter()
@@ -130,11 +128,7 @@ t.test('without a parent port, events stay on the stream', async (t) => {
 })
 
 t.test('on the main thread, thread-stream\'s buffers alone do not redirect', async (t) => {
-  const { port1, port2 } = new MessageChannel()
-  t.teardown(() => {
-    port1.close()
-    port2.close()
-  })
+  const { port1, port2 } = channel(t)
   const posted: unknown[] = []
   port2.on('message', (m) => posted.push(m))
   const stream = new EventEmitter()
