@@ -84,7 +84,8 @@ const TABLE: Table = {
   maxRetryDelay: { type: 'number', value: 'ms', description: 'Cap of one retry delay.' },
   retryAmbiguous: { type: 'boolean', description: 'Retry a request that may have landed (at-least-once: an entry may be written twice).' },
   maxBufferedBytes: { type: 'number', value: 'bytes', description: 'Cap of queued text.' },
-  maxTokens: { type: 'number', value: 'n', description: 'Cap of tokens with queued data, and of remembered dead tokens.' }
+  maxTokens: { type: 'number', value: 'n', description: 'Cap of tokens with queued data, and of remembered dead tokens.' },
+  statsInterval: { type: 'number', value: 'ms', description: 'Emit the bitrix24:stats event this often while the counters change; 0 = only at close (pipe mode has no listener for it).' }
 }
 
 export interface Flag {

@@ -94,6 +94,8 @@ export class Delivery {
   private deadline = Infinity
   private closed = false
   private readonly dropMode: boolean
+  private statsTimer: unknown = undefined
+  private statsSeen = -1
 
   constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats) {
     this.config = config
@@ -106,6 +108,25 @@ export class Delivery {
     this.pacer = new Pacer(config.maxRequestsPerSecond, config.burst, clock.now())
     this.dead = new BoundedSet(config.maxTokens)
     this.completed = new BoundedSet(config.maxTokens)
+    if (config.statsInterval > 0) this.armStats()
+  }
+
+  /** Counters every statsInterval for long-running apps, only when something happened. */
+  private armStats (): void {
+    this.statsTimer = this.clock.setTimeout(() => {
+      const activity = this.stats.received + this.stats.requests
+      if (activity !== this.statsSeen) {
+        this.statsSeen = activity
+        this.emitStats()
+      }
+      this.armStats()
+    }, this.config.statsInterval)
+    // In-process, the counters must not keep the application alive.
+    ;(this.statsTimer as { unref?: () => void }).unref?.()
+  }
+
+  private emitStats (): void {
+    this.emit('bitrix24:stats', { ...this.stats, dropped: { ...this.stats.dropped } })
   }
 
   /** Bytes of text queued, pending or in flight. */
@@ -634,9 +655,9 @@ export class Delivery {
     await this.flush()
     this.clock.clearTimeout(timer)
     this.closed = true
-    for (const t of [this.pauseTimer, this.pacingTimer]) if (t !== undefined) this.clock.clearTimeout(t)
+    for (const t of [this.pauseTimer, this.pacingTimer, this.statsTimer]) if (t !== undefined) this.clock.clearTimeout(t)
     if (!this.succeeded && this.dead.size >= 1) this.scopeHint()
-    this.emit('bitrix24:stats', { ...this.stats, dropped: { ...this.stats.dropped } })
+    this.emitStats()
     const summary = summaryLine(this.stats)
     if (summary !== '') {
       const suppressed = this.reporter.suppressed > 0 ? `; ${this.reporter.suppressed} further problem lines were suppressed` : ''

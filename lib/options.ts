@@ -55,6 +55,8 @@ export interface Options {
   maxBufferedBytes?: number
   /** Cap of tokens with queued data, and of remembered dead tokens. Default 10000. */
   maxTokens?: number
+  /** Emit `bitrix24:stats` this often (ms) while counters change; 0 = only at close. Default 0. */
+  statsInterval?: number
 }
 
 /** The options after validation, defaults and environment applied. */
@@ -83,6 +85,7 @@ export interface Config {
   retryAmbiguous: boolean
   maxBufferedBytes: number
   maxTokens: number
+  statsInterval: number
 }
 
 export const DEFAULT_BASE_URL = 'https://vibecode.bitrix24.tech'
@@ -109,7 +112,8 @@ export const defaults = {
   maxRetryDelay: 30000,
   retryAmbiguous: true,
   maxBufferedBytes: 8 * 1024 * 1024,
-  maxTokens: 10000
+  maxTokens: 10000,
+  statsInterval: 0
 }
 
 // The Bitrix24 log column is a 64 KB TEXT: an entry above that would be cut by the database.
@@ -275,6 +279,7 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
     maxRetryDelay: integer(opts, 'maxRetryDelay', 1, 3600000, defaults.maxRetryDelay),
     retryAmbiguous: boolean(opts, 'retryAmbiguous', defaults.retryAmbiguous),
     maxBufferedBytes,
-    maxTokens: integer(opts, 'maxTokens', 1, 10000000, defaults.maxTokens)
+    maxTokens: integer(opts, 'maxTokens', 1, 10000000, defaults.maxTokens),
+    statsInterval: integer(opts, 'statsInterval', 0, 86400000, defaults.statsInterval)
   }
 }

@@ -720,3 +720,21 @@ t.test('a token whose just-sealed entry is evicted stays one queue', async (t) =
   t.equal(h.delivery.bufferedBytes, 0)
   t.equal(h.stats.dropped.shutdown, 5, 'every line accounted for once')
 })
+
+t.test('statsInterval: the counters go out while they change, and stop with close', async (t) => {
+  const h = await harness(t, { statsInterval: 10000 })
+  const stats = (): number => h.events.filter((e) => e.name === 'bitrix24:stats').length
+  h.clock.tick(10000)
+  t.equal(stats(), 1, 'the first interval reports the starting counters')
+  h.clock.tick(10000)
+  t.equal(stats(), 1, 'nothing happened: nothing is emitted')
+  h.delivery.add(A, 'x')
+  await h.delivery.flush()
+  h.clock.tick(10000)
+  t.equal(stats(), 2)
+  t.match(h.events.at(-1)?.payload, { entries: 1, dropped: { overflow: 0 } })
+  await h.delivery.close()
+  t.equal(stats(), 3, 'and once more at close')
+  h.clock.tick(60000)
+  t.equal(stats(), 3, 'the timer is gone')
+})

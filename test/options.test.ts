@@ -70,7 +70,8 @@ t.test('defaults', async (t) => {
     maxRetryDelay: 30000,
     retryAmbiguous: true,
     maxBufferedBytes: 8 * 1024 * 1024,
-    maxTokens: 10000
+    maxTokens: 10000,
+    statsInterval: 0
   }
   t.same(config, expected)
   t.equal(DEFAULT_BASE_URL, 'https://vibecode.bitrix24.tech')
@@ -104,7 +105,8 @@ t.test('every option can be set', async (t) => {
     maxRetryDelay: 1,
     retryAmbiguous: false,
     maxBufferedBytes: 65536,
-    maxTokens: 1
+    maxTokens: 1,
+    statsInterval: 60000
   }
   t.same(parseOptions(input, NO_ENV), input)
 })
@@ -315,7 +317,8 @@ const INTEGERS: Array<[string, number, number]> = [
   ['maxRetries', 0, 100],
   ['maxRetryDelay', 1, 3600000],
   ['maxBufferedBytes', 65536, 2 ** 31],
-  ['maxTokens', 1, 10000000]
+  ['maxTokens', 1, 10000000],
+  ['statsInterval', 0, 86400000]
 ]
 
 t.test('integer options', async (t) => {
