@@ -20,8 +20,8 @@ const RATE_LIMIT_BASE = 1000
 /** What delivery needs of the network: Client, or anything that answers like it. */
 export interface Sender {
   post: (path: string, payload: unknown) => Promise<Outcome>
+  /** Aborts what is in flight: close() has waited as long as it may. */
   destroy: () => Promise<void>
-  close: () => Promise<void>
 }
 
 /** One request's worth of text for one token. */

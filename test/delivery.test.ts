@@ -545,8 +545,7 @@ t.test('a failure inside delivery is reported, never an unhandled rejection', as
   // A network layer that breaks its promise never to reject.
   const broken = {
     post: async () => { throw new Error('broken sender') },
-    destroy: async () => {},
-    close: async () => {}
+    destroy: async () => {}
   }
   const d = new Delivery(parseOptions({ apiKey: API_KEY, maxRequestsPerSecond: 0 }, {}), broken, clock,
     new Reporter((l) => { lines.push(l) }, clock), () => {}, createStats())
