@@ -38,11 +38,15 @@ t.test('defaults shown are those of the library', async tt => {
   const byName = new Map(OPTION_FLAGS.map((f) => [f.name, f]))
   tt.equal(byName.get('flush-interval')?.default, String(defaults.flushInterval))
   tt.equal(byName.get('max-buffered-bytes')?.default, '8388608')
-  tt.equal(byName.get('message-format')?.default, '"{time} {level} {msg}"')
-  tt.equal(byName.get('on-rate-limit')?.default, '"buffer"')
+  tt.equal(byName.get('message-format')?.default, "'{time} {level} {msg}'")
+  tt.equal(byName.get('on-rate-limit')?.default, "'buffer'")
   tt.equal(byName.get('retry-ambiguous')?.default, 'true')
   tt.equal(byName.get('keep-non-bmp')?.default, 'false')
-  tt.equal(byName.get('base-url')?.default, DEFAULT_BASE_URL)
+  tt.equal(byName.get('base-url')?.default, `'${DEFAULT_BASE_URL}'`)
+  tt.equal(byName.get('close-timeout')?.range, '0 to 9000', 'ranges come from the declarations')
+  tt.equal(byName.get('time-zone')?.env, 'BITRIX24_TIME_ZONE')
+  tt.equal(byName.get('quiet')?.env, 'BITRIX24_QUIET')
+  tt.equal(byName.get('redis-url')?.env, 'BITRIX24_REDIS_URL')
   tt.equal(byName.get('api-key')?.env, 'BITRIX24_API_KEY')
   tt.equal(byName.get('session-token')?.env, 'BITRIX24_SESSION_TOKEN')
   tt.equal(byName.get('base-url')?.env, 'BITRIX24_BASE_URL')
@@ -50,7 +54,7 @@ t.test('defaults shown are those of the library', async tt => {
 })
 
 t.test('no arguments: nothing set, tee on', async tt => {
-  tt.same(parseArgs([]), { command: 'run', options: {}, tee: true })
+  tt.same(parseArgs([]), { command: 'run', options: {}, tee: true, pino: {} })
 })
 
 t.test('strings, as --flag value and --flag=value', async tt => {
@@ -121,9 +125,9 @@ t.test('level: a number when it looks like one, else a label', async tt => {
 })
 
 t.test('tee: on by default, --no-tee, --tee, --tee=false', async tt => {
-  tt.same(parseArgs(['--no-tee']), { command: 'run', options: {}, tee: false })
-  tt.same(parseArgs(['--no-tee', '--tee']), { command: 'run', options: {}, tee: true })
-  tt.same(parseArgs(['--tee=false']), { command: 'run', options: {}, tee: false })
+  tt.same(parseArgs(['--no-tee']), { command: 'run', options: {}, tee: false, pino: {} })
+  tt.same(parseArgs(['--no-tee', '--tee']), { command: 'run', options: {}, tee: true, pino: {} })
+  tt.same(parseArgs(['--tee=false']), { command: 'run', options: {}, tee: false, pino: {} })
   usageError(tt, ['--no-tee=1'], 'flag --no-tee takes no value', '--no-tee')
   usageError(tt, ['--tee=1'], 'flag --tee takes true or false, got "1"', '--tee')
 })
@@ -144,16 +148,16 @@ t.test('help and version win over what follows them', async tt => {
 
 t.test('unknown flags are named, their values are not', async tt => {
   usageError(tt, ['--bogus'], 'unknown flag --bogus (see --help)', '--bogus')
-  const err = usageError(tt, ['--apikey=vibe_api_SECRET'], 'unknown flag --apikey (see --help)', '--apikey')
+  const err = usageError(tt, ['--apikey=vibe_api_SECRET'], 'unknown flag --apikey; did you mean --api-key? (see --help)', '--apikey')
   tt.notMatch(err.message, 'SECRET')
   usageError(tt, ['-x'], 'unknown flag -x (see --help)', '-x')
   usageError(tt, ['-'], 'unknown flag - (see --help)', '-')
   usageError(tt, ['--'], 'unknown flag -- (see --help)', '--')
-  usageError(tt, ['-api-key', 'k'], 'unknown flag -api-key (see --help)', '-api-key')
+  usageError(tt, ['-api-key', 'k'], 'unknown flag -api-key; did you mean --api-key? (see --help)', '-api-key')
   // --no- exists for booleans only.
   usageError(tt, ['--no-api-key'], 'unknown flag --no-api-key (see --help)', '--no-api-key')
   usageError(tt, ['--no-bogus'], 'unknown flag --no-bogus (see --help)', '--no-bogus')
-  usageError(tt, ['--Flush-Interval', '1'], 'unknown flag --Flush-Interval (see --help)', '--Flush-Interval')
+  usageError(tt, ['--Flush-Interval', '1'], 'unknown flag --Flush-Interval; did you mean --flush-interval? (see --help)', '--Flush-Interval')
 })
 
 t.test('a stray argument is refused without being echoed', async tt => {

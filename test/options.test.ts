@@ -28,6 +28,8 @@ interface Expected {
   option: string
   expected: string
   given: string
+  /** The environment variable the value came from. */
+  env?: string
 }
 
 // Every invalid option: a Bitrix24TransportError with a code, the option, and a
@@ -40,7 +42,9 @@ function rejects (t: Test, input: unknown, want: Expected, env: NodeJS.ProcessEn
   t.equal(err.name, 'Bitrix24TransportError', `${label}: name`)
   t.equal(err.code, want.code ?? ERR_INVALID_OPTION, `${label}: code`)
   t.equal(err.option, want.option, `${label}: option`)
-  t.equal(err.message, `pino-bitrix24-workflow: option "${want.option}" must be ${want.expected}, got ${want.given}`, `${label}: message`)
+  t.equal(err.env, want.env, `${label}: env`)
+  const subject = want.env === undefined ? `option "${want.option}"` : `env ${want.env} (option "${want.option}")`
+  t.equal(err.message, `pino-bitrix24-workflow: ${subject} must be ${want.expected}, got ${want.given}`, `${label}: message`)
   return err
 }
 
@@ -71,9 +75,13 @@ t.test('defaults', async (t) => {
     retryAmbiguous: true,
     maxBufferedBytes: 8 * 1024 * 1024,
     maxTokens: 10000,
-    statsInterval: 0
+    statsInterval: 0,
+    proxy: undefined,
+    redisUrl: undefined,
+    timeZone: undefined,
+    quiet: false
   }
-  t.same(config, expected)
+  t.strictSame(config, expected)
   t.equal(DEFAULT_BASE_URL, 'https://vibecode.bitrix24.tech')
   for (const [name, value] of Object.entries(defaults)) {
     t.same(config[name as keyof Config], value, `defaults.${name} is what an unset option becomes`)
@@ -106,9 +114,13 @@ t.test('every option can be set', async (t) => {
     retryAmbiguous: false,
     maxBufferedBytes: 65536,
     maxTokens: 1,
-    statsInterval: 60000
+    statsInterval: 60000,
+    proxy: 'http://user:pass@proxy.example.com:3128',
+    redisUrl: 'rediss://:pass@redis.example.com:6380/2',
+    timeZone: 'Europe/Berlin',
+    quiet: true
   }
-  t.same(parseOptions(input, NO_ENV), input)
+  t.strictSame(parseOptions(input, NO_ENV), input)
 })
 
 t.test('options must be an object', async (t) => {
@@ -192,7 +204,8 @@ t.test('secrets are never echoed in errors', async (t) => {
       // The same value from the environment.
       const fromEnv = rejects(t, option === 'apiKey' ? {} : { apiKey: KEY }, {
         option,
-        expected: `a string of printable ASCII characters without spaces (or env ${env})`,
+        env,
+        expected: 'a string of printable ASCII characters without spaces',
         given: `a string of ${value.length} characters`
       }, { [env]: value })
       t.notOk(fromEnv.message.includes('0123'), `env ${env} with ${name}: the value is not in the message`)
@@ -298,7 +311,7 @@ t.test('baseUrl: not a URL, or not http(s)', async (t) => {
   }
   rejects(t, { apiKey: KEY, baseUrl: '' }, { option: 'baseUrl', expected: 'a non-empty string', given: '""' })
   rejects(t, { apiKey: KEY, baseUrl: 443 }, { option: 'baseUrl', expected: 'a non-empty string', given: '443' })
-  rejects(t, { apiKey: KEY }, { option: 'baseUrl', expected: absolute, given: '"nope"' }, { BITRIX24_BASE_URL: 'nope' })
+  rejects(t, { apiKey: KEY }, { option: 'baseUrl', env: 'BITRIX24_BASE_URL', expected: absolute, given: '"nope"' }, { BITRIX24_BASE_URL: 'nope' })
 })
 
 t.test('a long value is cut in the message', async (t) => {
