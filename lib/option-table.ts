@@ -5,6 +5,7 @@
 // they are stale). Its type makes an option of Options without a row fail to
 // compile.
 
+import { deepFreeze } from './freeze'
 import type { Options } from './options'
 
 /** How a value is checked (and, for the CLI, read from a flag). */
@@ -60,7 +61,7 @@ export type Table = { readonly [K in keyof Options]-?: Row<NonNullable<Options[K
 export const DEFAULT_BASE_URL = 'https://vibecode.bitrix24.tech'
 
 /** Every option, in the order docs list them. */
-export const OPTIONS = {
+export const OPTIONS = deepFreeze({
   apiKey: {
     kind: 'secret',
     type: 'string',
@@ -298,7 +299,7 @@ export const OPTIONS = {
     default: false,
     env: 'BITRIX24_QUIET'
   }
-} as const satisfies Table
+} as const satisfies Table)
 
 export type OptionName = keyof Options
 

@@ -156,6 +156,27 @@ t.test('run: delivers every line in order per token, tees by default', async tt 
   tt.equal(h.err(), '')
 })
 
+t.test('run: reads another app\'s logs with --message-key, --error-key and --custom-levels', async tt => {
+  const sim = await simulator(tt)
+  const args = ['--base-url', sim.url, '--flush-interval', '5', '--max-requests-per-second', '0', '--no-tee',
+    '--message-format', '{level} {message}', '--message-key', 'message', '--error-key', 'error',
+    '--custom-levels', 'notice:35,critical:55', '--level', 'notice', '--error-stack-frames', '1']
+  const h = harness(args)
+  const done = run(h.io)
+  const stack = 'Error: down\n    at connect (/app/db.js:1:1)\n    at main (/app/main.js:2:2)'
+  const at = (level: number, message: string, extra: Record<string, unknown> = {}): string =>
+    JSON.stringify({ level, time: 1, message, eventToken: 'tok-app', ...extra }) + '\n'
+  h.stdin.end(at(30, 'below the level') + at(35, 'Noticed', { rows: 2 }) +
+    at(55, 'DB failed', { error: { type: 'Error', message: 'down', stack } }))
+  tt.equal(await done, 0)
+  tt.same(delivered(sim, 'tok-app'), [
+    'NOTICE Noticed rows=2',
+    'CRITICAL DB failed error=Error: down',
+    '    at connect (/app/db.js:1:1)'
+  ])
+  tt.equal(h.err(), '')
+})
+
 t.test('run: --no-tee writes nothing to stdout', async tt => {
   const sim = await simulator(tt)
   const h = harness([...fast(sim), '--no-tee'])
