@@ -271,10 +271,11 @@ export function suggest (typed: string): string | undefined {
   const wanted = kebab(negated ? typed.slice(3) : typed).toLowerCase()
   const names = [...BY_NAME.values()].filter((flag) => !negated || flag.type === 'boolean').map((flag) => flag.name)
   let best: string | undefined
-  let bestDistance = Math.min(3, Math.floor(wanted.length / 3))
+  // Up to one edit per three characters, at most three; the first of equals wins.
+  let bestDistance = Math.min(3, Math.floor(wanted.length / 3)) + 1
   for (const name of names) {
     const d = distance(wanted, name)
-    if (d <= bestDistance && (best === undefined || d < bestDistance)) {
+    if (d < bestDistance) {
       best = name
       bestDistance = d
     }
