@@ -76,7 +76,7 @@ const MESSAGE_KEY: Flag = {
   type: 'string',
   value: 'field',
   description: 'Field of the message in the lines read (the logger\'s messageKey).',
-  default: '"msg"',
+  default: "'msg'",
   range: '',
   env: undefined
 }
@@ -87,7 +87,7 @@ const ERROR_KEY: Flag = {
   type: 'string',
   value: 'field',
   description: 'Field of the error in the lines read (the logger\'s errorKey); --error-stack-frames applies to it.',
-  default: '"err"',
+  default: "'err'",
   range: '',
   env: undefined
 }
