@@ -85,7 +85,10 @@ const TABLE: Table = {
   retryAmbiguous: { type: 'boolean', description: 'Retry a request that may have landed (at-least-once: an entry may be written twice).' },
   maxBufferedBytes: { type: 'number', value: 'bytes', description: 'Cap of queued text.' },
   maxTokens: { type: 'number', value: 'n', description: 'Cap of tokens with queued data, and of remembered dead tokens.' },
-  statsInterval: { type: 'number', value: 'ms', description: 'Emit the bitrix24:stats event this often while the counters change; 0 = only at close (pipe mode has no listener for it).' }
+  statsInterval: { type: 'number', value: 'ms', description: 'Emit the bitrix24:stats event this often while the counters change; 0 = only at close (pipe mode has no listener for it).' },
+  timeZone: { type: 'string', value: 'zone', description: 'IANA time zone of {time}, e.g. Europe/Berlin.', fallback: 'the local zone', env: 'BITRIX24_TIME_ZONE' },
+  proxy: { type: 'string', value: 'url', description: 'http(s) URL of a proxy for every request.', fallback: 'env HTTPS_PROXY, HTTP_PROXY' },
+  quiet: { type: 'boolean', description: 'Write nothing to stderr.', env: 'BITRIX24_QUIET' }
 }
 
 export interface Flag {

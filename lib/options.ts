@@ -57,6 +57,12 @@ export interface Options {
   maxTokens?: number
   /** Emit `bitrix24:stats` this often (ms) while counters change; 0 = only at close. Default 0. */
   statsInterval?: number
+  /** IANA time zone of `{time}`, e.g. 'Europe/Berlin'. Env: BITRIX24_TIME_ZONE. Default: the process's local zone. */
+  timeZone?: string
+  /** http(s) URL of a proxy for every request. Default: env HTTPS_PROXY / HTTP_PROXY / NO_PROXY. */
+  proxy?: string
+  /** Write nothing to stderr; events and stats still flow. Env: BITRIX24_QUIET. Default false. */
+  quiet?: boolean
 }
 
 /** The options after validation, defaults and environment applied. */
@@ -86,6 +92,11 @@ export interface Config {
   maxBufferedBytes: number
   maxTokens: number
   statsInterval: number
+  /** undefined: the process's local zone. */
+  timeZone: string | undefined
+  /** undefined: the proxy environment variables decide. */
+  proxy: string | undefined
+  quiet: boolean
 }
 
 export const DEFAULT_BASE_URL = 'https://vibecode.bitrix24.tech'
@@ -113,7 +124,8 @@ export const defaults = {
   retryAmbiguous: true,
   maxBufferedBytes: 8 * 1024 * 1024,
   maxTokens: 10000,
-  statsInterval: 0
+  statsInterval: 0,
+  quiet: false
 }
 
 // The Bitrix24 log column is a 64 KB TEXT: an entry above that would be cut by the database.
@@ -128,7 +140,9 @@ export function describe (name: string, value: unknown): string {
   if (typeof value === 'string') {
     if (SECRET.has(name)) return `a string of ${value.length} characters`
     // A URL may carry credentials or a key in its query: show neither.
-    const shown = name === 'baseUrl' ? value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…') : value
+    let shown = name === 'baseUrl' ? value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…') : value
+    // A proxy URL's password may hold any character: hide everything up to its last '@'.
+    if (name === 'proxy') shown = value.replace(/^([a-z][a-z\d+.-]*:\/\/)?.*@/is, '$1…@').replace(/[?#].*$/s, '?…')
     return JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown)
   }
   if (typeof value === 'number' || typeof value === 'boolean') return SECRET.has(name) ? `a value of type ${typeof value}` : String(value)
@@ -219,6 +233,39 @@ function baseUrl (value: string): string {
   return url.origin + url.pathname.replace(/\/+$/, '')
 }
 
+function timeZone (value: unknown, fromEnv: boolean): string | undefined {
+  if (value === undefined || (fromEnv && value === '')) return undefined
+  if (typeof value === 'string' && value !== '') {
+    try {
+      // The one authority on which zones this Node knows, and the formatter that will use it.
+      return new Intl.DateTimeFormat('en-US', { timeZone: value }).resolvedOptions().timeZone
+    } catch {}
+  }
+  throw invalid('timeZone', 'an IANA time zone name such as "Europe/Berlin" (or env BITRIX24_TIME_ZONE)', value)
+}
+
+function proxy (value: unknown): string | undefined {
+  if (value === undefined) return undefined
+  let url: URL | undefined
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined
+  } catch {}
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
+    throw invalid('proxy', 'an http: or https: URL such as http://user:password@proxy.example.com:3128', value)
+  }
+  return value as string
+}
+
+function quiet (value: unknown, env: string | undefined): boolean {
+  if (value !== undefined) {
+    if (typeof value !== 'boolean') throw invalid('quiet', 'true or false', value)
+    return value
+  }
+  if (env === undefined || env === '' || env === '0' || env === 'false') return false
+  if (env === '1' || env === 'true') return true
+  throw invalid('quiet', 'true or false (env BITRIX24_QUIET: 1, true, 0 or false)', env)
+}
+
 /**
  * Validates options and applies environment fallbacks and defaults. Throws a
  * Bitrix24TransportError naming the option, what was expected and what was given.
@@ -280,6 +327,9 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
     retryAmbiguous: boolean(opts, 'retryAmbiguous', defaults.retryAmbiguous),
     maxBufferedBytes,
     maxTokens: integer(opts, 'maxTokens', 1, 10000000, defaults.maxTokens),
-    statsInterval: integer(opts, 'statsInterval', 0, 86400000, defaults.statsInterval)
+    statsInterval: integer(opts, 'statsInterval', 0, 86400000, defaults.statsInterval),
+    timeZone: opts.timeZone === undefined ? timeZone(env.BITRIX24_TIME_ZONE, true) : timeZone(opts.timeZone, false),
+    proxy: proxy(opts.proxy),
+    quiet: quiet(opts.quiet, env.BITRIX24_QUIET)
   }
 }

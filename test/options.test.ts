@@ -71,7 +71,10 @@ t.test('defaults', async (t) => {
     retryAmbiguous: true,
     maxBufferedBytes: 8 * 1024 * 1024,
     maxTokens: 10000,
-    statsInterval: 0
+    statsInterval: 0,
+    timeZone: undefined,
+    proxy: undefined,
+    quiet: false
   }
   t.same(config, expected)
   t.equal(DEFAULT_BASE_URL, 'https://vibecode.bitrix24.tech')
@@ -106,7 +109,10 @@ t.test('every option can be set', async (t) => {
     retryAmbiguous: false,
     maxBufferedBytes: 65536,
     maxTokens: 1,
-    statsInterval: 60000
+    statsInterval: 60000,
+    timeZone: 'Europe/Berlin',
+    proxy: 'http://user:pass@127.0.0.1:3128',
+    quiet: true
   }
   t.same(parseOptions(input, NO_ENV), input)
 })
@@ -431,4 +437,37 @@ t.test('Bitrix24TransportError', async (t) => {
   t.equal(ERR_INVALID_OPTION, 'ERR_BITRIX24_INVALID_OPTION')
   t.equal(ERR_MISSING_API_KEY, 'ERR_BITRIX24_MISSING_API_KEY')
   t.equal(ERR_INSECURE_BASE_URL, 'ERR_BITRIX24_INSECURE_BASE_URL')
+})
+
+t.test('timeZone: an IANA name, from the option or BITRIX24_TIME_ZONE', async (t) => {
+  t.equal(parseOptions({ apiKey: KEY, timeZone: 'Asia/Tokyo' }, NO_ENV).timeZone, 'Asia/Tokyo')
+  t.equal(parseOptions({ apiKey: KEY, timeZone: 'utc' }, NO_ENV).timeZone, 'UTC', 'spelled the canonical way')
+  t.equal(parseOptions({ apiKey: KEY }, { BITRIX24_TIME_ZONE: 'Europe/Moscow' }).timeZone, 'Europe/Moscow')
+  t.equal(parseOptions({ apiKey: KEY }, { BITRIX24_TIME_ZONE: '' }).timeZone, undefined, 'an empty env value is the local zone')
+  t.equal(parseOptions({ apiKey: KEY, timeZone: 'UTC' }, { BITRIX24_TIME_ZONE: 'Europe/Moscow' }).timeZone, 'UTC', 'the option wins')
+  const expected = 'an IANA time zone name such as "Europe/Berlin" (or env BITRIX24_TIME_ZONE)'
+  rejects(t, { apiKey: KEY, timeZone: 'Mars/Olympus' }, { option: 'timeZone', expected, given: '"Mars/Olympus"' })
+  rejects(t, { apiKey: KEY, timeZone: '' }, { option: 'timeZone', expected, given: '""' })
+  rejects(t, { apiKey: KEY, timeZone: 3 }, { option: 'timeZone', expected, given: '3' })
+  rejects(t, { apiKey: KEY }, { option: 'timeZone', expected, given: '"Berlin"' }, { BITRIX24_TIME_ZONE: 'Berlin' })
+})
+
+t.test('proxy: an http(s) URL whose credentials are never echoed', async (t) => {
+  t.equal(parseOptions({ apiKey: KEY, proxy: 'https://proxy.example.com:3128' }, NO_ENV).proxy, 'https://proxy.example.com:3128')
+  const expected = 'an http: or https: URL such as http://user:password@proxy.example.com:3128'
+  rejects(t, { apiKey: KEY, proxy: 'socks5://u:s3cret@proxy.example.com' }, { option: 'proxy', expected, given: '"socks5://…@proxy.example.com"' })
+  rejects(t, { apiKey: KEY, proxy: 'u:s3cr/et@proxy:3128' }, { option: 'proxy', expected, given: '"…@proxy:3128"' })
+  rejects(t, { apiKey: KEY, proxy: 'http://proxy.example.com/?token=s3cret' }, { option: 'proxy', expected, given: '"http://proxy.example.com/?…"' })
+  rejects(t, { apiKey: KEY, proxy: 'not a url' }, { option: 'proxy', expected, given: '"not a url"' })
+  rejects(t, { apiKey: KEY, proxy: 8080 }, { option: 'proxy', expected, given: '8080' })
+})
+
+t.test('quiet: a boolean, or BITRIX24_QUIET', async (t) => {
+  t.equal(parseOptions({ apiKey: KEY, quiet: true }, NO_ENV).quiet, true)
+  for (const [value, quiet] of [['1', true], ['true', true], ['0', false], ['false', false], ['', false]] as const) {
+    t.equal(parseOptions({ apiKey: KEY }, { BITRIX24_QUIET: value }).quiet, quiet, `BITRIX24_QUIET=${value}`)
+  }
+  t.equal(parseOptions({ apiKey: KEY, quiet: false }, { BITRIX24_QUIET: '1' }).quiet, false, 'the option wins')
+  rejects(t, { apiKey: KEY, quiet: 'yes' }, { option: 'quiet', expected: 'true or false', given: '"yes"' })
+  rejects(t, { apiKey: KEY }, { option: 'quiet', expected: 'true or false (env BITRIX24_QUIET: 1, true, 0 or false)', given: '"yes"' }, { BITRIX24_QUIET: 'yes' })
 })
