@@ -1,6 +1,9 @@
 import t, { type Test } from 'tap'
 import pino from 'pino'
 import { startSimulator, type Simulator } from '../lib/simulator'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { makeApp, runApp } from './fixtures/app'
 import { API_KEY, waitFor } from './fixtures/harness'
 
 // Through pino.transport by package name, in a real worker thread: pino
@@ -123,12 +126,21 @@ t.test('events reach the main thread', async (t) => {
   t.ok(seen.includes('bitrix24:drop'))
 })
 
-t.test('invalid options fail at start-up with a clear message', async (t) => {
-  const transport = pino.transport({ target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, flushInterval: -1 } })
-  const err = await new Promise<Error & { code?: string }>((resolve) => transport.once('error', resolve))
-  t.match(err.message, /option "flushInterval" must be an integer from 0 to 3600000, got -1/)
-  const insecure = pino.transport({ target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, baseUrl: 'http://vibecode.example.com' } })
-  const err2 = await new Promise<Error>((resolve) => insecure.once('error', resolve))
-  t.match(err2.message, /must use https: unless its host is loopback/)
-  t.notOk(err2.message.includes(API_KEY))
+t.test('a misconfiguration never takes the app or its other targets down', async (t) => {
+  const dir = makeApp(t)
+  const cases = [
+    { name: 'no key', options: {}, message: /^pino-bitrix24-workflow: ERR_BITRIX24_MISSING_API_KEY: option "apiKey" .* BITRIX24_API_KEY.* disabled and discards its lines.* To fix: set option "apiKey" or env BITRIX24_API_KEY\. /s },
+    { name: 'an invalid option', options: { apiKey: API_KEY, flushInterval: -1 }, message: /ERR_BITRIX24_INVALID_OPTION: option "flushInterval" must be an integer from 0 to 3600000, got -1\./ },
+    { name: 'an insecure URL', options: { apiKey: API_KEY, baseUrl: 'http://user:pw@vibecode.example.com' }, message: /ERR_BITRIX24_INSECURE_BASE_URL: option "baseUrl" must use https:/ }
+  ]
+  for (const { name, options, message } of cases) {
+    const out = join(dir, `out-${cases.findIndex((c) => c.name === name)}.log`)
+    const run = await runApp(dir, 'targets.js', { OUT_FILE: out, TRANSPORT_OPTIONS: JSON.stringify(options) })
+    t.equal(run.code, 0, `${name}: the app exits 0`)
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).msg)
+    t.same(lines, ['line 0', 'line 1', 'line 2', 'line 3', 'line 4', 'a line without a token'], `${name}: the other target got every line`)
+    t.equal(run.stderr.split('\n').length, 2, `${name}: one stderr line`)
+    t.match(run.stderr, message, `${name}: code, option, what to do`)
+    t.notOk(run.stderr.includes(API_KEY) || run.stderr.includes(':pw@'), `${name}: no secret`)
+  }
 })
