@@ -105,7 +105,7 @@ export async function createTransport (options?: Options, internals: Internals =
     }
     const reporter = new Reporter(write, clock)
     delivery = new Delivery(config, sender, clock, reporter, emit, stats)
-    sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel }, new Formatter(config, pino), delivery, stats)
+    sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel, levels: pino.levels?.values }, new Formatter(config, pino), delivery, stats)
   }, {
     parseLine: (line: string) => {
       sink.line(line)

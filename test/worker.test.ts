@@ -114,6 +114,17 @@ t.test('custom levels, messageKey and errorKey of the logger are honoured', asyn
   t.match(sim.entries('wf.custom'), [/^\d\d:\d\d:\d\d NOTICE a custom level\n\d\d:\d\d:\d\d ERROR failed error=RangeError: out of range$/])
 })
 
+t.test('the level option works when the logger writes levels as labels', async (t) => {
+  const { sim, transport } = await setup(t, { level: 'warn' })
+  const logger = pino({ formatters: { level: (label) => ({ level: label }) } }, transport)
+  const log = logger.child({ eventToken: 'wf.labels' })
+  log.info('below the minimum level')
+  log.warn('shown')
+  log.error('shown too')
+  await finish(transport)
+  t.match(sim.entries('wf.labels'), [/^\d\d:\d\d:\d\d WARN shown\n\d\d:\d\d:\d\d ERROR shown too$/])
+})
+
 t.test('events reach the main thread', async (t) => {
   const { sim, transport } = await setup(t)
   sim.script({ status: 401, code: 'INVALID_API_KEY' })
