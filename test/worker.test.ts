@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import pino from 'pino'
+import FakeTimers from '@sinonjs/fake-timers'
 import { startSimulator, type Simulator } from '../lib/simulator'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -123,6 +124,19 @@ t.test('the level option works when the logger writes levels as labels', async (
   log.error('shown too')
   await finish(transport)
   t.match(sim.entries('wf.labels'), [/^\d\d:\d\d:\d\d WARN shown\n\d\d:\d\d:\d\d ERROR shown too$/])
+})
+
+t.test('unixTime, isoTime and epochTime lines show the time of day in the timeZone asked for', async (t) => {
+  const { sim, transport } = await setup(t, { timeZone: 'Asia/Tokyo', messageFormat: '{time} {msg}' })
+  // pino's own time functions, on a clock stopped at 23:30:05.4 UTC (08:30:05 in Tokyo).
+  const clock = FakeTimers.install({ now: Date.UTC(2025, 0, 15, 23, 30, 5, 400), toFake: ['Date'] })
+  const { unixTime, isoTime, epochTime } = pino.stdTimeFunctions
+  for (const [name, timestamp] of Object.entries({ unixTime, isoTime, epochTime })) {
+    pino({ timestamp }, transport).child({ eventToken: `wf.time.${name}` }).info(name)
+  }
+  clock.uninstall()
+  await finish(transport)
+  for (const name of ['unixTime', 'isoTime', 'epochTime']) t.same(sim.entries(`wf.time.${name}`), [`08:30:05 ${name}`], name)
 })
 
 t.test('events reach the main thread', async (t) => {
