@@ -15,7 +15,8 @@ const ENV: Readonly<Record<string, string>> = {
   sessionToken: 'BITRIX24_SESSION_TOKEN',
   baseUrl: 'BITRIX24_BASE_URL',
   timeZone: 'BITRIX24_TIME_ZONE',
-  quiet: 'BITRIX24_QUIET'
+  quiet: 'BITRIX24_QUIET',
+  proxy: 'HTTPS_PROXY / HTTP_PROXY'
 }
 
 const PREFIX = 'pino-bitrix24-workflow: '

@@ -1,5 +1,5 @@
 import type { Delivery } from './delivery'
-import { DEFAULT_LABELS, type Formatter } from './format'
+import { DEFAULT_LABELS, type Formatter, type PinoConfig } from './format'
 import type { Stats } from './stats'
 
 export interface RouterOptions {
@@ -7,8 +7,8 @@ export interface RouterOptions {
   eventKey: string
   /** Lines below this numeric level are skipped. */
   minLevel: number | undefined
-  /** The logger's level values by label (pino's `levels.values`); default: pino's own levels. */
-  levels?: Readonly<Record<string, number>> | undefined
+  /** The logger's levels as pino sends them; default: pino's own levels. */
+  levels?: PinoConfig['levels']
 }
 
 /**
@@ -34,7 +34,7 @@ export class Router {
     // it: most lines of an app that mirrors all its logs are skipped without parsing.
     this.needle = JSON.stringify(opts.tokenKey)
     this.minLevel = opts.minLevel
-    const levels = opts.levels ?? Object.fromEntries(Object.entries(DEFAULT_LABELS).map(([n, label]) => [label, Number(n)]))
+    const levels = opts.levels?.values ?? Object.fromEntries(Object.entries(DEFAULT_LABELS).map(([n, label]) => [label, Number(n)]))
     for (const [label, n] of Object.entries(levels)) {
       this.levelValues.set(label, n)
       if (!this.levelValues.has(label.toLowerCase())) this.levelValues.set(label.toLowerCase(), n)

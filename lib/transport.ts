@@ -46,13 +46,24 @@ const TAKEN = Object.freeze({})
 export async function createTransport (options?: Options, internals: Internals = {}): Promise<TransportStream> {
   const inWorker = internals.worker ?? isThreadStreamData()
   let config: Config | undefined
+  let sender: Sender | undefined
   let invalid: Bitrix24TransportError | undefined
   try {
     config = parseOptions(options, internals.env)
+    sender = internals.sender ?? new Client({
+      baseUrl: config.baseUrl,
+      apiKey: config.apiKey,
+      sessionToken: config.sessionToken,
+      requestTimeout: config.requestTimeout,
+      connections: config.concurrency,
+      proxy: config.proxy,
+      env: internals.env
+    })
   } catch (err) {
-    // parseOptions throws only coded errors.
+    // Both throw only coded errors (the client for a proxy variable that is no URL).
     if (!inWorker) throw err
     invalid = err as Bitrix24TransportError
+    config = undefined
   }
   const clock = internals.clock ?? systemClock
   const stats = createStats()
@@ -60,15 +71,6 @@ export async function createTransport (options?: Options, internals: Internals =
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
   const quiet = config?.quiet ?? askedForQuiet(options, internals.env ?? process.env)
   const write = quiet ? () => {} : stderr
-  const sender = config === undefined
-    ? undefined
-    : internals.sender ?? new Client({
-      baseUrl: config.baseUrl,
-      apiKey: config.apiKey,
-      sessionToken: config.sessionToken,
-      requestTimeout: config.requestTimeout,
-      connections: config.concurrency
-    })
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
   const pinoWillSendConfig = pinoSendsConfig()
   // Made in build()'s callback, which runs before any line can arrive and
@@ -105,7 +107,7 @@ export async function createTransport (options?: Options, internals: Internals =
     }
     const reporter = new Reporter(write, clock)
     delivery = new Delivery(config, sender, clock, reporter, emit, stats)
-    sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel, levels: pino.levels?.values }, new Formatter(config, pino), delivery, stats)
+    sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel, levels: pino.levels }, new Formatter(config, pino), delivery, stats)
   }, {
     parseLine: (line: string) => {
       sink.line(line)

@@ -15,7 +15,7 @@ const fmt = {
 
 async function setup (t: Test, minLevel?: number, tokenKey = defaults.tokenKey, levels?: Record<string, number>) {
   const h = await harness(t, { tokenKey })
-  const router = new Router({ tokenKey, eventKey: 'workflowEvent', minLevel, levels }, new Formatter({ ...fmt, tokenKey }), h.delivery, h.stats)
+  const router = new Router({ tokenKey, eventKey: 'workflowEvent', minLevel, levels: levels === undefined ? undefined : { values: levels } }, new Formatter({ ...fmt, tokenKey }), h.delivery, h.stats)
   return { h, router }
 }
 
