@@ -104,6 +104,32 @@ t.test('completion through the stream: earlier lines first, then the event; late
   t.same(sim.ignored('wf.complete'), [], 'nothing was sent after the event')
 })
 
+t.test('under targets, completing through the stream has no gap: every earlier line lands before the event', async (t) => {
+  // logger.flush(cb) does not wait for delivery under targets (a pino
+  // limitation); a completing line needs no flush: the transport orders it.
+  const sim = await startSimulator({ latency: 20 })
+  t.teardown(() => sim.close())
+  const dir = makeApp(t)
+  const transport: Transport = pino.transport({
+    targets: [
+      { target: 'pino/file', options: { destination: join(dir, 'out.log') } },
+      { target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, flushInterval: 60000 } }
+    ]
+  })
+  const log = pino(transport).child({ eventToken: 'wf.targets.complete' })
+  for (let i = 0; i < 10; i++) log.info({ i }, 'step')
+  log.info({ workflowEvent: { returnValues: { status: 'ok' } } }, 'Import finished')
+  // The simulator answers from this thread: wait for the event before end() blocks it.
+  await waitFor(() => sim.event('wf.targets.complete') !== undefined, 'the completion')
+  const closed = new Promise<void>((resolve) => transport.once('close', () => resolve()))
+  transport.end()
+  await closed
+  t.same(sim.requests.map((r) => r.path), ['/v1/workflows/activity-log', '/v1/workflows/event'], 'the lines, then the event: two requests')
+  t.same(sim.entries('wf.targets.complete')[0]?.split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d /, '')), Array.from({ length: 10 }, (_, i) => `INFO step i=${i}`))
+  t.match(sim.event('wf.targets.complete'), { returnValues: { status: 'ok' }, logMessage: /INFO Import finished$/ })
+  t.same(sim.ignored('wf.targets.complete'), [], 'nothing arrived after the event')
+})
+
 t.test('custom levels, messageKey and errorKey of the logger are honoured', async (t) => {
   const { sim, transport } = await setup(t, { level: 'notice' })
   const logger = pino({ customLevels: { notice: 35 }, messageKey: 'message', errorKey: 'error' }, transport)
