@@ -38,3 +38,26 @@ declare namespace pinoBitrix24Workflow {
 }
 
 export = pinoBitrix24Workflow
+
+// Node's ES module loader finds the names of a CommonJS module by reading its
+// source (cjs-module-lexer), and cannot see through Object.assign: without
+// this never-run assignment, `import { build } from 'pino-bitrix24-workflow'`
+// type-checks and then fails with "Named export not found". Only the names
+// count; the lexer reads no further than a value that is not a plain
+// identifier, hence the same one for all. test/esm.test.ts fails when a name
+// the types export is missing here.
+/* c8 ignore start */
+0 && (module.exports = {
+  default: pinoBitrix24Workflow,
+  build: pinoBitrix24Workflow,
+  parseOptions: pinoBitrix24Workflow,
+  defaults: pinoBitrix24Workflow,
+  DEFAULT_BASE_URL: pinoBitrix24Workflow,
+  DROP_REASONS: pinoBitrix24Workflow,
+  RULES: pinoBitrix24Workflow,
+  Bitrix24TransportError: pinoBitrix24Workflow,
+  ERR_INVALID_OPTION: pinoBitrix24Workflow,
+  ERR_MISSING_API_KEY: pinoBitrix24Workflow,
+  ERR_INSECURE_BASE_URL: pinoBitrix24Workflow
+})
+/* c8 ignore stop */

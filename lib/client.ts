@@ -1,5 +1,6 @@
-import { Pool } from 'undici'
+import type { Dispatcher } from 'undici'
 import type { Outcome } from './classify'
+import { createDispatcher } from './dispatcher'
 import { version } from '../package.json'
 
 export interface ClientOptions {
@@ -8,6 +9,10 @@ export interface ClientOptions {
   sessionToken: string | undefined
   requestTimeout: number
   connections: number
+  /** http(s) URL of a proxy; else the proxy environment variables decide. */
+  proxy?: string | undefined
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read. Default: process.env. */
+  env?: NodeJS.ProcessEnv
 }
 
 // Errors raised before a single byte of the request can have left this machine:
@@ -21,25 +26,20 @@ const NOT_SENT = new Set([
 export const USER_AGENT = `pino-bitrix24-workflow/${version}`
 
 /**
- * The transport's one HTTP dispatcher: a keep-alive pool to the API origin.
- * `post` never rejects; every failure becomes an Outcome for classify().
+ * Requests to the API through the transport's one dispatcher (a keep-alive
+ * pool, or a proxy: see dispatcher.ts). `post` never rejects; every failure becomes an Outcome for classify().
  */
 export class Client {
-  private readonly pool: Pool
+  private readonly pool: Dispatcher
+  private readonly origin: string
   private readonly prefix: string
   private readonly headers: Record<string, string>
 
   constructor (opts: ClientOptions) {
     const url = new URL(opts.baseUrl)
     this.prefix = url.pathname === '/' ? '' : url.pathname
-    this.pool = new Pool(url.origin, {
-      connections: opts.connections,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      connect: { timeout: opts.requestTimeout },
-      headersTimeout: opts.requestTimeout,
-      bodyTimeout: opts.requestTimeout
-    })
+    this.origin = url.origin
+    this.pool = createDispatcher(url.origin, opts)
     this.headers = {
       'content-type': 'application/json',
       'user-agent': USER_AGENT,
@@ -51,6 +51,7 @@ export class Client {
   async post (path: string, payload: unknown): Promise<Outcome> {
     try {
       const res = await this.pool.request({
+        origin: this.origin,
         path: this.prefix + path,
         method: 'POST',
         headers: this.headers,

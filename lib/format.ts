@@ -18,6 +18,8 @@ export interface FormatOptions {
   tokenKey: string
   eventKey: string
   errorStackFrames: number
+  /** IANA zone of `{time}`; undefined: the process's local zone. */
+  timeZone?: string | undefined
 }
 
 type Part = { literal: string } | { field: string, path: string[] }
@@ -46,8 +48,25 @@ function value (v: unknown): string {
   return String(v)
 }
 
-function pad (n: number): string {
-  return n < 10 ? '0' + n : String(n)
+/**
+ * Milliseconds since the epoch of a line's `time`, whatever pino's time
+ * function wrote: epoch milliseconds (`epochTime`, the default), seconds
+ * (`unixTime`), an ISO string (`isoTime`, `isoTimeNano`), or a number as a
+ * string. NaN when it is none of these.
+ */
+export function epochMs (t: unknown): number {
+  if (typeof t === 'string') return /^\d+(\.\d+)?$/.test(t) ? fromNumber(Number(t)) : Date.parse(t)
+  return typeof t === 'number' ? fromNumber(t) : NaN
+}
+
+// The unit is read off the magnitude: 1e11 s is the year 5138, 1e11 ms is
+// 1973, so no time a log line can carry is ambiguous.
+function fromNumber (n: number): number {
+  const size = Math.abs(n)
+  if (!Number.isFinite(n)) return NaN
+  if (size < 1e11) return n * 1000
+  if (size < 1e14) return n
+  return size < 1e17 ? n / 1000 : n / 1e6
 }
 
 export class Formatter {
@@ -60,8 +79,11 @@ export class Formatter {
   private readonly messageKey: string
   private readonly errorKey: string
   private readonly stackFrames: number
+  /** Made once: constructing one is far dearer than using it. */
+  private readonly clock: Intl.DateTimeFormat
   // Lines of one burst share their second: format the clock once per second, not per line.
-  private lastSecond = -1
+  private lastRaw: unknown = undefined
+  private lastSecond = NaN
   private lastTime = ''
 
   constructor (opts: FormatOptions, pino: PinoConfig = {}) {
@@ -70,6 +92,7 @@ export class Formatter {
     const labels = pino.levels?.labels ?? DEFAULT_LABELS
     this.labels = new Map(Object.entries(labels).map(([n, label]) => [Number(n), label.toUpperCase()]))
     this.stackFrames = opts.errorStackFrames
+    this.clock = new Intl.DateTimeFormat('en-GB', { timeZone: opts.timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
     const parts = compile(opts.messageFormat)
     this.steps = parts.map((p) => 'literal' in p ? { literal: p.literal, get: undefined } : { literal: '', get: this.getter(p) })
     this.fieldsInTemplate = parts.some((p) => 'field' in p && p.field === 'fields')
@@ -135,14 +158,19 @@ export class Formatter {
   }
 
   private time (t: unknown): string {
-    const ms = typeof t === 'number' ? t : typeof t === 'string' ? Date.parse(t) : NaN
+    if (t === this.lastRaw) return this.lastTime
+    const ms = epochMs(t)
     if (!Number.isFinite(ms)) return typeof t === 'string' ? t : ''
     const second = Math.floor(ms / 1000)
     if (second !== this.lastSecond) {
-      const d = new Date(ms)
       this.lastSecond = second
-      this.lastTime = pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds())
+      let text = ''
+      for (const part of this.clock.formatToParts(second * 1000)) {
+        if (part.type === 'hour' || part.type === 'minute' || part.type === 'second') text += (text === '' ? '' : ':') + part.value
+      }
+      this.lastTime = text
     }
+    this.lastRaw = t
     return this.lastTime
   }
 

@@ -188,7 +188,7 @@ export const OPTIONS = deepFreeze({
   level: {
     kind: 'level',
     type: 'string | number',
-    doc: 'Lowest level that reaches the workflow log: a label of the logger (custom levels work) or a number.',
+    doc: 'Lowest level that reaches the workflow log: a label of the logger (custom levels work) or a number. Lines that carry their level as a label (`formatters.level`) are filtered too; a label the logger does not know is let through.',
     defaultText: 'every level',
     value: 'level'
   },

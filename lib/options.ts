@@ -45,7 +45,7 @@ export interface Options {
   include?: string[]
   /** Extra fields never shown, on top of pid, hostname, time, level, msg, v, the token key and the event key. Default: []. */
   exclude?: string[]
-  /** Lowest level that reaches the workflow log: a label of the logger (custom levels work) or a number. Default: every level. */
+  /** Lowest level that reaches the workflow log: a label of the logger (custom levels work) or a number. Lines that carry their level as a label (`formatters.level`) are filtered too; a label the logger does not know is let through. Default: every level. */
   level?: string | number
   /** IANA time zone of `{time}`, e.g. `Europe/Berlin`: the zone your portal's users read the log in. Default: the process's local zone. Env: BITRIX24_TIME_ZONE. */
   timeZone?: string

@@ -1,5 +1,5 @@
 import type { Delivery } from './delivery'
-import type { Formatter } from './format'
+import { DEFAULT_LABELS, type Formatter, type PinoConfig } from './format'
 import type { Stats } from './stats'
 
 export interface RouterOptions {
@@ -7,6 +7,8 @@ export interface RouterOptions {
   eventKey: string
   /** Lines below this numeric level are skipped. */
   minLevel: number | undefined
+  /** The logger's levels as pino sends them; default: pino's own levels. */
+  levels?: PinoConfig['levels']
 }
 
 /**
@@ -19,6 +21,8 @@ export class Router {
   private readonly eventKey: string
   private readonly needle: string
   private readonly minLevel: number | undefined
+  /** Values by label, for lines whose level is a label (`formatters.level`); lower case too. */
+  private readonly levelValues = new Map<string, number>()
   private readonly formatter: Formatter
   private readonly delivery: Delivery
   private readonly stats: Stats
@@ -30,6 +34,11 @@ export class Router {
     // it: most lines of an app that mirrors all its logs are skipped without parsing.
     this.needle = JSON.stringify(opts.tokenKey)
     this.minLevel = opts.minLevel
+    const levels = opts.levels?.values ?? Object.fromEntries(Object.entries(DEFAULT_LABELS).map(([n, label]) => [label, Number(n)]))
+    for (const [label, n] of Object.entries(levels)) {
+      this.levelValues.set(label, n)
+      if (!this.levelValues.has(label.toLowerCase())) this.levelValues.set(label.toLowerCase(), n)
+    }
     this.formatter = formatter
     this.delivery = delivery
     this.stats = stats
@@ -58,8 +67,7 @@ export class Router {
     const event = record[this.eventKey]
     const completes = event === true || (event !== null && typeof event === 'object')
     // A completing line is never filtered by level: the workflow waits for it.
-    if (typeof token !== 'string' || token === '' || (!completes && this.minLevel !== undefined &&
-      typeof record.level === 'number' && record.level < this.minLevel)) {
+    if (typeof token !== 'string' || token === '' || (!completes && this.minLevel !== undefined && this.below(record.level, this.minLevel))) {
       this.stats.skipped++
       return
     }
@@ -70,5 +78,17 @@ export class Router {
     }
     const returnValues = (event as { returnValues?: unknown }).returnValues
     this.delivery.complete(token, text, returnValues !== null && typeof returnValues === 'object' ? returnValues as Record<string, unknown> : {})
+  }
+
+  /**
+   * Whether a line's level is below the minimum: a number as pino writes it,
+   * or a label as `formatters: { level: (label) => ({ level: label }) }` does.
+   * A level the logger does not know is let through rather than lost.
+   */
+  private below (level: unknown, min: number): boolean {
+    if (typeof level === 'number') return level < min
+    if (typeof level !== 'string') return false
+    const n = this.levelValues.get(level) ?? this.levelValues.get(level.toLowerCase())
+    return n !== undefined && n < min
   }
 }

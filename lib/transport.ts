@@ -3,13 +3,14 @@ import type { Transform } from 'node:stream'
 import { Client } from './client'
 import { type Clock, systemClock } from './clock'
 import { Delivery, type Sender } from './delivery'
+import { Discard, disabledLine } from './disabled'
 import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
 import { createEmit } from './events'
 import { Formatter, levelNumber, type PinoConfig } from './format'
-import { type Options, parseOptions } from './options'
+import { type Config, type Options, parseOptions } from './options'
 import { Reporter, writeStderr } from './reporter'
 import { Router } from './router'
-import { pinoSendsConfig } from './runtime'
+import { isThreadStreamData, pinoSendsConfig } from './runtime'
 import { createStats, type Stats } from './stats'
 
 /** The stream the factory returns: what pino writes to, plus delivery's controls. */
@@ -28,6 +29,8 @@ export interface Internals {
   env?: NodeJS.ProcessEnv
   /** What pino would tell a worker about the logger, for the pipe mode, which runs without one. */
   pino?: PinoConfig
+  /** Whether this runs in pino's worker, where invalid options disable the transport rather than reject. */
+  worker?: boolean
 }
 
 // Returned by parseLine for every line: delivery has already taken it, and a
@@ -37,27 +40,60 @@ const TAKEN = Object.freeze({})
 /**
  * The transport factory: `pino.transport({ target: 'pino-bitrix24-workflow' })`
  * calls it in a worker, `pino(await build(options))` in-process. Options are
- * validated before anything starts; invalid ones reject with a coded error.
+ * validated before anything starts; invalid ones reject with a coded error,
+ * except in pino's worker: there a rejection would crash the application and
+ * its other targets, so the transport writes one stderr line and discards its
+ * lines (drop reason `disabled`).
  */
 export async function createTransport (options?: Options, internals: Internals = {}): Promise<TransportStream> {
-  const config = parseOptions(options, internals.env)
+  const inWorker = internals.worker ?? isThreadStreamData()
+  let config: Config | undefined
+  let sender: Sender | undefined
+  let invalid: Bitrix24TransportError | undefined
+  try {
+    config = parseOptions(options, internals.env)
+    sender = internals.sender ?? new Client({
+      baseUrl: config.baseUrl,
+      apiKey: config.apiKey,
+      sessionToken: config.sessionToken,
+      requestTimeout: config.requestTimeout,
+      connections: config.concurrency,
+      proxy: config.proxy,
+      env: internals.env
+    })
+  } catch (err) {
+    // Both throw only coded errors (the client for a proxy variable that is no URL).
+    if (!inWorker) throw err
+    invalid = err as Bitrix24TransportError
+    config = undefined
+  }
   const clock = internals.clock ?? systemClock
   const stats = createStats()
-  const sender = internals.sender ?? new Client({
-    baseUrl: config.baseUrl,
-    apiKey: config.apiKey,
-    sessionToken: config.sessionToken,
-    requestTimeout: config.requestTimeout,
-    connections: config.concurrency
-  })
+  const stderr = internals.stderr ?? writeStderr
+  // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
+  const quiet = config?.quiet ?? askedForQuiet(options, internals.env ?? process.env)
+  const write = quiet ? () => {} : stderr
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
   const pinoWillSendConfig = pinoSendsConfig()
-  // Both are made in build()'s callback, which runs before any line can arrive
-  // and before the stream can be flushed or closed.
-  let delivery!: Delivery
-  let router!: Router
+  // Made in build()'s callback, which runs before any line can arrive and
+  // before the stream can be flushed or closed; delivery stays undefined when disabled.
+  let delivery: Delivery | undefined
+  let sink!: { line: (line: string) => void }
+  let emit!: ReturnType<typeof createEmit>
+
+  const disable = (err: Bitrix24TransportError): void => {
+    write(disabledLine(err))
+    sink = new Discard(stats)
+  }
 
   const stream = await build((source) => {
+    emit = createEmit(source)
+    // What parseLine returns is of no further use: let it flow away.
+    source.resume()
+    if (config === undefined || sender === undefined) {
+      disable(invalid as Bitrix24TransportError)
+      return
+    }
     // In pino's worker these come from the logger; in-process they are undefined and defaults apply.
     const sent = source as unknown as PinoConfig
     const given = internals.pino ?? {}
@@ -70,30 +106,41 @@ export async function createTransport (options?: Options, internals: Internals =
     if (config.level !== undefined) {
       minLevel = levelNumber(config.level, pino)
       if (minLevel === undefined) {
-        throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${JSON.stringify(config.level)}`, 'level')
+        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${JSON.stringify(config.level)}`, 'level')
+        if (!inWorker) throw err
+        disable(err)
+        return
       }
     }
-    const reporter = new Reporter(internals.stderr ?? writeStderr, clock)
-    delivery = new Delivery(config, sender, clock, reporter, createEmit(source), stats)
-    router = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel }, new Formatter(config, pino), delivery, stats)
-    // What parseLine returns is of no further use: let it flow away.
-    source.resume()
+    const reporter = new Reporter(write, clock)
+    delivery = new Delivery(config, sender, clock, reporter, emit, stats)
+    sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel, levels: pino.levels }, new Formatter(config, pino), delivery, stats)
   }, {
     parseLine: (line: string) => {
-      router.line(line)
+      sink.line(line)
       return TAKEN
     },
     metadata: false,
     expectPinoConfig: pinoWillSendConfig,
     close: async () => {
-      await delivery.close()
+      if (delivery !== undefined) return await delivery.close()
+      emit('bitrix24:stats', { ...stats, dropped: { ...stats.dropped } })
+      // A client was made for a level the logger turned out not to have.
+      await sender?.destroy()
     }
   }) as unknown as TransportStream
 
   stream.stats = stats
   stream.flush = (cb) => {
     const done = typeof cb === 'function' ? cb : () => {}
+    if (delivery === undefined) return done()
     delivery.flush().then(() => done(), done)
   }
   return stream
+}
+
+/** `quiet` of options that failed validation: only a plain `true` or BITRIX24_QUIET=1/true counts. */
+function askedForQuiet (options: unknown, env: NodeJS.ProcessEnv): boolean {
+  const quiet = options !== null && typeof options === 'object' ? (options as Options).quiet : undefined
+  return quiet === true || (quiet === undefined && (env.BITRIX24_QUIET === '1' || env.BITRIX24_QUIET === 'true'))
 }

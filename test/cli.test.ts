@@ -341,6 +341,27 @@ function spawnCli (args: string[], env: Record<string, string> = {}, stdin: 'pip
   return { child, exit }
 }
 
+t.test('run: --level filters lines whose level is a label (formatters.level)', async tt => {
+  const sim = await simulator(tt)
+  const h = harness([...fast(sim), '--level', 'warn', '--no-tee'])
+  const done = run(h.io)
+  h.stdin.write(line('tok-lvl', 'info: hidden', { level: 'info' }))
+  h.stdin.write(line('tok-lvl', 'warn: shown', { level: 'warn' }))
+  h.stdin.end(line('tok-lvl', 'error: shown', { level: 'error' }))
+  tt.equal(await done, 0)
+  tt.same(delivered(sim, 'tok-lvl'), ['warn: shown', 'error: shown'])
+})
+
+t.test('run: --quiet writes nothing to stderr, not even the closing summary', async tt => {
+  const sim = await simulator(tt)
+  sim.killToken('tok-q')
+  const h = harness([...fast(sim), '--quiet', '--no-tee'])
+  const done = run(h.io)
+  h.stdin.end(line('tok-q', 'refused'))
+  tt.equal(await done, 0)
+  tt.equal(h.err(), '')
+})
+
 t.test('binary', async tb => {
   if (!existsSync(CLI)) {
     tb.fail(`${CLI} is missing: run npm run build first`)

@@ -38,6 +38,18 @@ for (const mode of ['return', 'exit', 'flush-then-exit']) {
   })
 }
 
+t.test('stats at shutdown: lost when the app just returns, received with end() and close', async (t) => {
+  const { sim, dir } = await setup(t)
+  const returned = await runApp(dir, 'shutdown.js', env(sim.url, {}, { SHUTDOWN: 'return' }))
+  t.equal(returned.code, 0, returned.stderr)
+  t.equal(sim.entries('wf.shutdown').length, 1, 'the lines are delivered either way')
+  t.notMatch(returned.stdout, /^stats /m, 'pino\'s exit handler blocks the main thread: the event never reaches it')
+  sim.reset()
+  const ended = await runApp(dir, 'shutdown.js', env(sim.url, {}, { SHUTDOWN: 'end' }))
+  t.equal(ended.code, 0, ended.stderr)
+  t.match(JSON.parse(/^stats (.*)$/m.exec(ended.stdout)?.[1] ?? '{}'), { received: 5, delivered: 5 }, 'transport.end() and \'close\': the event arrives')
+})
+
 t.test('an ES module entry uses the target by name; in-process use works from ESM too', async (t) => {
   const { sim, dir } = await setup(t)
   const run = await runApp(dir, 'esm.mjs', env(sim.url))

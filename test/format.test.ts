@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DEFAULT_LABELS, Formatter, compile, levelNumber } from '../lib/format'
+import { DEFAULT_LABELS, Formatter, compile, epochMs, levelNumber } from '../lib/format'
 import type { FormatOptions, PinoConfig } from '../lib/format'
 
 // Times are built from local components, so the expected HH:MM:SS holds in any time zone.
@@ -55,6 +55,39 @@ t.test('time missing, or of another type, leaves no gap', async (t) => {
   t.equal(formatter().format(line({ time: undefined })), 'INFO Rows parsed')
   t.equal(formatter().format(line({ time: { at: 1 } })), 'INFO Rows parsed')
   t.equal(formatter().format(line({ time: Infinity })), 'INFO Rows parsed', 'a number that is not finite')
+})
+
+t.test('every time pino can write: epoch ms, unix seconds, ISO strings, numbers as strings', async (t) => {
+  const ms = 1_736_942_584_250 // 2025-01-15T12:03:04.250Z
+  const f = formatter({ messageFormat: '{time}', timeZone: 'UTC' })
+  t.equal(f.format({ time: ms }), '12:03:04', 'epochTime (the default): ms')
+  t.equal(f.format({ time: Math.round(ms / 1000) }), '12:03:04', 'unixTime: seconds')
+  t.equal(f.format({ time: ms / 1000 }), '12:03:04', 'seconds with a fraction')
+  t.equal(f.format({ time: new Date(ms).toISOString() }), '12:03:04', 'isoTime')
+  t.equal(f.format({ time: '2025-01-15T12:03:04.250123456Z' }), '12:03:04', 'isoTimeNano')
+  t.equal(f.format({ time: '2025-01-15T15:03:04.250+03:00' }), '12:03:04', 'an ISO string with an offset')
+  t.equal(f.format({ time: String(ms) }), '12:03:04', 'ms as a string')
+  t.equal(f.format({ time: '1736942584' }), '12:03:04', 'seconds as a string')
+  t.equal(f.format({ time: ms * 1000 }), '12:03:04', 'microseconds')
+  t.equal(f.format({ time: ms * 1e6 }), '12:03:04', 'nanoseconds')
+  t.equal(f.format({ time: 0 }), '00:00:00', 'the epoch itself')
+  for (const time of [NaN, -Infinity, 'soon', '', null, true]) {
+    t.notMatch(f.format({ time, msg: 'x' }), /NaN/, `never NaN: ${String(time)}`)
+  }
+  t.ok(Number.isNaN(epochMs(Infinity)))
+  t.ok(Number.isNaN(epochMs({})))
+  t.equal(epochMs(1700000000), 1700000000000)
+})
+
+t.test('timeZone renders the time in that zone', async (t) => {
+  const ms = Date.UTC(2025, 0, 15, 23, 30, 5)
+  t.equal(formatter({ messageFormat: '{time}', timeZone: 'UTC' }).format({ time: ms }), '23:30:05')
+  t.equal(formatter({ messageFormat: '{time}', timeZone: 'Europe/Moscow' }).format({ time: ms }), '02:30:05', 'UTC+3, past midnight: 02, never 26')
+  t.equal(formatter({ messageFormat: '{time}', timeZone: 'Asia/Kolkata' }).format({ time: ms }), '05:00:05', 'a half-hour offset')
+  t.equal(formatter({ messageFormat: '{time}', timeZone: 'America/New_York' }).format({ time: ms }), '18:30:05')
+  const summer = Date.UTC(2025, 6, 15, 23, 30, 5)
+  t.equal(formatter({ messageFormat: '{time}', timeZone: 'America/New_York' }).format({ time: summer }), '19:30:05', 'daylight saving time')
+  t.equal(formatter({ messageFormat: '{time}', timeZone: 'Europe/Berlin' }).format({ time: Date.UTC(2025, 0, 1, 23, 0, 0) }), '00:00:00', 'midnight is 00')
 })
 
 t.test('level labels', async (t) => {

@@ -13,9 +13,9 @@ const fmt = {
   errorStackFrames: 0
 }
 
-async function setup (t: Test, minLevel?: number, tokenKey = defaults.tokenKey) {
+async function setup (t: Test, minLevel?: number, tokenKey = defaults.tokenKey, levels?: Record<string, number>) {
   const h = await harness(t, { tokenKey })
-  const router = new Router({ tokenKey, eventKey: 'workflowEvent', minLevel }, new Formatter({ ...fmt, tokenKey }), h.delivery, h.stats)
+  const router = new Router({ tokenKey, eventKey: 'workflowEvent', minLevel, levels: levels === undefined ? undefined : { values: levels } }, new Formatter({ ...fmt, tokenKey }), h.delivery, h.stats)
   return { h, router }
 }
 
@@ -50,6 +50,31 @@ t.test('lines below the minimum level are skipped', async (t) => {
   router.line('{"level":"custom","eventToken":"wf.1","msg":"no numeric level: kept"}')
   await h.delivery.flush()
   t.same(h.sim.entries('wf.1'), ['ERROR error\nCUSTOM no numeric level: kept'])
+})
+
+t.test('levels written as labels (formatters.level) are filtered too', async (t) => {
+  const { h, router } = await setup(t, 40)
+  router.line('{"level":"info","eventToken":"wf.s","msg":"hidden"}')
+  router.line('{"level":"debug","eventToken":"wf.s","msg":"hidden"}')
+  router.line('{"level":"INFO","eventToken":"wf.s","msg":"hidden, whatever the case"}')
+  router.line('{"level":"warn","eventToken":"wf.s","msg":"shown"}')
+  router.line('{"level":"Fatal","eventToken":"wf.s","msg":"shown"}')
+  router.line('{"level":"constructor","eventToken":"wf.s","msg":"unknown: kept"}')
+  router.line('{"level":null,"eventToken":"wf.s","msg":"no level: kept"}')
+  router.line('{"level":"info","eventToken":"wf.s","workflowEvent":true,"msg":"completes: kept"}')
+  await h.delivery.flush()
+  t.same(h.sim.entries('wf.s'), ['WARN shown\nFATAL shown\nCONSTRUCTOR unknown: kept\nno level: kept', 'INFO completes: kept'])
+  t.match(h.sim.event('wf.s'), { logMessage: 'INFO completes: kept' })
+  t.match(h.stats, { received: 8, skipped: 3 })
+})
+
+t.test('labels of the logger\'s own levels', async (t) => {
+  const { h, router } = await setup(t, 35, undefined, { info: 30, Notice: 35, error: 50 })
+  router.line('{"level":"info","eventToken":"wf.c","msg":"hidden"}')
+  router.line('{"level":"notice","eventToken":"wf.c","msg":"shown"}')
+  router.line('{"level":"Notice","eventToken":"wf.c","msg":"shown"}')
+  await h.delivery.flush()
+  t.same(h.sim.entries('wf.c'), ['NOTICE shown\nNOTICE shown'])
 })
 
 t.test('the event key completes the activity, with or without return values', async (t) => {

@@ -1,8 +1,10 @@
 import t, { type Test } from 'tap'
 import pino from 'pino'
+import type { Options } from '../lib/options'
 import { createTransport } from '../lib/transport'
 import { API_KEY, waitFor } from './fixtures/harness'
 import { startSimulator } from '../lib/simulator'
+import type { Stats } from '../lib/stats'
 
 async function setup (t: Test, options: Record<string, unknown> = {}) {
   const sim = await startSimulator()
@@ -96,4 +98,69 @@ t.test('the defaults of the replaceable parts are the real ones', async (t) => {
   t.equal(sim.entries('wf.real.clock').length, 1)
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
+})
+
+// In pino's worker (here: the `worker` flag that start data would set) an
+// invalid configuration must not reject: that would crash the application.
+async function disabled (t: Test, options: unknown, env: NodeJS.ProcessEnv | null = {}) {
+  const stderr: string[] = []
+  const stream = await createTransport(options as Options, { worker: true, env: env ?? undefined, stderr: (line) => { stderr.push(line) } })
+  const stats = new Promise<Stats>((resolve) => stream.once('bitrix24:stats', resolve))
+  const logger = pino(stream)
+  logger.child({ eventToken: 'wf.disabled' }).info('never sent')
+  logger.info('no token either')
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  stream.flush()
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.match(await stats, { received: 2, dropped: { disabled: 2 } }, 'every line is counted as dropped, reason disabled')
+  return stderr
+}
+
+t.test('in the worker, invalid options disable the transport: one stderr line, lines discarded', async (t) => {
+  const missing = await disabled(t, {})
+  t.equal(missing.length, 1, 'one line')
+  t.equal(missing[0], 'pino-bitrix24-workflow: ERR_BITRIX24_MISSING_API_KEY: option "apiKey" must be a Vibe API key (or env BITRIX24_API_KEY), got nothing. ' +
+    'This transport is disabled and discards its lines; the app and its other targets go on. To fix: set option "apiKey" or env BITRIX24_API_KEY. ' +
+    'To stop the app instead, check the options with parseOptions() in the main thread before pino.transport().\n')
+  const insecure = await disabled(t, { apiKey: API_KEY, baseUrl: 'http://u:pw@example.com' })
+  t.match(insecure, [/^pino-bitrix24-workflow: ERR_BITRIX24_INSECURE_BASE_URL: option "baseUrl" must use https: .* To fix: correct option "baseUrl" \(or env BITRIX24_BASE_URL\)\./])
+  t.notOk(insecure[0]?.includes(API_KEY) === true || insecure[0]?.includes('pw') === true, 'no secret')
+  t.match(await disabled(t, { apiKey: API_KEY, flushInterval: -1 }), [/ERR_BITRIX24_INVALID_OPTION: option "flushInterval" must be an integer from 0 to 3600000, got -1\. .* To fix: correct option "flushInterval"\. /])
+  t.match(await disabled(t, { apiKey: API_KEY, level: 'loud' }), [/ERR_BITRIX24_INVALID_OPTION: option "level" must be a level of the logger, got "loud"\./], 'a level the logger lacks, too')
+  t.match(await disabled(t, 'vibe_api_x'), [/option "options" must be an object, got a string of 10 characters\. .* To fix: correct option "options"\./])
+})
+
+t.test('a disabled transport honours a plain quiet', async (t) => {
+  t.same(await disabled(t, { quiet: true }), [])
+  t.same(await disabled(t, {}, { BITRIX24_QUIET: '1' }), [])
+  t.same(await disabled(t, {}, { BITRIX24_QUIET: 'true' }), [])
+  t.equal((await disabled(t, { quiet: 'yes' })).length, 1, 'quiet itself invalid: the line is written')
+  t.equal((await disabled(t, { quiet: false }, { BITRIX24_QUIET: '1' })).length, 1, 'the option wins')
+  t.equal((await disabled(t, null)).length, 1)
+  t.equal((await disabled(t, { apiKey: API_KEY, flushInterval: -1 }, null)).length, process.env.BITRIX24_QUIET === '1' ? 0 : 1, 'the process environment by default')
+})
+
+t.test('quiet: nothing on stderr, events and stats still flow', async (t) => {
+  const { sim, stream, stderr } = await setup(t, { quiet: true })
+  sim.killToken('wf.quiet')
+  const drop = new Promise((resolve) => stream.once('bitrix24:drop', resolve))
+  const stats = new Promise<Stats>((resolve) => stream.once('bitrix24:stats', resolve))
+  pino(stream).child({ eventToken: 'wf.quiet' }).info('refused')
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.match(await drop, { reason: 'deadToken', lines: 1 })
+  t.match(await stats, { dropped: { deadToken: 1 } })
+  t.same(stderr, [], 'neither the problem nor the closing summary')
+})
+
+t.test('the same problem without quiet is written', async (t) => {
+  const { sim, stream, stderr } = await setup(t)
+  sim.killToken('wf.loud')
+  pino(stream).child({ eventToken: 'wf.loud' }).info('refused')
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.match(stderr.join(''), /BITRIX_ACCESS_DENIED[^]*closed: delivered 0 lines/)
 })

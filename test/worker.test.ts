@@ -1,6 +1,10 @@
 import t, { type Test } from 'tap'
 import pino from 'pino'
+import FakeTimers from '@sinonjs/fake-timers'
 import { startSimulator, type Simulator } from '../lib/simulator'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { makeApp, runApp } from './fixtures/app'
 import { API_KEY, waitFor } from './fixtures/harness'
 
 // Through pino.transport by package name, in a real worker thread: pino
@@ -100,6 +104,32 @@ t.test('completion through the stream: earlier lines first, then the event; late
   t.same(sim.ignored('wf.complete'), [], 'nothing was sent after the event')
 })
 
+t.test('under targets, completing through the stream has no gap: every earlier line lands before the event', async (t) => {
+  // logger.flush(cb) does not wait for delivery under targets (a pino
+  // limitation); a completing line needs no flush: the transport orders it.
+  const sim = await startSimulator({ latency: 20 })
+  t.teardown(() => sim.close())
+  const dir = makeApp(t)
+  const transport: Transport = pino.transport({
+    targets: [
+      { target: 'pino/file', options: { destination: join(dir, 'out.log') } },
+      { target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, flushInterval: 60000 } }
+    ]
+  })
+  const log = pino(transport).child({ eventToken: 'wf.targets.complete' })
+  for (let i = 0; i < 10; i++) log.info({ i }, 'step')
+  log.info({ workflowEvent: { returnValues: { status: 'ok' } } }, 'Import finished')
+  // The simulator answers from this thread: wait for the event before end() blocks it.
+  await waitFor(() => sim.event('wf.targets.complete') !== undefined, 'the completion')
+  const closed = new Promise<void>((resolve) => transport.once('close', () => resolve()))
+  transport.end()
+  await closed
+  t.same(sim.requests.map((r) => r.path), ['/v1/workflows/activity-log', '/v1/workflows/event'], 'the lines, then the event: two requests')
+  t.same(sim.entries('wf.targets.complete')[0]?.split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d /, '')), Array.from({ length: 10 }, (_, i) => `INFO step i=${i}`))
+  t.match(sim.event('wf.targets.complete'), { returnValues: { status: 'ok' }, logMessage: /INFO Import finished$/ })
+  t.same(sim.ignored('wf.targets.complete'), [], 'nothing arrived after the event')
+})
+
 t.test('custom levels, messageKey and errorKey of the logger are honoured', async (t) => {
   const { sim, transport } = await setup(t, { level: 'notice' })
   const logger = pino({ customLevels: { notice: 35 }, messageKey: 'message', errorKey: 'error' }, transport)
@@ -109,6 +139,30 @@ t.test('custom levels, messageKey and errorKey of the logger are honoured', asyn
   log.error({ error: new RangeError('out of range') }, 'failed')
   await finish(transport)
   t.match(sim.entries('wf.custom'), [/^\d\d:\d\d:\d\d NOTICE a custom level\n\d\d:\d\d:\d\d ERROR failed error=RangeError: out of range$/])
+})
+
+t.test('the level option works when the logger writes levels as labels', async (t) => {
+  const { sim, transport } = await setup(t, { level: 'warn' })
+  const logger = pino({ formatters: { level: (label) => ({ level: label }) } }, transport)
+  const log = logger.child({ eventToken: 'wf.labels' })
+  log.info('below the minimum level')
+  log.warn('shown')
+  log.error('shown too')
+  await finish(transport)
+  t.match(sim.entries('wf.labels'), [/^\d\d:\d\d:\d\d WARN shown\n\d\d:\d\d:\d\d ERROR shown too$/])
+})
+
+t.test('unixTime, isoTime and epochTime lines show the time of day in the timeZone asked for', async (t) => {
+  const { sim, transport } = await setup(t, { timeZone: 'Asia/Tokyo', messageFormat: '{time} {msg}' })
+  // pino's own time functions, on a clock stopped at 23:30:05.4 UTC (08:30:05 in Tokyo).
+  const clock = FakeTimers.install({ now: Date.UTC(2025, 0, 15, 23, 30, 5, 400), toFake: ['Date'] })
+  const { unixTime, isoTime, epochTime } = pino.stdTimeFunctions
+  for (const [name, timestamp] of Object.entries({ unixTime, isoTime, epochTime })) {
+    pino({ timestamp }, transport).child({ eventToken: `wf.time.${name}` }).info(name)
+  }
+  clock.uninstall()
+  await finish(transport)
+  for (const name of ['unixTime', 'isoTime', 'epochTime']) t.same(sim.entries(`wf.time.${name}`), [`08:30:05 ${name}`], name)
 })
 
 t.test('events reach the main thread', async (t) => {
@@ -123,12 +177,21 @@ t.test('events reach the main thread', async (t) => {
   t.ok(seen.includes('bitrix24:drop'))
 })
 
-t.test('invalid options fail at start-up with a clear message', async (t) => {
-  const transport = pino.transport({ target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, flushInterval: -1 } })
-  const err = await new Promise<Error & { code?: string }>((resolve) => transport.once('error', resolve))
-  t.match(err.message, /option "flushInterval" must be an integer from 0 to 3600000, got -1/)
-  const insecure = pino.transport({ target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, baseUrl: 'http://vibecode.example.com' } })
-  const err2 = await new Promise<Error>((resolve) => insecure.once('error', resolve))
-  t.match(err2.message, /must use https: unless its host is loopback/)
-  t.notOk(err2.message.includes(API_KEY))
+t.test('a misconfiguration never takes the app or its other targets down', async (t) => {
+  const dir = makeApp(t)
+  const cases = [
+    { name: 'no key', options: {}, message: /^pino-bitrix24-workflow: ERR_BITRIX24_MISSING_API_KEY: option "apiKey" .* BITRIX24_API_KEY.* disabled and discards its lines.* To fix: set option "apiKey" or env BITRIX24_API_KEY\. /s },
+    { name: 'an invalid option', options: { apiKey: API_KEY, flushInterval: -1 }, message: /ERR_BITRIX24_INVALID_OPTION: option "flushInterval" must be an integer from 0 to 3600000, got -1\./ },
+    { name: 'an insecure URL', options: { apiKey: API_KEY, baseUrl: 'http://user:pw@vibecode.example.com' }, message: /ERR_BITRIX24_INSECURE_BASE_URL: option "baseUrl" must use https:/ }
+  ]
+  for (const { name, options, message } of cases) {
+    const out = join(dir, `out-${cases.findIndex((c) => c.name === name)}.log`)
+    const run = await runApp(dir, 'targets.js', { OUT_FILE: out, TRANSPORT_OPTIONS: JSON.stringify(options) })
+    t.equal(run.code, 0, `${name}: the app exits 0`)
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).msg)
+    t.same(lines, ['line 0', 'line 1', 'line 2', 'line 3', 'line 4', 'a line without a token'], `${name}: the other target got every line`)
+    t.equal(run.stderr.split('\n').length, 2, `${name}: one stderr line`)
+    t.match(run.stderr, message, `${name}: code, option, what to do`)
+    t.notOk(run.stderr.includes(API_KEY) || run.stderr.includes(':pw@'), `${name}: no secret`)
+  }
 })

@@ -1,0 +1,41 @@
+import { type Bitrix24TransportError, ERR_MISSING_API_KEY } from './errors'
+import { OPTIONS } from './option-table'
+import type { Stats } from './stats'
+
+/**
+ * A transport whose configuration is invalid, inside pino's worker. There a
+ * rejected factory is an unhandled 'error' that takes the whole application,
+ * and every other target of `pino.transport({ targets })`, down with it: a
+ * missing key on a laptop or in CI must not cost the app its stdout logging.
+ * So the transport says once what is wrong and discards its lines instead.
+ */
+
+const PREFIX = 'pino-bitrix24-workflow: '
+
+/** The one stderr line: the code, what is wrong (naming the option or env variable), and what to do. */
+export function disabledLine (err: Bitrix24TransportError): string {
+  const what = err.message.replace(PREFIX, '')
+  // Every error of option validation names its option.
+  const option = err.option as string
+  // The variable the bad value came from, else the one the option falls back to: the fix may be there.
+  const env = err.env ?? (OPTIONS as Readonly<Record<string, { env?: string }>>)[option]?.env
+  const fix = err.code === ERR_MISSING_API_KEY
+    ? `set option "apiKey" or env ${env as string}`
+    : `correct option "${option}"${env === undefined ? '' : ` (or env ${env})`}`
+  return `${PREFIX}${err.code}: ${what}. This transport is disabled and discards its lines; the app and its other targets go on. ` +
+    `To fix: ${fix}. To stop the app instead, check the options with parseOptions() in the main thread before pino.transport().\n`
+}
+
+/** Counts every line as dropped for reason `disabled`: nothing is parsed, nothing is sent. */
+export class Discard {
+  private readonly stats: Stats
+
+  constructor (stats: Stats) {
+    this.stats = stats
+  }
+
+  line (): void {
+    this.stats.received++
+    this.stats.dropped.disabled++
+  }
+}

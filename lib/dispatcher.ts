@@ -1,0 +1,59 @@
+import { type Dispatcher, EnvHttpProxyAgent, Pool, ProxyAgent } from 'undici'
+import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
+import { describe } from './options'
+
+/**
+ * The transport's one HTTP dispatcher, and whether it goes through a proxy.
+ * Many companies reach the internet only through one: the `proxy` option
+ * names it, else HTTPS_PROXY / HTTP_PROXY / NO_PROXY decide as for curl.
+ * Without either, a keep-alive pool to the API origin, as before.
+ */
+export interface DispatcherOptions {
+  connections: number
+  requestTimeout: number
+  /** http(s) URL of a proxy for every request (already validated). */
+  proxy?: string | undefined
+  env?: NodeJS.ProcessEnv
+}
+
+export function createDispatcher (origin: string, opts: DispatcherOptions): Dispatcher {
+  const timeout = opts.requestTimeout
+  const pooled = {
+    connections: opts.connections,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    connect: { timeout },
+    headersTimeout: timeout,
+    bodyTimeout: timeout
+  }
+  // A proxy agent makes its own connections: the connect timeout goes to them.
+  const proxied = { ...pooled, proxyTls: { timeout }, requestTls: { timeout } }
+  if (opts.proxy !== undefined) return new ProxyAgent({ ...proxied, uri: opts.proxy })
+  const env = opts.env ?? process.env
+  // Lower case first, as curl and undici read them.
+  const httpProxy = proxyFromEnv(env, 'http_proxy', 'HTTP_PROXY')
+  const httpsProxy = proxyFromEnv(env, 'https_proxy', 'HTTPS_PROXY')
+  if (httpProxy === '' && httpsProxy === '') return new Pool(origin, pooled)
+  // Given explicitly, even when empty: the agent must not read another environment than ours.
+  return new EnvHttpProxyAgent({ ...proxied, httpProxy, httpsProxy, noProxy: env.no_proxy ?? env.NO_PROXY ?? '' })
+}
+
+/** A proxy URL from the environment, '' when unset; a value that is no http(s) URL fails naming its variable. */
+function proxyFromEnv (env: NodeJS.ProcessEnv, lower: string, upper: string): string {
+  const name = env[lower] !== undefined ? lower : upper
+  const value = env[name] ?? ''
+  if (value === '') return ''
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {}
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new Bitrix24TransportError(
+      ERR_INVALID_OPTION,
+      `pino-bitrix24-workflow: env ${name} must be an http: or https: URL such as http://proxy.example.com:3128, got ${describe('proxy', value)}`,
+      'proxy',
+      name
+    )
+  }
+  return value
+}

@@ -1,0 +1,169 @@
+import t, { type Test } from 'tap'
+import http from 'node:http'
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
+import pino from 'pino'
+import { Pool } from 'undici'
+import { Client } from '../lib/client'
+import { createDispatcher } from '../lib/dispatcher'
+import { startSimulator, type Simulator } from '../lib/simulator'
+import { createTransport } from '../lib/transport'
+import { API_KEY } from './fixtures/harness'
+
+const LOG = '/v1/workflows/activity-log'
+
+interface Proxy {
+  url: string
+  /** CONNECT tunnels opened. */
+  tunnels: number
+  /** API requests seen passing through the tunnels. */
+  requests: number
+  /** Requests sent to the proxy in absolute-URI form (not tunnelled). */
+  forwarded: number
+  /** Proxy-Authorization of each CONNECT. */
+  auth: Array<string | undefined>
+}
+
+/**
+ * A real forward proxy on loopback: CONNECT opens a tunnel to a loopback port
+ * (anything else is refused); the API requests crossing it are counted.
+ */
+async function startProxy (t: Test, password?: string): Promise<Proxy> {
+  const sockets = new Set<net.Socket>()
+  const proxy: Proxy = { url: '', tunnels: 0, requests: 0, forwarded: 0, auth: [] }
+  const server = http.createServer((_req, res) => {
+    proxy.forwarded++
+    res.writeHead(502).end()
+  })
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    sockets.add(socket)
+    proxy.auth.push(req.headers['proxy-authorization'])
+    const expected = password === undefined ? undefined : 'Basic ' + Buffer.from(`user:${password}`).toString('base64')
+    const [host, port] = (req.url ?? '').split(':')
+    if (req.headers['proxy-authorization'] !== expected || host !== '127.0.0.1') {
+      socket.end(`HTTP/1.1 ${expected === undefined ? 403 : 407} No\r\n\r\n`)
+      return
+    }
+    proxy.tunnels++
+    const upstream = net.connect(Number(port), '127.0.0.1', () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      upstream.write(head)
+      socket.on('data', (chunk: Buffer) => { proxy.requests += chunk.toString('latin1').split('POST /v1/').length - 1 })
+      socket.pipe(upstream).pipe(socket)
+    })
+    sockets.add(upstream)
+    upstream.on('error', () => socket.destroy())
+    socket.on('error', () => upstream.destroy())
+  })
+  server.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  return proxy
+}
+
+async function simulator (t: Test): Promise<Simulator> {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  return sim
+}
+
+function client (t: Test, sim: Simulator, extra: { proxy?: string, env?: NodeJS.ProcessEnv }): Client {
+  const c = new Client({ baseUrl: sim.url, apiKey: API_KEY, sessionToken: undefined, requestTimeout: 5000, connections: 2, ...extra })
+  t.teardown(() => c.destroy())
+  return c
+}
+
+t.test('the proxy option: every request goes through it, with its credentials', async (t) => {
+  const sim = await simulator(t)
+  const proxy = await startProxy(t, 'p@ss:w/rd')
+  const c = client(t, sim, { proxy: `http://user:${encodeURIComponent('p@ss:w/rd')}@${proxy.url.slice(7)}`, env: { NO_PROXY: '127.0.0.1' } })
+  for (let i = 0; i < 3; i++) t.match(await c.post(LOG, { eventToken: 'wf.proxy', logMessage: `line ${i}` }), { status: 200 })
+  t.same(sim.entries('wf.proxy'), ['line 0', 'line 1', 'line 2'])
+  t.equal(proxy.requests, 3, 'three requests crossed the proxy')
+  t.ok(proxy.tunnels >= 1 && proxy.tunnels <= 2, `kept-alive tunnels, at most one per connection: ${proxy.tunnels}`)
+  t.equal(proxy.forwarded, 0)
+  t.equal(proxy.auth[0], 'Basic ' + Buffer.from('user:p@ss:w/rd').toString('base64'), 'credentials from the URL, decoded')
+})
+
+t.test('HTTP_PROXY from the environment; NO_PROXY bypasses it', async (t) => {
+  const sim = await simulator(t)
+  const proxy = await startProxy(t)
+  const viaEnv = client(t, sim, { env: { HTTP_PROXY: proxy.url } })
+  t.match(await viaEnv.post(LOG, { eventToken: 'wf.env', logMessage: 'via the proxy' }), { status: 200 })
+  t.equal(proxy.requests, 1, 'through the proxy')
+
+  for (const noProxy of ['127.0.0.1', 'localhost,127.0.0.1', '*']) {
+    const bypass = client(t, sim, { env: { HTTP_PROXY: proxy.url, NO_PROXY: noProxy } })
+    t.match(await bypass.post(LOG, { eventToken: 'wf.env', logMessage: `direct: ${noProxy}` }), { status: 200 })
+  }
+  const lower = client(t, sim, { env: { http_proxy: proxy.url, HTTP_PROXY: 'http://127.0.0.1:1', no_proxy: '127.0.0.1' } })
+  t.match(await lower.post(LOG, { eventToken: 'wf.env', logMessage: 'lower case wins, no_proxy too' }), { status: 200 })
+  t.equal(proxy.requests, 1, 'NO_PROXY: not through the proxy')
+  t.equal(sim.entries('wf.env').length, 5, 'every one delivered')
+  const other = client(t, sim, { env: { HTTPS_PROXY: 'http://127.0.0.1:1' } })
+  t.match(await other.post(LOG, { eventToken: 'wf.env', logMessage: 'HTTPS_PROXY is for https: origins' }), { status: 200 })
+})
+
+t.test('without a proxy: the plain keep-alive pool; the environment is process.env by default', async (t) => {
+  for (const env of [{}, { HTTP_PROXY: '', https_proxy: '' }]) {
+    const pool = createDispatcher('http://127.0.0.1:9', { connections: 1, requestTimeout: 1000, env })
+    t.type(pool, Pool)
+    await pool.destroy()
+  }
+  const byDefault = createDispatcher('http://127.0.0.1:9', { connections: 1, requestTimeout: 1000 })
+  t.type(byDefault.request, 'function')
+  await byDefault.destroy()
+})
+
+t.test('a proxy variable that is no http(s) URL fails naming it, credentials hidden', async (t) => {
+  for (const [name, value, shown] of [
+    ['HTTPS_PROXY', 'socks5://user:s3cret@proxy', '"socks5://…@proxy"'],
+    ['http_proxy', 'not a url', '"not a url"']
+  ] as const) {
+    t.throws(() => createDispatcher('https://example.com', { connections: 1, requestTimeout: 1000, env: { [name]: value } }), {
+      code: 'ERR_BITRIX24_INVALID_OPTION',
+      option: 'proxy',
+      message: `pino-bitrix24-workflow: env ${name} must be an http: or https: URL such as http://proxy.example.com:3128, got ${shown}`
+    })
+  }
+})
+
+t.test('a proxy that refuses: a failure like any other, the password never shown', async (t) => {
+  const sim = await simulator(t)
+  const proxy = await startProxy(t, 'right')
+  const c = client(t, sim, { proxy: `http://user:wrong-s3cret@${proxy.url.slice(7)}` })
+  const outcome = await c.post(LOG, { eventToken: 'wf.refused', logMessage: 'x' })
+  t.match(outcome, { error: { message: /407/ } })
+  t.notOk(JSON.stringify(outcome).includes('s3cret'))
+  t.equal(sim.requests.length, 0)
+})
+
+t.test('through the transport: lines delivered via the proxy, requests counted', async (t) => {
+  const sim = await simulator(t)
+  const proxy = await startProxy(t)
+  const stderr: string[] = []
+  const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, proxy: proxy.url }, { env: {}, stderr: (l) => { stderr.push(l) } })
+  const logger = pino(stream)
+  for (const token of ['wf.p1', 'wf.p2']) for (let i = 0; i < 5; i++) logger.child({ eventToken: token }).info({ i }, 'line')
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  t.equal(sim.entries('wf.p1').length + sim.entries('wf.p2').length, 2, 'one entry per token')
+  t.equal(proxy.requests, sim.requests.length, 'every request crossed the proxy')
+  t.equal(proxy.requests, 2)
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.same(stderr, [])
+})
+
+t.test('in the worker, a bad proxy variable disables the transport with its name', async (t) => {
+  const stderr: string[] = []
+  const stream = await createTransport({ apiKey: API_KEY }, { worker: true, env: { HTTPS_PROXY: 'ftp://u:s3cret@host' }, stderr: (l) => { stderr.push(l) } })
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.match(stderr, [/ERR_BITRIX24_INVALID_OPTION: env HTTPS_PROXY must be an http: or https: URL .* got "ftp:\/\/…@host"\. .* To fix: correct option "proxy" \(or env HTTPS_PROXY\)\./])
+  t.notOk(stderr.join('').includes('s3cret'))
+  await t.rejects(createTransport({ apiKey: API_KEY }, { env: { HTTPS_PROXY: 'ftp://host' } }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'proxy' }, 'in-process: rejects')
+})
