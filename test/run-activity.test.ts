@@ -104,9 +104,9 @@ t.test('bad arguments throw at once, with codes', async (t) => {
   t.throws(() => runActivity(logger, 'wf.a', 'nope' as unknown as () => 0), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'handler', message: /handler must be a function, got string/ })
   t.throws(() => runActivity(logger, 'wf.a', () => 0, { onError: {} as () => undefined }), { option: 'onError', message: /"onError" must be a function, got object/ })
   t.throws(() => runActivity(logger, 'wf.a', () => 0, { message: 1 as unknown as string }), { option: 'message', message: /"message" must be a string, got number/ })
-  t.throws(() => runActivity(logger, 'wf.a', () => 0, { errorMessage: null as unknown as string }), { option: 'errorMessage' })
-  t.throws(() => runActivity(logger, 'wf.a', () => 0, { tokenKey: '' }), { option: 'tokenKey' })
-  t.throws(() => runActivity(logger, 'wf.a', () => 0, { eventKey: '' }), { option: 'eventKey' })
+  t.throws(() => runActivity(logger, 'wf.a', () => 0, { errorMessage: null as unknown as string }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'errorMessage' })
+  t.throws(() => runActivity(logger, 'wf.a', () => 0, { tokenKey: '' }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'tokenKey' })
+  t.throws(() => runActivity(logger, 'wf.a', () => 0, { eventKey: '' }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'eventKey' })
 })
 
 t.test('a logger that throws: the promise still resolves, with that error', async (t) => {
