@@ -4,6 +4,9 @@ import { join } from 'node:path'
 import ts from 'typescript'
 import { makeApp, runApp } from './fixtures/app'
 import * as entry from '../context'
+import * as context from '../lib/context'
+import { runActivity } from '../lib/run-activity'
+import * as errors from '../lib/errors'
 
 // `pino-bitrix24-workflow/context`, resolved by package name from a separate
 // app, as the application's main thread would load it.
@@ -20,6 +23,15 @@ t.test('the entry exports exactly the context API', async (t) => {
     'runActivity',
     'withEventToken'
   ])
+  t.equal(entry.withEventToken, context.withEventToken)
+  t.equal(entry.currentEventToken, context.currentEventToken)
+  t.equal(entry.eventTokenMixin, context.eventTokenMixin)
+  t.equal(entry.createEventTokenMixin, context.createEventTokenMixin)
+  t.equal(entry.eventTokenMergeStrategy, context.eventTokenMergeStrategy)
+  t.equal(entry.runActivity, runActivity)
+  t.equal(entry.Bitrix24TransportError, errors.Bitrix24TransportError)
+  t.equal(entry.ERR_INVALID_EVENT_TOKEN, 'ERR_BITRIX24_INVALID_EVENT_TOKEN')
+  t.equal(entry.ERR_INVALID_OPTION, 'ERR_BITRIX24_INVALID_OPTION')
 })
 
 t.test('require: loads neither the transport nor undici nor pino-abstract-transport', async (t) => {
