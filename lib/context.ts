@@ -68,7 +68,8 @@ export function eventTokenMergeStrategy (mergeObject: object, mixinObject: objec
 
 // pino keeps a logger's settings under symbols; pino.symbols exposes them, but
 // from whichever copy of pino this module would load, which need not be the
-// logger's. The logger's own symbols are found by their description instead.
+// logger's. The logger's own symbols are found by their description instead,
+// once, and looked for again only when a logger does not hold them.
 function pinoSymbol (logger: object, description: string): symbol | undefined {
   for (let o: object | null = logger; o !== null; o = Object.getPrototypeOf(o) as object | null) {
     for (const s of Object.getOwnPropertySymbols(o)) if (s.description === description) return s
@@ -76,57 +77,78 @@ function pinoSymbol (logger: object, description: string): symbol | undefined {
   return undefined
 }
 
-const found = new Map<string, symbol>()
+/** A symbol-keyed setting of pino loggers, cached for the per-line path. */
+class PinoSetting {
+  private sym: symbol | undefined
+  constructor (private readonly description: string) {}
 
-/** A setting of a pino logger, or undefined when `logger` does not hold it. */
-export function pinoSetting (logger: unknown, description: string): unknown {
-  if (typeof logger !== 'object' || logger === null) return undefined
-  let sym = found.get(description)
-  if (sym === undefined || !(sym in logger)) {
-    sym = pinoSymbol(logger, description)
-    if (sym === undefined) return undefined
-    found.set(description, sym)
+  /** The setting of `logger`, or undefined when it does not hold it. */
+  of (logger: unknown): unknown {
+    if (typeof logger !== 'object' || logger === null) return undefined
+    if (this.sym === undefined || !(this.sym in logger)) {
+      this.sym = pinoSymbol(logger, this.description) ?? this.sym
+      if (this.sym === undefined || !(this.sym in logger)) return undefined
+    }
+    return (logger as Record<symbol, unknown>)[this.sym]
   }
-  return (logger as Record<symbol, unknown>)[sym]
+}
+
+const strategySetting = new PinoSetting('pino.mixinMergeStrategy')
+const chindingsSetting = new PinoSetting('pino.chindings')
+const errorKeySetting = new PinoSetting('pino.errorKey')
+
+/** The logger's `errorKey`, 'err' when it is not a pino logger. */
+export function errorKeyOf (logger: unknown): string {
+  const key = errorKeySetting.of(logger)
+  return typeof key === 'string' ? key : 'err'
 }
 
 /** What the mixin returns when it adds nothing. */
 function none (logger: unknown): object {
   // Under pino's default strategy the line's fields are written into this
   // object: a shared one is only safe when the logger merges with ours.
-  return pinoSetting(logger, 'pino.mixinMergeStrategy') === eventTokenMergeStrategy ? NONE : {}
-}
-
-/** The last bindings looked at, so that a line through the same logger parses nothing. */
-export interface BindingCache {
-  chindings: string
-  value: unknown
+  return strategySetting.of(logger) === eventTokenMergeStrategy ? NONE : {}
 }
 
 /**
- * The value a pino logger binds to `key` (through `child()` or `setBindings()`),
- * or undefined. pino serializes bindings ahead of each line, apart from the
- * line's own fields, so a key bound there and added by the mixin would appear
- * twice in the line.
+ * The value a logger binds to one key (through pino's `child()` or
+ * `setBindings()`), or undefined. pino serializes bindings ahead of each line,
+ * apart from the line's own fields, so a key bound there and added by the
+ * mixin would appear twice in the line. Remembers the last bindings looked
+ * at: lines through the same logger parse nothing.
  */
-export function boundValue (logger: unknown, key: string, cache: BindingCache = { chindings: '', value: undefined }): unknown {
-  const chindings = pinoSetting(logger, 'pino.chindings')
-  if (typeof chindings !== 'string') {
-    const bindings = (logger as { bindings?: () => Record<string, unknown> } | null | undefined)?.bindings
-    return typeof bindings === 'function' ? bindings.call(logger)[key] : undefined
+export class BoundValue {
+  private readonly key: string
+  private readonly needle: string
+  private chindings: string | undefined
+  private value: unknown
+
+  constructor (key: string) {
+    this.key = key
+    // A bound key is always written `,"key":` at the top level of the bindings.
+    this.needle = `,${JSON.stringify(key)}:`
   }
-  // A bound key is always written `,"key":` at the top level of the bindings.
-  if (!chindings.includes(`,${JSON.stringify(key)}:`)) return undefined
-  if (chindings !== cache.chindings) {
-    cache.chindings = chindings
-    try {
-      cache.value = (JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>)[key]
-    } catch {
-      // Bindings shaped by a custom formatter: the key is there, that is enough.
-      cache.value = true
+
+  of (logger: unknown): unknown {
+    const chindings = chindingsSetting.of(logger)
+    if (typeof chindings !== 'string') {
+      const bindings = (logger as { bindings?: () => Record<string, unknown> } | null | undefined)?.bindings
+      return typeof bindings === 'function' ? bindings.call(logger)[this.key] : undefined
     }
+    if (chindings !== this.chindings) {
+      this.chindings = chindings
+      this.value = undefined
+      if (chindings.includes(this.needle)) {
+        try {
+          this.value = (JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>)[this.key]
+        } catch {
+          // Bindings shaped by a custom formatter: the key is there, that is enough.
+          this.value = true
+        }
+      }
+    }
+    return this.value
   }
-  return cache.value
 }
 
 /**
@@ -136,11 +158,11 @@ export function boundValue (logger: unknown, key: string, cache: BindingCache = 
  */
 export function createEventTokenMixin (tokenKey = 'eventToken'): EventTokenMixin {
   const key = checkKey(tokenKey, 'tokenKey')
-  const cache: BindingCache = { chindings: '', value: undefined }
+  const bound = new BoundValue(key)
   return function eventTokenMixin (mergeObject, _level, logger) {
     const scope = storage.getStore()
     if (scope === undefined || scope.token === undefined) return none(logger)
-    if ((mergeObject as Record<string, unknown> | null | undefined)?.[key] !== undefined || boundValue(logger, key, cache) !== undefined) return none(logger)
+    if ((mergeObject as Record<string, unknown> | null | undefined)?.[key] !== undefined || bound.of(logger) !== undefined) return none(logger)
     return { [key]: scope.token }
   }
 }

@@ -1,5 +1,5 @@
 import { Bitrix24TransportError, ERR_INVALID_EVENT_TOKEN, ERR_INVALID_OPTION } from './errors'
-import { boundValue, checkEventToken, checkKey, type EventTokenScope, pinoSetting, runInScope } from './context'
+import { BoundValue, checkEventToken, checkKey, errorKeyOf, type EventTokenScope, runInScope } from './context'
 
 /** An activity's output values, as `/v1/workflows/event` takes them. */
 export type ReturnValues = Record<string, unknown>
@@ -74,12 +74,12 @@ export function runActivity (
   const eventKey = checkKey(options.eventKey ?? 'workflowEvent', 'eventKey')
   // A logger bound to the token already writes it into the completing line;
   // one bound to another token would complete that other activity.
-  const bound = boundValue(logger, tokenKey)
+  const bound = new BoundValue(tokenKey).of(logger)
   if (bound !== undefined && bound !== token) {
     throw new Bitrix24TransportError(ERR_INVALID_EVENT_TOKEN, `pino-bitrix24-workflow: the logger given to runActivity is bound to another "${tokenKey}"; pass the root logger`)
   }
   const tokenField = bound === undefined ? { [tokenKey]: token } : {}
-  const errorKey = pinoSetting(logger, 'pino.errorKey') ?? 'err'
+  const errorKey = errorKeyOf(logger)
   const scope: EventTokenScope = { token }
 
   return (async () => {
@@ -99,7 +99,7 @@ export function runActivity (
     const line = { ...tokenField, [eventKey]: { returnValues: outcome.returnValues } }
     try {
       if (outcome.ok) logger.info(line, message)
-      else logger.error({ ...line, [errorKey as string]: outcome.error }, errorMessage)
+      else logger.error({ ...line, [errorKey]: outcome.error }, errorMessage)
     } catch (error) {
       return { ok: false, returnValues: outcome.returnValues, error }
     }

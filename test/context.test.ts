@@ -2,7 +2,7 @@ import t from 'tap'
 import { EventEmitter, EventEmitterAsyncResource, once } from 'node:events'
 import pino from 'pino'
 import {
-  boundValue,
+  BoundValue,
   checkEventToken,
   createEventTokenMixin,
   currentEventToken,
@@ -142,20 +142,22 @@ t.test('precedence under a merge strategy where the mixin wins, and with a custo
   t.same(custom.raw.map((r) => keyCount(r, 'bitrixToken')), [1, 1, 1])
 })
 
-t.test('boundValue: pino\'s bindings, and loggers that are not laid out like pino\'s', async (t) => {
+t.test('BoundValue: pino\'s bindings, and loggers that are not laid out like pino\'s', async (t) => {
+  const bound = new BoundValue('eventToken')
   const logger = pino({ base: null }, { write: () => {} })
-  t.equal(boundValue(logger, 'eventToken'), undefined)
-  t.equal(boundValue(logger.child({ eventToken: 'wf.b' }), 'eventToken'), 'wf.b')
+  t.equal(bound.of(logger), undefined)
+  t.equal(bound.of(logger), undefined, 'the same bindings again')
+  t.equal(bound.of(logger.child({ eventToken: 'wf.b' })), 'wf.b')
   const broken = { [Symbol('pino.chindings')]: ',"eventToken":' }
-  t.equal(boundValue(broken, 'eventToken'), true, 'unparsable bindings that name the key count as bound')
-  t.equal(boundValue({ bindings: () => ({ eventToken: 'wf.public' }) }, 'eventToken'), 'wf.public', 'the public bindings() otherwise')
-  t.equal(boundValue({}, 'eventToken'), undefined)
-  t.equal(boundValue(undefined, 'eventToken'), undefined)
-  t.equal(boundValue(null, 'eventToken'), undefined)
+  t.equal(bound.of(broken), true, 'unparsable bindings that name the key count as bound')
+  t.equal(bound.of({ bindings: () => ({ eventToken: 'wf.public' }) }), 'wf.public', 'the public bindings() otherwise')
+  t.equal(bound.of({}), undefined)
+  t.equal(bound.of(undefined), undefined)
+  t.equal(bound.of(null), undefined)
   // A second copy of pino has symbols of its own: they are found again.
   const other = { [Symbol('pino.chindings')]: ',"eventToken":"wf.other"' }
-  t.equal(boundValue(other, 'eventToken'), 'wf.other')
-  t.equal(boundValue(logger.child({ eventToken: 'wf.again' }), 'eventToken'), 'wf.again')
+  t.equal(bound.of(other), 'wf.other')
+  t.equal(bound.of(logger.child({ eventToken: 'wf.again' })), 'wf.again')
 })
 
 t.test('isolation: interleaved awaits, promise chains and timers of concurrent contexts', async (t) => {
