@@ -17,10 +17,12 @@ const scenario = JSON.parse(process.argv[2])
 setInterval(() => {}, 1000)
 
 const STEPS = ['received', 'validated', 'reserved', 'charged', 'shipped']
+const TOKEN = 'wf000001.5a3c1e.9f1d2b7c'
 
 function loggerOptions (variant) {
   switch (variant) {
-    case 'file': return {}
+    case 'file':
+    case 'explicit': return {}
     case 'alone': return { mixin: context.eventTokenMixin }
     case 'outside':
     case 'inside': return { mixin: context.eventTokenMixin, mixinMergeStrategy: context.eventTokenMergeStrategy }
@@ -40,7 +42,9 @@ async function latency () {
   const total = scenario.warmup + scenario.calls
   const run = async () => {
     for (let i = 0; i < total; i++) {
-      const obj = { orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
+      const obj = scenario.variant === 'explicit'
+        ? { eventToken: TOKEN, orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
+        : { orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
       const t0 = process.hrtime.bigint()
       logger.info(obj, 'order step finished')
       const t1 = process.hrtime.bigint()
@@ -51,7 +55,7 @@ async function latency () {
       }
     }
   }
-  if (scenario.variant === 'inside') await context.withEventToken('wf000001.5a3c1e.9f1d2b7c', run)
+  if (scenario.variant === 'inside') await context.withEventToken(TOKEN, run)
   else await run()
   samples.sort()
   const at = (q) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]

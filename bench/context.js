@@ -14,6 +14,7 @@ const VARIANTS = [
   { key: 'file', label: 'pino/file → /dev/null, no mixin' },
   { key: 'outside', label: '**eventTokenMixin + eventTokenMergeStrategy**, outside a context' },
   { key: 'inside', label: 'eventTokenMixin + eventTokenMergeStrategy, inside a context (every line gets the token)' },
+  { key: 'explicit', label: 'no mixin, the token in each line\'s object (the line inside a context, written by hand)' },
   { key: 'alone', label: 'eventTokenMixin alone (pino\'s default merge strategy), outside a context' }
 ]
 
