@@ -31,7 +31,8 @@ export function checkEventToken (token: unknown): string {
 /** The key of a line that holds the token; throws a coded error naming the option. */
 export function checkKey (value: unknown, option: string): string {
   if (typeof value === 'string' && value !== '') return value
-  throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "${option}" must be a non-empty string, got ${JSON.stringify(value) ?? typeof value}`, option)
+  const given = typeof value === 'string' ? '""' : value === null || typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value
+  throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "${option}" must be a non-empty string, got ${given}`, option)
 }
 
 /** Runs `fn` inside `scope`: the low-level form of withEventToken, for runActivity. */

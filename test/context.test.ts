@@ -63,6 +63,11 @@ t.test('a token from outside is checked, and never echoed', async (t) => {
   t.throws(() => createEventTokenMixin(''), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'tokenKey', message: /option "tokenKey" must be a non-empty string, got ""/ })
   t.throws(() => createEventTokenMixin(7 as unknown as string), { option: 'tokenKey', message: /got 7/ })
   t.throws(() => createEventTokenMixin(Symbol('k') as unknown as string), { option: 'tokenKey', message: /got symbol/ })
+  t.throws(() => createEventTokenMixin(null as unknown as string), { option: 'tokenKey', message: /got null$/ })
+  t.throws(() => createEventTokenMixin(true as unknown as string), { option: 'tokenKey', message: /got true$/ })
+  const circular: Record<string, unknown> = {}
+  circular.self = circular
+  t.throws(() => createEventTokenMixin(circular as unknown as string), { option: 'tokenKey', message: /got object$/ })
 })
 
 t.test('the mixin: the token inside a context, nothing outside; no allocation with the merge strategy', async (t) => {
