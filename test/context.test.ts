@@ -74,6 +74,7 @@ t.test('the mixin: the token inside a context, nothing outside; no allocation wi
   const { logger, raw, lines } = capture()
   const none = eventTokenMixin({}, 30, logger)
   t.equal(eventTokenMixin({ a: 1 }, 30, logger), none, 'one shared object outside a context')
+  t.equal(eventTokenMixin({ a: 1 }, 30, logger.child({ a: 1 }).child({ b: 2 })), none, 'for children too: they inherit the strategy')
   t.ok(Object.isFrozen(none))
   t.same(none, {})
   t.equal(eventTokenMergeStrategy({ a: 1 }, none).constructor, Object)
