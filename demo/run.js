@@ -28,9 +28,18 @@ function printWorkflow (sim, token, file) {
     console.log(`   • ${first}`)
     for (const line of rest) console.log(`     ${line}`)
   }
-  const event = sim.event(token)
-  if (event === undefined) console.log('   ✗ not completed: the activity is still waiting')
-  else console.log(`   ✔ completed, return values ${JSON.stringify(event.returnValues)}`)
+  const result = outcome(sim.event(token))
+  console.log(`   ${result.mark} ${result.text}`)
+  return result
+}
+
+// A completion carries the handler's own verdict in its return values: an
+// activity completed with status 'failed' is a failed import, not a success.
+function outcome (event) {
+  if (event === undefined) return { state: 'waiting', mark: '✗', text: 'not completed: the activity is still waiting' }
+  const values = JSON.stringify(event.returnValues)
+  if (event.returnValues.status === 'ok') return { state: 'ok', mark: '✔', text: `completed, return values ${values}` }
+  return { state: 'failed', mark: '✗', text: `failed: completed with return values ${values}` }
 }
 
 async function main () {
@@ -79,12 +88,16 @@ async function main () {
     return
   }
 
-  for (const [i, token] of tokens.entries()) printWorkflow(sim, token, FILES[i])
+  const results = tokens.map((token, i) => printWorkflow(sim, token, FILES[i]))
   const entries = tokens.flatMap((token) => sim.entries(token))
   const lines = entries.reduce((n, entry) => n + entry.split('\n').length, 0)
-  console.log(`\n${sim.requests.length} requests sent, ${entries.length} entries, ${lines} lines, in ${took} ms`)
+  const count = (state) => results.filter((r) => r.state === state).length
+  console.log(`\n${count('ok')} of ${tokens.length} imports succeeded, ${count('failed')} failed (the legacy file is meant to fail), ${count('waiting')} not completed`)
+  console.log(`${sim.requests.length} requests sent, ${entries.length} entries, ${lines} lines, in ${took} ms`)
   await sim.close()
-  if (tokens.some((token) => sim.event(token) === undefined)) process.exitCode = 1
+  // The demo works when every activity was completed, whichever way: a
+  // failed import reported as failed is the transport doing its job.
+  if (count('waiting') > 0) process.exitCode = 1
 }
 
 main().catch((err) => {

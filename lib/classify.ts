@@ -1,7 +1,9 @@
 /**
  * One table that maps every documented Vibe API answer to what delivery does
- * about it. The README shows the same table; keep them in step.
+ * about it. The README's table of stop codes is generated from it
+ * (`npm run docs`).
  */
+import { deepFreeze } from './freeze'
 
 export type Action =
   /** Delivered. */
@@ -19,7 +21,8 @@ export type Action =
 
 export interface Rule { action: Action, advice: string }
 
-export const RULES: Record<string, Rule> = {
+// Frozen: an app that changed it would change delivery for every user of the module.
+export const RULES: Readonly<Record<string, Readonly<Rule>>> = deepFreeze({
   RATE_LIMITED: { action: 'rateLimited', advice: 'the key\'s request rate was exceeded; sending pauses as the server says. Lower maxRequestsPerSecond if this repeats' },
   QUEUE_TIMEOUT: { action: 'rateLimited', advice: 'the API\'s queue timed out; sending pauses as the server says' },
   BITRIX_UNAVAILABLE: { action: 'retry', advice: 'Bitrix24 is unavailable (or the portal\'s own rate limit was hit); retrying with backoff' },
@@ -35,7 +38,7 @@ export const RULES: Record<string, Rule> = {
   BITRIX_ACCESS_DENIED: { action: 'tokenFailure', advice: 'Bitrix24 refused the event token: it is invalid, expired or already used (the activity was completed, timed out or cancelled)' },
   MISSING_PARAMS: { action: 'rejected', advice: 'the server found eventToken or logMessage missing' },
   BITRIX_ERROR: { action: 'rejected', advice: 'Bitrix24 refused the entry' }
-}
+})
 
 export interface Verdict {
   action: Action

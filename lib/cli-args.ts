@@ -1,91 +1,31 @@
 // Command-line arguments of the pipe mode (`node app.js | pino-bitrix24-workflow`).
-// One table describes every flag; parsing and --help are both derived from it,
-// and its type makes a new option of Options without a flag fail to compile.
-// Values are only converted here (strings, strict numbers, lists, booleans):
-// every check of their meaning is left to parseOptions, so the CLI and the
-// library give the same messages.
+// The flags of the options are derived from their one declaration
+// (lib/option-table.ts), and parsing and --help from the flags. Values are only
+// converted here (strings, strict numbers, lists, booleans): every check of
+// their meaning is left to parseOptions, so the CLI and the library give the
+// same messages. The pipe's own flags stand in for what pino tells a worker
+// about the logger (messageKey, errorKey, custom levels), which a separate
+// process cannot see.
 
-import { DEFAULT_BASE_URL, defaults, type Options } from './options'
+import { DEFAULT_LABELS, type PinoConfig } from './format'
+import { kebab } from './kebab'
+import { defaultText, rangeText } from './option-docs'
+import { OPTION_NAMES, OPTIONS, type Row } from './option-table'
+import { describe, type Options } from './options'
+
+export { kebab }
 
 export type FlagType = 'string' | 'number' | 'boolean' | 'list' | 'level'
 
-// The kind of value an option takes, read off its type in Options ('level'
-// for string | number). The brackets stop the union from being split.
-type TextType<V> = [V] extends [string] ? 'string' : 'level'
-type TypeOf<V> = [V] extends [boolean] ? 'boolean' : [V] extends [number] ? 'number' : [V] extends [string[]] ? 'list' : TextType<V>
-
-interface Row<T extends FlagType> {
-  readonly type: T
-  /** What stands for the value in --help. */
-  readonly value?: string
-  readonly description: string
-  /** What --help shows as the default of an option that has none in `defaults`. */
-  readonly fallback?: string
-  /** The environment variable parseOptions falls back to. */
-  readonly env?: string
-}
-
-type Table = { readonly [K in keyof Options]-?: Row<TypeOf<NonNullable<Options[K]>>> }
-
-const TABLE: Table = {
-  apiKey: {
-    type: 'string',
-    value: 'key',
-    description: 'Vibe API key (vibe_api_… or vibe_app_…). Prefer the environment variable: arguments are visible to other users in `ps`.',
-    fallback: 'none; required',
-    env: 'BITRIX24_API_KEY'
-  },
-  sessionToken: {
-    type: 'string',
-    value: 'token',
-    description: 'User session token, sent as Authorization: Bearer with an app key.',
-    fallback: 'none',
-    env: 'BITRIX24_SESSION_TOKEN'
-  },
-  baseUrl: {
-    type: 'string',
-    value: 'url',
-    description: 'API origin; http: is allowed for loopback hosts only.',
-    fallback: DEFAULT_BASE_URL,
-    env: 'BITRIX24_BASE_URL'
-  },
-  tokenKey: { type: 'string', value: 'field', description: 'Field of a log line that holds the workflow\'s event token.' },
-  eventKey: { type: 'string', value: 'field', description: 'Field of a log line that completes the activity.' },
-  flushInterval: { type: 'number', value: 'ms', description: 'How long a token\'s first pending line may wait before its entry is sent.' },
-  maxEntryBytes: { type: 'number', value: 'bytes', description: 'Largest entry, in UTF-8 bytes of the log message.' },
-  concurrency: { type: 'number', value: 'n', description: 'Requests in flight at once (never more than one per token).' },
-  requestTimeout: { type: 'number', value: 'ms', description: 'Connect, headers and body timeout of one request.' },
-  closeTimeout: { type: 'number', value: 'ms', description: 'Longest wait for delivery once stdin ends or a signal arrives.' },
-  messageFormat: { type: 'string', value: 'template', description: 'Template of one line; {field} is replaced by that field.' },
-  include: {
-    type: 'list',
-    value: 'a,b',
-    description: 'Only these extra fields are shown; --include= shows none.',
-    fallback: 'all but the excluded ones'
-  },
-  exclude: {
-    type: 'list',
-    value: 'a,b',
-    description: 'Extra fields never shown, on top of pid, hostname, time, level, msg, v and the token key.',
-    fallback: 'none'
-  },
-  level: {
-    type: 'level',
-    value: 'level',
-    description: 'Lowest level that reaches the workflow log: trace, debug, info, warn, error, fatal or a number.',
-    fallback: 'every level'
-  },
-  errorStackFrames: { type: 'number', value: 'n', description: 'Stack frames of err to show.' },
-  keepNonBmp: { type: 'boolean', description: 'Keep characters outside the Basic Multilingual Plane (emoji) instead of replacing them.' },
-  onRateLimit: { type: 'string', value: 'mode', description: 'What a rate limit does to queued entries: buffer (wait) or drop.' },
-  maxRequestsPerSecond: { type: 'number', value: 'n', description: 'Client-side pacing, requests per second shared by all tokens; 0 = off.' },
-  burst: { type: 'number', value: 'n', description: 'Requests that may go at once before pacing applies.' },
-  maxRetries: { type: 'number', value: 'n', description: 'Attempts per entry after the first, for faults.' },
-  maxRetryDelay: { type: 'number', value: 'ms', description: 'Cap of one retry delay.' },
-  retryAmbiguous: { type: 'boolean', description: 'Retry a request that may have landed (at-least-once: an entry may be written twice).' },
-  maxBufferedBytes: { type: 'number', value: 'bytes', description: 'Cap of queued text.' },
-  maxTokens: { type: 'number', value: 'n', description: 'Cap of tokens with queued data, and of remembered dead tokens.' },
-  statsInterval: { type: 'number', value: 'ms', description: 'Emit the bitrix24:stats event this often while the counters change; 0 = only at close (pipe mode has no listener for it).' }
+function flagType (row: Row<unknown>): FlagType {
+  switch (row.kind) {
+    case 'integer':
+    case 'number': return 'number'
+    case 'boolean':
+    case 'list':
+    case 'level': return row.kind
+    default: return 'string'
+  }
 }
 
 export interface Flag {
@@ -98,27 +38,25 @@ export interface Flag {
   readonly description: string
   /** The default as --help shows it. */
   readonly default: string
+  /** The accepted range as --help shows it, or ''. */
+  readonly range: string
   readonly env: string | undefined
 }
 
-export function kebab (option: string): string {
-  return option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
-}
-
-function shown (value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value)
-}
-
-/** The flags of the options, in the order of Options. */
-export const OPTION_FLAGS: readonly Flag[] = Object.entries(TABLE).map(([option, row]: [string, Row<FlagType>]) => ({
-  name: kebab(option),
-  option: option as keyof Options,
-  type: row.type,
-  value: row.value,
-  description: row.description,
-  default: option in defaults ? shown(defaults[option as keyof typeof defaults]) : String(row.fallback),
-  env: row.env
-}))
+/** The flags of the options, in the order of the declarations. */
+export const OPTION_FLAGS: readonly Flag[] = OPTION_NAMES.map((option) => {
+  const row: Row<unknown> = OPTIONS[option]
+  return {
+    name: kebab(option),
+    option,
+    type: flagType(row),
+    value: row.value,
+    description: row.doc.replace(/`/g, ''),
+    default: defaultText(row),
+    range: rangeText(row),
+    env: row.env
+  }
+})
 
 const TEE: Flag = {
   name: 'tee',
@@ -127,16 +65,54 @@ const TEE: Flag = {
   value: undefined,
   description: 'Copy stdin to stdout unchanged, so the app\'s logs still reach the terminal or the next command of the pipe. On by default: a pipe stage that silently swallowed every log line would surprise; --no-tee when nothing needs them.',
   default: 'true',
+  range: '',
   env: undefined
 }
 
-const BY_NAME = new Map<string, Flag>([...OPTION_FLAGS, TEE].map((flag) => [flag.name, flag]))
+// What pino tells a worker about the logger, given by hand: a separate process cannot see it.
+const MESSAGE_KEY: Flag = {
+  name: 'message-key',
+  option: undefined,
+  type: 'string',
+  value: 'field',
+  description: 'Field of the message in the lines read (the logger\'s messageKey).',
+  default: "'msg'",
+  range: '',
+  env: undefined
+}
+
+const ERROR_KEY: Flag = {
+  name: 'error-key',
+  option: undefined,
+  type: 'string',
+  value: 'field',
+  description: 'Field of the error in the lines read (the logger\'s errorKey); --error-stack-frames applies to it.',
+  default: "'err'",
+  range: '',
+  env: undefined
+}
+
+const CUSTOM_LEVELS: Flag = {
+  name: 'custom-levels',
+  option: undefined,
+  type: 'string',
+  value: 'label:n,…',
+  description: 'Levels of the logger besides pino\'s own (its customLevels), e.g. audit:35,err:99; --level may name them.',
+  default: 'none',
+  range: '',
+  env: undefined
+}
+
+/** Flags of the pipe itself rather than of an option. */
+export const PIPE_FLAGS: readonly Flag[] = [TEE, MESSAGE_KEY, ERROR_KEY, CUSTOM_LEVELS]
+
+const BY_NAME = new Map<string, Flag>([...OPTION_FLAGS, ...PIPE_FLAGS].map((flag) => [flag.name, flag]))
 
 /** What the arguments ask for. */
 export type Command =
   | { command: 'help' }
   | { command: 'version' }
-  | { command: 'run', options: Options, tee: boolean }
+  | { command: 'run', options: Options, tee: boolean, pino: PinoConfig }
 
 /** A mistake in the arguments themselves. Its message never repeats a value of a secret flag. */
 export class UsageError extends Error {
@@ -153,20 +129,21 @@ export class UsageError extends Error {
 // Decimal only: '12abc', '0x10', '' and ' 5' are mistakes, not numbers.
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i
 
-function quoted (raw: string): string {
-  return JSON.stringify(raw.length > 60 ? raw.slice(0, 60) + '…' : raw)
+// A flag's value as an error shows it: through the one function that never echoes a secret.
+function quoted (flag: Flag, raw: string): string {
+  return describe(flag.option ?? flag.name, raw)
 }
 
 function toBoolean (flag: Flag, raw: string): boolean {
   if (raw === 'true') return true
   if (raw === 'false') return false
-  throw new UsageError(`flag --${flag.name} takes true or false, got ${quoted(raw)}`, `--${flag.name}`)
+  throw new UsageError(`flag --${flag.name} takes true or false, got ${quoted(flag, raw)}`, `--${flag.name}`)
 }
 
 function toValue (flag: Flag, raw: string): unknown {
   switch (flag.type) {
     case 'number':
-      if (!NUMBER.test(raw)) throw new UsageError(`flag --${flag.name} takes a number, got ${quoted(raw)}`, `--${flag.name}`)
+      if (!NUMBER.test(raw)) throw new UsageError(`flag --${flag.name} takes a number, got ${quoted(flag, raw)}`, `--${flag.name}`)
       return Number(raw)
     case 'level':
       return NUMBER.test(raw) ? Number(raw) : raw
@@ -187,6 +164,7 @@ function toValue (flag: Flag, raw: string): unknown {
 export function parseArgs (argv: readonly string[]): Command {
   const options: Record<string, unknown> = {}
   let tee = true
+  const pino: PinoConfig = {}
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
     if (arg === '-h' || arg === '--help') return { command: 'help' }
@@ -209,7 +187,9 @@ export function parseArgs (argv: readonly string[]): Command {
     }
     if (flag === undefined) {
       const spelled = (eq === -1 ? arg : arg.slice(0, eq))
-      throw new UsageError(`unknown flag ${spelled} (see --help)`, spelled)
+      const near = suggest(name)
+      const hint = near === undefined ? '' : `; did you mean --${near}?`
+      throw new UsageError(`unknown flag ${spelled}${hint} (see --help)`, spelled)
     }
 
     let value: unknown
@@ -229,15 +209,82 @@ export function parseArgs (argv: readonly string[]): Command {
       value = toValue(flag, raw)
     }
 
-    if (flag.option === undefined) {
+    if (flag === TEE) {
       tee = value as boolean
-    } else if (flag.type === 'list' && Array.isArray(options[flag.option])) {
-      options[flag.option] = [...options[flag.option] as string[], ...value as string[]]
+    } else if (flag === MESSAGE_KEY || flag === ERROR_KEY) {
+      if (value === '') throw new UsageError(`flag --${flag.name} takes a field name, got ""`, `--${flag.name}`)
+      pino[flag === MESSAGE_KEY ? 'messageKey' : 'errorKey'] = value as string
+    } else if (flag === CUSTOM_LEVELS) {
+      pino.levels = customLevels(value as string)
     } else {
-      options[flag.option] = value
+      // Every other flag is an option's.
+      const option = flag.option as keyof Options
+      options[option] = flag.type === 'list' && Array.isArray(options[option]) ? [...options[option] as string[], ...value as string[]] : value
     }
   }
-  return { command: 'run', options: options as Options, tee }
+  return { command: 'run', options: options as Options, tee, pino }
+}
+
+const LEVEL = /^([A-Za-z_$][\w$-]*):([+-]?\d+)$/
+
+/** `audit:35,err:99` as the logger's levels: pino's own plus these, as pino merges customLevels. */
+export function customLevels (raw: string): NonNullable<PinoConfig['levels']> {
+  const labels: Record<string, string> = { ...DEFAULT_LABELS }
+  const values: Record<string, number> = {}
+  for (const [n, label] of Object.entries(DEFAULT_LABELS)) values[label] = Number(n)
+  for (const item of raw.split(',')) {
+    const m = LEVEL.exec(item.trim())
+    if (m === null) {
+      throw new UsageError(`flag --custom-levels takes label:number pairs such as audit:35,err:99, got ${quoted(CUSTOM_LEVELS, item.trim())}`, '--custom-levels')
+    }
+    const label = m[1] as string
+    const n = Number(m[2])
+    values[label] = n
+    labels[n] = label
+  }
+  return { labels, values }
+}
+
+/** Edit distance of two short strings (insertions, deletions, substitutions). */
+function distance (a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1)
+      )
+    }
+    previous = current
+  }
+  return previous[b.length] as number
+}
+
+/**
+ * The flag a mistyped one most likely meant: camelCase spelled, a typo or two,
+ * or a unique prefix. `no-` is kept for booleans only.
+ */
+export function suggest (typed: string): string | undefined {
+  const negated = typed.startsWith('no-')
+  const wanted = kebab(negated ? typed.slice(3) : typed).toLowerCase()
+  const names = [...BY_NAME.values()].filter((flag) => !negated || flag.type === 'boolean').map((flag) => flag.name)
+  let best: string | undefined
+  // Up to one edit per three characters, at most three; the first of equals wins.
+  let bestDistance = Math.min(3, Math.floor(wanted.length / 3)) + 1
+  for (const name of names) {
+    const d = distance(wanted, name)
+    if (d < bestDistance) {
+      best = name
+      bestDistance = d
+    }
+  }
+  if (best === undefined && wanted.length >= 3) {
+    const prefixed = names.filter((name) => name.startsWith(wanted))
+    if (prefixed.length === 1) best = prefixed[0]
+  }
+  return best === undefined ? undefined : (negated ? 'no-' : '') + best
 }
 
 /** The flag that sets an option, e.g. '--flush-interval' for 'flushInterval'. */
@@ -253,8 +300,15 @@ export function flagOf (option: string | undefined): string | undefined {
 export function explain (err: Error): string {
   const message = err.message
   const prefix = message.startsWith('pino-bitrix24-workflow: ') ? '' : 'pino-bitrix24-workflow: '
-  const flag = err instanceof UsageError ? undefined : flagOf((err as { option?: string }).option)
-  const hint = flag === undefined ? '' : `pino-bitrix24-workflow: set it with ${flag} (see --help)\n`
+  const { option, env } = err as { option?: string, env?: string }
+  const flag = err instanceof UsageError ? undefined : flagOf(option)
+  let hint = ''
+  if (env !== undefined) {
+    // The value came from the environment: the flag is not where to look.
+    hint = `pino-bitrix24-workflow: fix or unset env ${env}${flag === undefined ? '' : `, or override it with ${flag}`}\n`
+  } else if (flag !== undefined) {
+    hint = `pino-bitrix24-workflow: set it with ${flag} (see --help)\n`
+  }
   return prefix + message + '\n' + hint
 }
 
@@ -283,7 +337,8 @@ function entries (flags: readonly Flag[], column: number): string {
   let text = ''
   for (const flag of flags) {
     const env = flag.env === undefined ? [] : [`Env: ${flag.env}`]
-    const lines = [...wrap(flag.description, column), ...env, `Default: ${flag.default}`]
+    const range = flag.range === '' ? [] : [`Range: ${flag.range}`]
+    const lines = [...wrap(flag.description, column), ...range, ...env, `Default: ${flag.default}`]
     text += ('  ' + left(flag)).padEnd(column) + lines.join('\n' + ' '.repeat(column)) + '\n'
   }
   return text
@@ -291,7 +346,7 @@ function entries (flags: readonly Flag[], column: number): string {
 
 /** The text of --help. */
 export function usage (): string {
-  const column = Math.max(...[...OPTION_FLAGS, TEE].map((flag) => left(flag).length)) + 4
+  const column = Math.max(...[...OPTION_FLAGS, ...PIPE_FLAGS].map((flag) => left(flag).length)) + 4
   return 'Usage: node app.js | pino-bitrix24-workflow [options]\n' +
     '\n' +
     'Reads pino NDJSON log lines from stdin and mirrors every line that carries an\n' +
@@ -302,7 +357,7 @@ export function usage (): string {
     entries(OPTION_FLAGS, column) +
     '\n' +
     'Pipe:\n' +
-    entries([TEE], column) +
+    entries(PIPE_FLAGS, column) +
     '  -h, --help'.padEnd(column) + 'Print this help and exit.\n' +
     '  -v, --version'.padEnd(column) + 'Print the version and exit.\n' +
     '\n' +

@@ -62,12 +62,13 @@ export async function run (io: RunIO): Promise<number> {
     stdout.write(version + '\n')
     return 0
   }
-  const { options, tee } = command
+  const { options, tee, pino } = command
   let transport: TransportStream
   try {
     // parseOptions inside checks every value, with the library's own messages.
     transport = await createTransport(options, {
       ...io.internals,
+      pino,
       env: io.env ?? process.env,
       stderr: (text) => { stderr.write(text) }
     })

@@ -18,11 +18,14 @@ export class Bitrix24TransportError extends Error {
   readonly code: ErrorCode
   /** The option at fault, when there is one. */
   readonly option: string | undefined
+  /** The environment variable the bad value came from, when it came from one. */
+  readonly env: string | undefined
 
-  constructor (code: ErrorCode, message: string, option?: string) {
+  constructor (code: ErrorCode, message: string, option?: string, env?: string) {
     super(message)
     this.name = 'Bitrix24TransportError'
     this.code = code
     this.option = option
+    this.env = env
   }
 }

@@ -116,6 +116,13 @@ export class Formatter {
       case 'fields': return (line) => this.fields(line)
     }
     const { path } = part
+    // The error named in a template reads as it does among the fields, stack frames included.
+    if (path.length === 1 && path[0] === this.errorKey) {
+      return (line) => {
+        const e = line[this.errorKey]
+        return e === undefined || e === null ? '' : this.error(e)
+      }
+    }
     return (line) => {
       let v: unknown = line
       for (const key of path) {

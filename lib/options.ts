@@ -4,59 +4,75 @@ import {
   ERR_INVALID_OPTION,
   ERR_MISSING_API_KEY
 } from './errors'
+import { deepFreeze } from './freeze'
+import { DEFAULT_BASE_URL, OPTION_NAMES, OPTIONS, type OptionName, type Row } from './option-table'
 
-/** Options of the transport. Plain data only: they cross into pino's worker by structured clone. */
+export { DEFAULT_BASE_URL }
+
+/**
+ * Options of the transport. Plain data only: they cross into pino's worker by
+ * structured clone. Each one is declared once, in lib/option-table.ts; the
+ * comments below are generated from there by `npm run docs`.
+ */
 export interface Options {
-  /** Vibe API key (`vibe_api_…` or `vibe_app_…`). Env: BITRIX24_API_KEY. */
+  /** Vibe API key, `vibe_api_…` (personal) or `vibe_app_…` (app). Prefer the environment variable: command-line arguments are visible to other users in `ps`. Default: none; required. Env: BITRIX24_API_KEY. */
   apiKey?: string
-  /** User session token sent as `Authorization: Bearer` with an app key. Env: BITRIX24_SESSION_TOKEN. */
+  /** User session for an app key, sent as `Authorization: Bearer …`. Default: none. Env: BITRIX24_SESSION_TOKEN. */
   sessionToken?: string
-  /** API origin. Env: BITRIX24_BASE_URL. Default https://vibecode.bitrix24.tech */
+  /** API origin; `https:` unless the host is loopback (127.0.0.0/8, ::1, localhost). Default: 'https://vibecode.bitrix24.tech'. Env: BITRIX24_BASE_URL. */
   baseUrl?: string
-  /** Field of a log line that holds the workflow's event token. Default 'eventToken'. */
+  /** HTTP(S) proxy for the API requests, `http://[user:password@]host:port`. Without it `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are honoured. Its credentials are never echoed. Default: none (proxy env variables). */
+  proxy?: string
+  /** Share one request budget between processes through Redis: `redis://` or `rediss://[user:password@]host:port`. Its password is never echoed. Default: none. Env: BITRIX24_REDIS_URL. */
+  redisUrl?: string
+  /** Field of a log line that holds the workflow's event token. Default: 'eventToken'. */
   tokenKey?: string
-  /** Field of a log line that completes the activity. Default 'workflowEvent'. */
+  /** Field of a log line that completes the activity. Default: 'workflowEvent'. */
   eventKey?: string
-  /** ms a token's first pending line may wait before its entry is sent. Default 2000. */
+  /** How long a token's first pending line may wait before its entry is sent. Default: 2000. Range: 0 to 3600000. */
   flushInterval?: number
-  /** Largest entry, in UTF-8 bytes of `logMessage`. Default 16384. */
+  /** Largest entry, in UTF-8 bytes of `logMessage` (the Bitrix24 log column holds 64 KB). Default: 16384. Range: 256 to 65535. */
   maxEntryBytes?: number
-  /** Requests in flight at once (never more than one per token). Default 4. */
+  /** Requests in flight at once (never more than one per token). Default: 4. Range: 1 to 256. */
   concurrency?: number
-  /** Connect, headers and body timeout of one request, ms. Default 10000. */
+  /** Connect, headers and body timeout of one request. Default: 10000. Range: 100 to 600000. */
   requestTimeout?: number
-  /** Longest time `close()` waits for delivery, ms. Default 5000. */
+  /** Longest wait for delivery at close (pino waits 10 s for its worker, so at most 9000). Default: 5000. Range: 0 to 9000. */
   closeTimeout?: number
-  /** Template of one line. Default '{time} {level} {msg}'. */
+  /** Template of a line: `{time}`, `{level}`, `{msg}`, `{fields}` or any field or dotted path. Default: '{time} {level} {msg}'. */
   messageFormat?: string
-  /** Only these extra fields are shown (default: all but the excluded ones). */
+  /** Only these extra fields are shown; an empty list shows none. Default: all but the excluded ones. */
   include?: string[]
-  /** Extra fields never shown, on top of pid, hostname, time, level, msg, v and the token key. */
+  /** Extra fields never shown, on top of pid, hostname, time, level, msg, v, the token key and the event key. Default: []. */
   exclude?: string[]
-  /** Lowest level (label or number) that reaches the workflow log. Default: every level. */
+  /** Lowest level that reaches the workflow log: a label of the logger (custom levels work) or a number. Default: every level. */
   level?: string | number
-  /** Stack frames of `err` to show. Default 0. */
+  /** IANA time zone of `{time}`, e.g. `Europe/Berlin`: the zone your portal's users read the log in. Default: the process's local zone. Env: BITRIX24_TIME_ZONE. */
+  timeZone?: string
+  /** Stack frames of the error (the logger's `errorKey`, `err` by default) to show. Default: 0. Range: 0 to 100. */
   errorStackFrames?: number
-  /** Keep characters outside the Basic Multilingual Plane (emoji). Default false: replaced. */
+  /** Keep characters outside the Basic Multilingual Plane (emoji) instead of replacing them with `�`. Default: false. */
   keepNonBmp?: boolean
-  /** What a rate limit does to queued entries: 'buffer' (wait) or 'drop'. Default 'buffer'. */
+  /** What a rate limit does to queued entries: `buffer` (wait) or `drop`. Default: 'buffer'. */
   onRateLimit?: 'buffer' | 'drop'
-  /** Client-side pacing, requests per second shared by all tokens; 0 = off. Default 2. */
+  /** Client-side pacing, requests per second shared by all tokens; `0` turns it off. Default: 2. Range: 0 to 10000. */
   maxRequestsPerSecond?: number
-  /** Requests that may go at once before pacing applies. Default 5. */
+  /** Requests that may go at once before pacing applies. Default: 5. Range: 1 to 10000. */
   burst?: number
-  /** Attempts per entry after the first, for faults. Default 5. */
+  /** Retries of an entry after its first attempt, for faults (rate-limit answers do not count). Default: 5. Range: 0 to 100. */
   maxRetries?: number
-  /** Cap of one retry delay, ms. Default 30000. */
+  /** Cap of one retry delay, also of a delay the server asks for. Default: 30000. Range: 1 to 3600000. */
   maxRetryDelay?: number
-  /** Retry a request that may have landed (at-least-once). Default true. */
+  /** Retry a request that may have landed (at-least-once: an entry may be written twice). Default: true. */
   retryAmbiguous?: boolean
-  /** Cap of queued text, bytes. Default 8 MiB. */
+  /** Cap of queued text; over it the oldest lines are dropped. At least 64 KiB, so that it holds the largest entry. Default: 8388608. Range: 65536 to 2147483648. */
   maxBufferedBytes?: number
-  /** Cap of tokens with queued data, and of remembered dead tokens. Default 10000. */
+  /** Cap of tokens with queued data, and of remembered dead or completed tokens. Default: 10000. Range: 1 to 10000000. */
   maxTokens?: number
-  /** Emit `bitrix24:stats` this often (ms) while counters change; 0 = only at close. Default 0. */
+  /** Emit `bitrix24:stats` this often while the counters change; `0`: only at close. Default: 0. Range: 0 to 86400000. */
   statsInterval?: number
+  /** Write nothing to stderr (for tests and noisy environments); events and stats still flow. Default: false. Env: BITRIX24_QUIET. */
+  quiet?: boolean
 }
 
 /** The options after validation, defaults and environment applied. */
@@ -64,6 +80,9 @@ export interface Config {
   apiKey: string
   sessionToken: string | undefined
   baseUrl: string
+  /** undefined: none given, the proxy env variables apply. */
+  proxy: string | undefined
+  redisUrl: string | undefined
   tokenKey: string
   eventKey: string
   flushInterval: number
@@ -75,6 +94,8 @@ export interface Config {
   include: string[] | undefined
   exclude: string[]
   level: string | number | undefined
+  /** undefined: the process's local zone. */
+  timeZone: string | undefined
   errorStackFrames: number
   keepNonBmp: boolean
   onRateLimit: 'buffer' | 'drop'
@@ -86,200 +107,199 @@ export interface Config {
   maxBufferedBytes: number
   maxTokens: number
   statsInterval: number
+  quiet: boolean
 }
 
-export const DEFAULT_BASE_URL = 'https://vibecode.bitrix24.tech'
+type WithDefault = { [K in OptionName]: typeof OPTIONS[K] extends { default: unknown } ? K : never }[OptionName]
 
-export const defaults = {
-  tokenKey: 'eventToken',
-  eventKey: 'workflowEvent',
-  // 2 s: a workflow log is read by people, so a second or two of delay costs
-  // nothing, while fewer entries matter twice: Bitrix24 keeps only the newest
-  // 50 rows of a workflow, and a portal drains only 2 requests/s.
-  flushInterval: 2000,
-  maxEntryBytes: 16384,
-  concurrency: 4,
-  requestTimeout: 10000,
-  // pino's exit hook waits at most 10 s for the worker; stay well inside it.
-  closeTimeout: 5000,
-  messageFormat: '{time} {level} {msg}',
-  errorStackFrames: 0,
-  keepNonBmp: false,
-  onRateLimit: 'buffer' as const,
-  maxRequestsPerSecond: 2,
-  burst: 5,
-  maxRetries: 5,
-  maxRetryDelay: 30000,
-  retryAmbiguous: true,
-  maxBufferedBytes: 8 * 1024 * 1024,
-  maxTokens: 10000,
-  statsInterval: 0
-}
+/** The default of every option that has one, read off the declarations; frozen. */
+export const defaults: { readonly [K in WithDefault]: Config[K] extends Array<infer T> ? readonly T[] : Config[K] } = deepFreeze(Object.fromEntries(
+  OPTION_NAMES.flatMap((name) => 'default' in OPTIONS[name] ? [[name, (OPTIONS[name] as Row<unknown>).default]] : [])
+)) as never
 
-// The Bitrix24 log column is a 64 KB TEXT: an entry above that would be cut by the database.
-const MAX_ENTRY_BYTES = 65535
 // Options given as a string are most likely a key passed where an object belongs.
-const SECRET = new Set(['apiKey', 'sessionToken', 'options'])
+const SECRET = new Set<string>(['options', ...OPTION_NAMES.filter((name) => OPTIONS[name].kind === 'secret')])
+// A URL may carry credentials or a key in its query: shown without either.
+const URL_KINDS = new Set(['origin', 'proxy', 'redis'])
 
-/** Describes a given value for an error message, without ever echoing a secret. */
+function hideUrlSecrets (value: string): string {
+  return value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…')
+}
+
+/**
+ * Describes a given value for an error message, without ever echoing a
+ * secret. Every value an error message shows goes through here.
+ */
 export function describe (name: string, value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
   if (typeof value === 'string') {
     if (SECRET.has(name)) return `a string of ${value.length} characters`
-    // A URL may carry credentials or a key in its query: show neither.
-    const shown = name === 'baseUrl' ? value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…') : value
+    const kind = (OPTIONS as Record<string, Row<unknown>>)[name]?.kind
+    const shown = kind !== undefined && URL_KINDS.has(kind) ? hideUrlSecrets(value) : value
     return JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown)
   }
   if (typeof value === 'number' || typeof value === 'boolean') return SECRET.has(name) ? `a value of type ${typeof value}` : String(value)
   return `a value of type ${typeof value}`
 }
 
-function invalid (name: string, expected: string, value: unknown): Bitrix24TransportError {
+/** Where a value came from: the options, or the named environment variable. */
+type Source = string | undefined
+
+function subject (name: string, env: Source): string {
+  return env === undefined ? `option "${name}"` : `env ${env} (option "${name}")`
+}
+
+function fail (code: typeof ERR_INVALID_OPTION | typeof ERR_INSECURE_BASE_URL, name: string, env: Source, requirement: string, value: unknown): Bitrix24TransportError {
   return new Bitrix24TransportError(
-    ERR_INVALID_OPTION,
-    `pino-bitrix24-workflow: option "${name}" must be ${expected}, got ${describe(name, value)}`,
-    name
+    code,
+    `pino-bitrix24-workflow: ${subject(name, env)} must ${requirement}, got ${describe(name, value)}`,
+    name,
+    env
   )
 }
 
-function numeric (opts: Options, name: keyof Options, min: number, max: number, fallback: number, whole: boolean): number {
-  const value = opts[name]
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !(whole ? Number.isInteger(value) : Number.isFinite(value)) || value < min || value > max) {
-    throw invalid(name, `${whole ? 'an integer' : 'a number'} from ${min} to ${max}`, value)
+function invalid (name: string, env: Source, expected: string, value: unknown): Bitrix24TransportError {
+  return fail(ERR_INVALID_OPTION, name, env, `be ${expected}`, value)
+}
+
+/** What a valid value of the row is, as error messages and --help say it. */
+export function expectation (row: Row<unknown>): string {
+  switch (row.kind) {
+    case 'secret': return 'a string of printable ASCII characters without spaces'
+    case 'origin': return 'an absolute URL such as https://vibecode.bitrix24.tech'
+    case 'integer': return `an integer from ${row.min} to ${row.max}`
+    case 'number': return `a number from ${row.min} to ${row.max}`
+    case 'boolean': return 'true or false'
+    case 'list': return 'an array of non-empty strings'
+    case 'level': return 'a level label or number'
+    case 'choice': return (row.choices as readonly string[]).map((c) => JSON.stringify(c)).join(' or ')
+    case 'timeZone': return 'an IANA time zone name such as "Europe/Berlin"'
+    case 'proxy': return 'an http: or https: URL such as http://proxy.example.com:3128'
+    case 'redis': return 'a redis: or rediss: URL such as redis://127.0.0.1:6379'
+    default: return 'a non-empty string'
   }
-  return value
-}
-
-function integer (opts: Options, name: keyof Options, min: number, max: number, fallback: number): number {
-  return numeric(opts, name, min, max, fallback, true)
-}
-
-function number (opts: Options, name: keyof Options, min: number, max: number, fallback: number): number {
-  return numeric(opts, name, min, max, fallback, false)
-}
-
-function boolean (opts: Options, name: keyof Options, fallback: boolean): boolean {
-  const value = opts[name]
-  if (value === undefined) return fallback
-  if (typeof value !== 'boolean') throw invalid(name, 'true or false', value)
-  return value
-}
-
-function string (opts: Options, name: keyof Options, fallback: string): string {
-  const value = opts[name]
-  if (value === undefined) return fallback
-  if (typeof value !== 'string' || value.length === 0) throw invalid(name, 'a non-empty string', value)
-  return value
-}
-
-function stringList (opts: Options, name: keyof Options): string[] | undefined {
-  const value = opts[name]
-  if (value === undefined) return undefined
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0)) {
-    throw invalid(name, 'an array of non-empty strings', value)
-  }
-  return value
-}
-
-function secret (value: unknown, name: string, env: string): string | undefined {
-  if (value === undefined || value === '') return undefined
-  // Keys and session tokens are printable ASCII: anything else cannot be sent in a
-  // header (a pasted key with a trailing newline or a zero-width space is the usual cause).
-  if (typeof value !== 'string' || !/^[\x21-\x7e]+$/.test(value)) {
-    throw invalid(name, `a string of printable ASCII characters without spaces (or env ${env})`, value)
-  }
-  return value
 }
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
 
-function baseUrl (value: string): string {
-  let url: URL
+function parseUrl (name: string, env: Source, row: Row<unknown>, value: string): URL {
   try {
-    url = new URL(value)
+    return new URL(value)
   } catch {
-    throw invalid('baseUrl', 'an absolute URL such as https://vibecode.bitrix24.tech', value)
+    throw invalid(name, env, expectation(row), value)
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw invalid('baseUrl', 'an https: URL', value)
-  }
+}
+
+function origin (name: string, env: Source, row: Row<unknown>, value: string): string {
+  const url = parseUrl(name, env, row, value)
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid(name, env, 'an https: URL', value)
   if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
     // The API key travels in a header: plain HTTP is only safe on this machine.
-    throw new Bitrix24TransportError(
-      ERR_INSECURE_BASE_URL,
-      `pino-bitrix24-workflow: option "baseUrl" must use https: unless its host is loopback (127.0.0.0/8, ::1, localhost), got ${describe('baseUrl', value)}`,
-      'baseUrl'
-    )
+    throw fail(ERR_INSECURE_BASE_URL, name, env, 'use https: unless its host is loopback (127.0.0.0/8, ::1, localhost)', value)
   }
   if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw invalid('baseUrl', 'a URL without query, fragment or credentials', value)
+    throw invalid(name, env, 'a URL without query, fragment or credentials', value)
   }
   return url.origin + url.pathname.replace(/\/+$/, '')
 }
 
+function serviceUrl (name: string, env: Source, row: Row<unknown>, value: string, protocols: string[]): string {
+  const url = parseUrl(name, env, row, value)
+  if (!protocols.includes(url.protocol) || url.hostname === '' || url.hash !== '') {
+    throw invalid(name, env, expectation(row), value)
+  }
+  return value
+}
+
+function timeZone (name: string, env: Source, row: Row<unknown>, value: string): string {
+  try {
+    // Canonical spelling: 'utc' becomes 'UTC', 'europe/berlin' 'Europe/Berlin'.
+    return new Intl.DateTimeFormat('en-US', { timeZone: value }).resolvedOptions().timeZone
+  } catch {
+    throw invalid(name, env, expectation(row), value)
+  }
+}
+
+/** Checks one given value against its row; returns it as Config holds it. */
+function check (name: OptionName, row: Row<unknown>, value: unknown, env: Source): unknown {
+  const bad = (): Bitrix24TransportError => invalid(name, env, expectation(row), value)
+  switch (row.kind) {
+    case 'integer':
+    case 'number':
+      if (typeof value !== 'number' || !(row.kind === 'integer' ? Number.isInteger(value) : Number.isFinite(value)) ||
+        value < (row.min as number) || value > (row.max as number)) throw bad()
+      return value
+    case 'boolean':
+      if (typeof value !== 'boolean') throw bad()
+      return value
+    case 'list':
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0)) throw bad()
+      return [...value]
+    case 'level':
+      if (!(typeof value === 'number' && Number.isFinite(value)) && !(typeof value === 'string' && value.length > 0)) throw bad()
+      return value
+    case 'choice':
+      if (!(row.choices as readonly unknown[]).includes(value)) throw bad()
+      return value
+    case 'secret':
+      // Keys and session tokens are printable ASCII: anything else cannot be sent in a
+      // header (a pasted key with a trailing newline or a zero-width space is the usual cause).
+      if (typeof value !== 'string' || !/^[\x21-\x7e]+$/.test(value)) {
+        throw invalid(name, env, expectation(row) + (env === undefined ? ` (or env ${row.env})` : ''), value)
+      }
+      return value
+  }
+  if (typeof value !== 'string' || value.length === 0) throw invalid(name, env, 'a non-empty string', value)
+  switch (row.kind) {
+    case 'origin': return origin(name, env, row, value)
+    case 'proxy': return serviceUrl(name, env, row, value, ['http:', 'https:'])
+    case 'redis': return serviceUrl(name, env, row, value, ['redis:', 'rediss:'])
+    case 'timeZone': return timeZone(name, env, row, value)
+    default: return value
+  }
+}
+
+/** An environment variable's text as the value of its option. */
+function fromEnv (name: OptionName, row: Row<unknown>, text: string, env: string): unknown {
+  if (row.kind !== 'boolean') return text
+  if (text === 'true' || text === '1') return true
+  if (text === 'false' || text === '0') return false
+  throw invalid(name, env, 'true, false, 1 or 0', text)
+}
+
 /**
- * Validates options and applies environment fallbacks and defaults. Throws a
- * Bitrix24TransportError naming the option, what was expected and what was given.
+ * Validates options and applies environment fallbacks and defaults, all as
+ * lib/option-table.ts declares them. Throws a Bitrix24TransportError naming
+ * the option (and the environment variable when the value came from there),
+ * what was expected and what was given.
  */
 export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.env): Config {
   if (input !== undefined && (input === null || typeof input !== 'object' || Array.isArray(input))) {
-    throw invalid('options', 'an object', input)
+    throw invalid('options', undefined, 'an object', input)
   }
-  const opts = (input ?? {}) as Options
-
-  const apiKey = secret(opts.apiKey, 'apiKey', 'BITRIX24_API_KEY') ?? secret(env.BITRIX24_API_KEY, 'apiKey', 'BITRIX24_API_KEY')
-  if (apiKey === undefined) {
-    throw new Bitrix24TransportError(
-      ERR_MISSING_API_KEY,
-      'pino-bitrix24-workflow: option "apiKey" must be a Vibe API key (or env BITRIX24_API_KEY), got nothing',
-      'apiKey'
-    )
+  const opts = (input ?? {}) as Record<string, unknown>
+  const config: Record<string, unknown> = {}
+  for (const name of OPTION_NAMES) {
+    const row: Row<unknown> = OPTIONS[name]
+    const given = opts[name]
+    // An empty secret falls back to the environment: `apiKey: process.env.X` with X unset-but-empty.
+    if (given !== undefined && !(row.kind === 'secret' && given === '')) {
+      config[name] = check(name, row, given, undefined)
+      continue
+    }
+    const text = row.env === undefined ? undefined : env[row.env]
+    if (text !== undefined && text !== '') {
+      config[name] = check(name, row, fromEnv(name, row, text, row.env as string), row.env)
+    } else if (row.required === true) {
+      throw new Bitrix24TransportError(
+        ERR_MISSING_API_KEY,
+        `pino-bitrix24-workflow: option "${name}" must be a Vibe API key (or env ${row.env}), got nothing`,
+        name
+      )
+    } else {
+      config[name] = Array.isArray(row.default) ? [...row.default] : row.default
+    }
   }
-  const sessionToken = secret(opts.sessionToken, 'sessionToken', 'BITRIX24_SESSION_TOKEN') ??
-    secret(env.BITRIX24_SESSION_TOKEN, 'sessionToken', 'BITRIX24_SESSION_TOKEN')
-
-  const onRateLimit = opts.onRateLimit === undefined ? defaults.onRateLimit : opts.onRateLimit
-  if (onRateLimit !== 'buffer' && onRateLimit !== 'drop') {
-    throw invalid('onRateLimit', '"buffer" or "drop"', onRateLimit)
-  }
-
-  const level = opts.level
-  if (level !== undefined && !(typeof level === 'number' && Number.isFinite(level)) &&
-    !(typeof level === 'string' && level.length > 0)) {
-    throw invalid('level', 'a level label or number', level)
-  }
-
-  const maxEntryBytes = integer(opts, 'maxEntryBytes', 256, MAX_ENTRY_BYTES, defaults.maxEntryBytes)
-  // At least 64 KiB, so that it always holds an entry of the largest maxEntryBytes.
-  const maxBufferedBytes = integer(opts, 'maxBufferedBytes', 65536, 2 ** 31, defaults.maxBufferedBytes)
-
-  return {
-    apiKey,
-    sessionToken,
-    baseUrl: baseUrl(string(opts, 'baseUrl', env.BITRIX24_BASE_URL || DEFAULT_BASE_URL)),
-    tokenKey: string(opts, 'tokenKey', defaults.tokenKey),
-    eventKey: string(opts, 'eventKey', defaults.eventKey),
-    flushInterval: integer(opts, 'flushInterval', 0, 3600000, defaults.flushInterval),
-    maxEntryBytes,
-    concurrency: integer(opts, 'concurrency', 1, 256, defaults.concurrency),
-    requestTimeout: integer(opts, 'requestTimeout', 100, 600000, defaults.requestTimeout),
-    closeTimeout: integer(opts, 'closeTimeout', 0, 9000, defaults.closeTimeout),
-    messageFormat: string(opts, 'messageFormat', defaults.messageFormat),
-    include: stringList(opts, 'include'),
-    exclude: stringList(opts, 'exclude') ?? [],
-    level,
-    errorStackFrames: integer(opts, 'errorStackFrames', 0, 100, defaults.errorStackFrames),
-    keepNonBmp: boolean(opts, 'keepNonBmp', defaults.keepNonBmp),
-    onRateLimit,
-    maxRequestsPerSecond: number(opts, 'maxRequestsPerSecond', 0, 10000, defaults.maxRequestsPerSecond),
-    burst: integer(opts, 'burst', 1, 10000, defaults.burst),
-    maxRetries: integer(opts, 'maxRetries', 0, 100, defaults.maxRetries),
-    maxRetryDelay: integer(opts, 'maxRetryDelay', 1, 3600000, defaults.maxRetryDelay),
-    retryAmbiguous: boolean(opts, 'retryAmbiguous', defaults.retryAmbiguous),
-    maxBufferedBytes,
-    maxTokens: integer(opts, 'maxTokens', 1, 10000000, defaults.maxTokens),
-    statsInterval: integer(opts, 'statsInterval', 0, 86400000, defaults.statsInterval)
-  }
+  return config as unknown as Config
 }

@@ -8,16 +8,31 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { isIPv6 } from 'node:net'
 
+/** Options of {@link startSimulator}. Every one is optional. */
 export interface SimulatorOptions {
+  /** Address to listen on; loopback only is the point. Default '127.0.0.1' ('::1' works too). */
   host?: string
+  /** Port to listen on. Default 0: a free port, see {@link Simulator.url}. */
   port?: number
+  /** Personal keys (`X-Api-Key`) it accepts. Default ['vibe_api_test_key']. */
   apiKeys?: string[]
+  /** App keys it accepts, each needing `Authorization: Bearer <session>`. Default ['vibe_app_test_key']. */
   appKeys?: string[]
+  /** User sessions accepted with an app key. Default ['session_test_token']. */
   sessionTokens?: string[]
+  /** User sessions answered with 401 TOKEN_EXPIRED. Default none. */
   expiredSessionTokens?: string[]
+  /** A token bucket per key: `burst` requests at once, refilled at `rps`; over it, 429 RATE_LIMITED with Retry-After. Default: no limit. */
   rateLimit?: { rps: number, burst: number }
+  /** ms added before every answer. Default 0. */
   latency?: number
+  /**
+   * Random faults of well-formed calls, reproducible by `seed` (default 1): `status502Rate` answers
+   * 502 BITRIX_UNAVAILABLE, `dropBeforeRate` cuts the connection before the write, `dropAfterRate`
+   * after it (the entry lands, the answer is lost). Rates from 0 to 1. Default: none.
+   */
   faults?: { status502Rate?: number, dropBeforeRate?: number, dropAfterRate?: number, seed?: number }
+  /** The clock of the rate limit and of `requests[].at`, e.g. a fake timer's. Default Date.now. */
   now?: () => number
 }
 
@@ -29,41 +44,67 @@ export interface SimulatorOptions {
 // `drop: 'after'`. `delay` is added to the simulator's latency either way.
 // `retryAfter` goes in the body only; use `headers` for a Retry-After header
 // so tests can exercise each source on its own.
+/** A one-shot answer for the next matching request, queued by {@link Simulator.script}. */
 export interface ScriptedFault {
+  /** HTTP status of the answer; default from `code`, else 500. */
   status?: number
+  /** Error code of the answer's envelope; default from `status`. */
   code?: string
+  /** `error.message` of the answer. Default 'Simulated <code>'. */
   message?: string
+  /** `error.hint` of the answer. */
   hint?: string
+  /** `error.warning` of the answer. */
   warning?: string
+  /** `error.retryAfter` (seconds) in the body; for a Retry-After header use `headers`. */
   retryAfter?: number
+  /** Extra response headers, e.g. `{ 'Retry-After': '2' }`. */
   headers?: Record<string, string>
+  /** The raw response body instead of the envelope, e.g. a proxy's HTML page. */
   body?: string
+  /** Cut the connection before the request is processed, or after it (the entry lands, the answer is lost). */
   drop?: 'before' | 'after'
+  /** Never answer this request. */
   stall?: boolean
+  /** ms added to the latency of this answer. */
   delay?: number
+  /** Only a request to this path matches. Default: either workflow endpoint. */
   path?: string
+  /** Only a request for this event token matches. Default: any. */
   token?: string
 }
 
+/** One request as the simulator saw it, in {@link Simulator.requests}. */
 export interface RecordedRequest {
   method: string
+  /** Without the query. */
   path: string
+  /** As received, names in lower case: the key is in `x-api-key`. */
   headers: Record<string, string | string[] | undefined>
+  /** The parsed JSON body, or undefined. */
   body: unknown
+  /** Status answered; 0 for a dropped or stalled request. */
   status: number
+  /** Error code answered, or DROPPED_BEFORE, DROPPED_AFTER, STALLED; undefined for a success. */
   code?: string
+  /** When it arrived, by the `now` clock. */
   at: number
 }
 
+/** A completion (`POST /v1/workflows/event`) as received. */
 export interface SimulatorEvent {
   eventToken: string
   returnValues: Record<string, unknown>
   logMessage?: string
 }
 
+/** Counters of {@link Simulator.stats}. */
 export interface SimulatorStats {
+  /** Requests received. */
   requests: number
+  /** Requests per answer code ('OK' for successes, plus DROPPED_BEFORE, DROPPED_AFTER, STALLED). */
   byCode: Record<string, number>
+  /** Most requests in flight at once. */
   maxConcurrent: number
 }
 
@@ -160,8 +201,14 @@ function answer (status: number, code: string | undefined, body: unknown, header
 
 const SUCCESS: Outcome = answer(200, undefined, { success: true, data: null })
 
+/**
+ * A running simulator of the Vibe API workflow endpoints, on loopback. Get one
+ * from {@link startSimulator}; point the transport's `baseUrl` at {@link url}.
+ */
 export class Simulator {
+  /** Its origin, e.g. 'http://127.0.0.1:41234': the `baseUrl` for the transport. */
   readonly url: string
+  /** Every request received, in order of arrival. */
   readonly requests: RecordedRequest[] = []
 
   private readonly server: http.Server
@@ -213,6 +260,7 @@ export class Simulator {
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res))
   }
 
+  /** Starts listening; the same as {@link startSimulator}. */
   static async start (opts: SimulatorOptions = {}): Promise<Simulator> {
     const host = opts.host ?? '127.0.0.1'
     const server = http.createServer()
@@ -231,54 +279,68 @@ export class Simulator {
     return new Simulator(server, `http://${hostInUrl}:${port}`, opts)
   }
 
+  /** The log rows of a workflow, oldest first: what Bitrix24 would show (a copy). */
   entries (eventToken: string): string[] {
     return [...(this.landed.get(eventToken) ?? [])]
   }
 
+  /** The log rows of every workflow, by event token (a copy). */
   allEntries (): Map<string, string[]> {
     return new Map([...this.landed].map(([token, list]) => [token, [...list]]))
   }
 
+  /** Log calls that answered success but were thrown away, having come after the completion (as Bitrix24 does). */
   ignored (eventToken: string): string[] {
     return [...(this.ignoredEntries.get(eventToken) ?? [])]
   }
 
+  /** The completion of a workflow's activity, once it came. */
   event (eventToken: string): SimulatorEvent | undefined {
     return this.events.get(eventToken)
   }
 
+  /** From now on every call with this token answers 403 BITRIX_ACCESS_DENIED (an invalid or expired token). */
   killToken (eventToken: string): void {
     this.gone.add(eventToken)
   }
 
+  /** The workflow ended: on the wire the same as {@link killToken}. */
   finishWorkflow (eventToken: string): void {
     this.gone.add(eventToken)
   }
 
+  /** Queues one-shot answers: each serves the next request it matches, in order. */
   script (...faults: ScriptedFault[]): void {
     this.scripts.push(...faults)
   }
 
+  /** While on, no request is answered: a server that hangs. */
   stall (on: boolean): void {
     this.stalled = on
   }
 
+  /** Changes the per-key rate limit (null: none); buckets start full. */
   setRateLimit (limit: { rps: number, burst: number } | null): void {
     this.rateLimit = limit
     this.buckets.clear()
   }
 
+  /** Counters since the start or the last {@link reset}. */
   stats (): SimulatorStats {
     return { requests: this.requestCount, byCode: { ...this.byCode }, maxConcurrent: this.maxInFlight }
   }
 
+  /** Most requests in flight at once for any one event token. */
   maxConcurrentPerToken (): number {
     return this.maxInFlightPerToken
   }
 
-  // Configuration (keys, latency, fault rates, rate limit) survives; all
-  // recorded and per-workflow state goes, and the fault PRNG restarts so a
-  // reset run sees the same fault sequence as a fresh simulator.
+  /**
+   * Forgets every request, entry, event, dead token, script and stall; keys,
+   * latency, fault rates and rate limit stay.
+   */
+  // The fault PRNG restarts so a reset run sees the same fault sequence as a
+  // fresh simulator.
   reset (): void {
     this.requests.length = 0
     this.landed.clear()
@@ -297,6 +359,7 @@ export class Simulator {
     this.random = prng(this.seed)
   }
 
+  /** Stops listening and cuts every connection, stalled ones included; safe to call twice. */
   close (): Promise<void> {
     return new Promise(resolve => {
       for (const res of this.held) res.destroy()
@@ -545,6 +608,11 @@ function append (map: Map<string, string[]>, token: string, message: string): vo
   else list.push(message)
 }
 
+/**
+ * Starts a Vibe API simulator on loopback: a real HTTP server that checks the
+ * key and the body, answers every documented error in the documented
+ * envelope, records entries per token, and can be scripted.
+ */
 export function startSimulator (opts?: SimulatorOptions): Promise<Simulator> {
   return Simulator.start(opts)
 }

@@ -26,6 +26,8 @@ export interface Internals {
   stderr?: (text: string) => void
   sender?: Sender
   env?: NodeJS.ProcessEnv
+  /** What pino would tell a worker about the logger, for the pipe mode, which runs without one. */
+  pino?: PinoConfig
 }
 
 // Returned by parseLine for every line: delivery has already taken it, and a
@@ -58,7 +60,12 @@ export async function createTransport (options?: Options, internals: Internals =
   const stream = await build((source) => {
     // In pino's worker these come from the logger; in-process they are undefined and defaults apply.
     const sent = source as unknown as PinoConfig
-    const pino: PinoConfig = { levels: sent.levels, messageKey: sent.messageKey, errorKey: sent.errorKey }
+    const given = internals.pino ?? {}
+    const pino: PinoConfig = {
+      levels: sent.levels ?? given.levels,
+      messageKey: sent.messageKey ?? given.messageKey,
+      errorKey: sent.errorKey ?? given.errorKey
+    }
     let minLevel: number | undefined
     if (config.level !== undefined) {
       minLevel = levelNumber(config.level, pino)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { OPTION_FLAGS, UsageError, explain, flagOf, kebab, parseArgs, usage } from '../lib/cli-args'
+import { OPTION_FLAGS, UsageError, customLevels, explain, flagOf, kebab, parseArgs, suggest, usage } from '../lib/cli-args'
 import { Bitrix24TransportError, ERR_INVALID_OPTION } from '../lib/errors'
 import { DEFAULT_BASE_URL, defaults, parseOptions } from '../lib/options'
 
@@ -38,11 +38,15 @@ t.test('defaults shown are those of the library', async tt => {
   const byName = new Map(OPTION_FLAGS.map((f) => [f.name, f]))
   tt.equal(byName.get('flush-interval')?.default, String(defaults.flushInterval))
   tt.equal(byName.get('max-buffered-bytes')?.default, '8388608')
-  tt.equal(byName.get('message-format')?.default, '"{time} {level} {msg}"')
-  tt.equal(byName.get('on-rate-limit')?.default, '"buffer"')
+  tt.equal(byName.get('message-format')?.default, "'{time} {level} {msg}'")
+  tt.equal(byName.get('on-rate-limit')?.default, "'buffer'")
   tt.equal(byName.get('retry-ambiguous')?.default, 'true')
   tt.equal(byName.get('keep-non-bmp')?.default, 'false')
-  tt.equal(byName.get('base-url')?.default, DEFAULT_BASE_URL)
+  tt.equal(byName.get('base-url')?.default, `'${DEFAULT_BASE_URL}'`)
+  tt.equal(byName.get('close-timeout')?.range, '0 to 9000', 'ranges come from the declarations')
+  tt.equal(byName.get('time-zone')?.env, 'BITRIX24_TIME_ZONE')
+  tt.equal(byName.get('quiet')?.env, 'BITRIX24_QUIET')
+  tt.equal(byName.get('redis-url')?.env, 'BITRIX24_REDIS_URL')
   tt.equal(byName.get('api-key')?.env, 'BITRIX24_API_KEY')
   tt.equal(byName.get('session-token')?.env, 'BITRIX24_SESSION_TOKEN')
   tt.equal(byName.get('base-url')?.env, 'BITRIX24_BASE_URL')
@@ -50,7 +54,7 @@ t.test('defaults shown are those of the library', async tt => {
 })
 
 t.test('no arguments: nothing set, tee on', async tt => {
-  tt.same(parseArgs([]), { command: 'run', options: {}, tee: true })
+  tt.same(parseArgs([]), { command: 'run', options: {}, tee: true, pino: {} })
 })
 
 t.test('strings, as --flag value and --flag=value', async tt => {
@@ -121,9 +125,9 @@ t.test('level: a number when it looks like one, else a label', async tt => {
 })
 
 t.test('tee: on by default, --no-tee, --tee, --tee=false', async tt => {
-  tt.same(parseArgs(['--no-tee']), { command: 'run', options: {}, tee: false })
-  tt.same(parseArgs(['--no-tee', '--tee']), { command: 'run', options: {}, tee: true })
-  tt.same(parseArgs(['--tee=false']), { command: 'run', options: {}, tee: false })
+  tt.same(parseArgs(['--no-tee']), { command: 'run', options: {}, tee: false, pino: {} })
+  tt.same(parseArgs(['--no-tee', '--tee']), { command: 'run', options: {}, tee: true, pino: {} })
+  tt.same(parseArgs(['--tee=false']), { command: 'run', options: {}, tee: false, pino: {} })
   usageError(tt, ['--no-tee=1'], 'flag --no-tee takes no value', '--no-tee')
   usageError(tt, ['--tee=1'], 'flag --tee takes true or false, got "1"', '--tee')
 })
@@ -144,16 +148,16 @@ t.test('help and version win over what follows them', async tt => {
 
 t.test('unknown flags are named, their values are not', async tt => {
   usageError(tt, ['--bogus'], 'unknown flag --bogus (see --help)', '--bogus')
-  const err = usageError(tt, ['--apikey=vibe_api_SECRET'], 'unknown flag --apikey (see --help)', '--apikey')
+  const err = usageError(tt, ['--apikey=vibe_api_SECRET'], 'unknown flag --apikey; did you mean --api-key? (see --help)', '--apikey')
   tt.notMatch(err.message, 'SECRET')
   usageError(tt, ['-x'], 'unknown flag -x (see --help)', '-x')
   usageError(tt, ['-'], 'unknown flag - (see --help)', '-')
   usageError(tt, ['--'], 'unknown flag -- (see --help)', '--')
-  usageError(tt, ['-api-key', 'k'], 'unknown flag -api-key (see --help)', '-api-key')
+  usageError(tt, ['-api-key', 'k'], 'unknown flag -api-key; did you mean --api-key? (see --help)', '-api-key')
   // --no- exists for booleans only.
   usageError(tt, ['--no-api-key'], 'unknown flag --no-api-key (see --help)', '--no-api-key')
   usageError(tt, ['--no-bogus'], 'unknown flag --no-bogus (see --help)', '--no-bogus')
-  usageError(tt, ['--Flush-Interval', '1'], 'unknown flag --Flush-Interval (see --help)', '--Flush-Interval')
+  usageError(tt, ['--Flush-Interval', '1'], 'unknown flag --Flush-Interval; did you mean --flush-interval? (see --help)', '--Flush-Interval')
 })
 
 t.test('a stray argument is refused without being echoed', async tt => {
@@ -211,4 +215,61 @@ t.test('usage lists every flag with its default and environment variable', async
   tt.match(text, /Exit status: 0/)
   for (const line of text.split('\n')) tt.ok(line.length <= 80, `fits 80 columns: ${line}`)
   tt.ok(text.endsWith('\n'))
+})
+
+t.test('pipe flags stand in for the logger: --message-key, --error-key, --custom-levels', async tt => {
+  const command = parseArgs(['--message-key', 'message', '--error-key=error', '--custom-levels', 'audit:35, err:99'])
+  if (command.command !== 'run') throw new Error('not a run')
+  tt.same(command.options, {}, 'none of them is an option of the library')
+  tt.equal(command.pino.messageKey, 'message')
+  tt.equal(command.pino.errorKey, 'error')
+  tt.equal(command.pino.levels?.values?.audit, 35)
+  tt.equal(command.pino.levels?.values?.err, 99)
+  tt.equal(command.pino.levels?.values?.info, 30, 'pino\'s own levels stay, as pino merges customLevels')
+  tt.equal(command.pino.levels?.labels?.[35], 'audit')
+  tt.equal(command.pino.levels?.labels?.[50], 'error')
+  tt.equal(customLevels('info:1').values?.info, 1, 'a custom level may redefine one of pino\'s')
+  for (const bad of ['audit', 'audit:', ':35', 'audit:3.5', 'a b:1', 'audit:35,']) {
+    usageError(tt, ['--custom-levels', bad], /^flag --custom-levels takes label:number pairs such as audit:35,err:99, got "/, '--custom-levels')
+  }
+  usageError(tt, ['--message-key='], 'flag --message-key takes a field name, got ""', '--message-key')
+  usageError(tt, ['--error-key', ''], 'flag --error-key takes a field name, got ""', '--error-key')
+})
+
+t.test('did you mean: a mistyped flag gets the nearest one', async tt => {
+  tt.equal(suggest('flush-intervall'), 'flush-interval')
+  tt.equal(suggest('flushInterval'), 'flush-interval', 'camelCase')
+  tt.equal(suggest('levl'), 'level')
+  tt.equal(suggest('max-request'), 'max-requests-per-second', 'a unique prefix')
+  tt.equal(suggest('max'), undefined, 'an ambiguous prefix')
+  tt.equal(suggest('no-keep-non-bnp'), 'no-keep-non-bmp', 'a negated boolean stays negated')
+  tt.equal(suggest('no-api-key'), undefined, 'no- only for booleans')
+  tt.equal(suggest('x'), undefined)
+  tt.equal(suggest('completely-different'), undefined)
+  tt.equal(suggest('messagekey'), 'message-key', 'the pipe flags too')
+  usageError(tt, ['--flush-intervall=5'], 'unknown flag --flush-intervall; did you mean --flush-interval? (see --help)', '--flush-intervall')
+  usageError(tt, ['--customLevels', 'a:1'], 'unknown flag --customLevels; did you mean --custom-levels? (see --help)', '--customLevels')
+})
+
+t.test('explain: a bad env value is reported as that variable, not as the flag', async tt => {
+  let fromEnv: unknown
+  try {
+    parseOptions({ apiKey: 'k' }, { BITRIX24_BASE_URL: 'nope' })
+  } catch (err) {
+    fromEnv = err
+  }
+  tt.equal(explain(fromEnv as Error),
+    'pino-bitrix24-workflow: env BITRIX24_BASE_URL (option "baseUrl") must be an absolute URL such as https://vibecode.bitrix24.tech, got "nope"\n' +
+    'pino-bitrix24-workflow: fix or unset env BITRIX24_BASE_URL, or override it with --base-url\n')
+  tt.equal(explain(new Bitrix24TransportError(ERR_INVALID_OPTION, 'x', undefined, 'SOME_VAR')),
+    'pino-bitrix24-workflow: x\npino-bitrix24-workflow: fix or unset env SOME_VAR\n', 'no flag to name')
+})
+
+t.test('usage shows ranges from the declarations', async tt => {
+  const text = usage()
+  tt.match(text, /--close-timeout <ms>[^\n]*\n(?: +[^\n]*\n)*? +Range: 0 to 9000\n/)
+  tt.match(text, /--custom-levels <label:n,…>/)
+  tt.match(text, /--message-key <field>/)
+  tt.match(text, /--error-key <field>/)
+  tt.match(text, /Env: BITRIX24_TIME_ZONE/)
 })

@@ -156,6 +156,27 @@ t.test('run: delivers every line in order per token, tees by default', async tt 
   tt.equal(h.err(), '')
 })
 
+t.test('run: reads another app\'s logs with --message-key, --error-key and --custom-levels', async tt => {
+  const sim = await simulator(tt)
+  const args = ['--base-url', sim.url, '--flush-interval', '5', '--max-requests-per-second', '0', '--no-tee',
+    '--message-format', '{level} {message}', '--message-key', 'message', '--error-key', 'error',
+    '--custom-levels', 'notice:35,critical:55', '--level', 'notice', '--error-stack-frames', '1']
+  const h = harness(args)
+  const done = run(h.io)
+  const stack = 'Error: down\n    at connect (/app/db.js:1:1)\n    at main (/app/main.js:2:2)'
+  const at = (level: number, message: string, extra: Record<string, unknown> = {}): string =>
+    JSON.stringify({ level, time: 1, message, eventToken: 'tok-app', ...extra }) + '\n'
+  h.stdin.end(at(30, 'below the level') + at(35, 'Noticed', { rows: 2 }) +
+    at(55, 'DB failed', { error: { type: 'Error', message: 'down', stack } }))
+  tt.equal(await done, 0)
+  tt.same(delivered(sim, 'tok-app'), [
+    'NOTICE Noticed rows=2',
+    'CRITICAL DB failed error=Error: down',
+    '    at connect (/app/db.js:1:1)'
+  ])
+  tt.equal(h.err(), '')
+})
+
 t.test('run: --no-tee writes nothing to stdout', async tt => {
   const sim = await simulator(tt)
   const h = harness([...fast(sim), '--no-tee'])
@@ -429,7 +450,8 @@ t.test('binary', async tb => {
       { args: ['--api-key', secret, '--flush-interval', '-1'], match: /option "flushInterval" must be an integer from 0 to 3600000, got -1\n.*--flush-interval/ },
       { args: ['--api-key', secret, '--flush-interval', '12abc'], match: /flag --flush-interval takes a number, got "12abc"/ },
       { args: [`--api-key=${secret}\n`], match: /option "apiKey" must be .*\(or env BITRIX24_API_KEY\), got a string of 27 characters\n.*--api-key/ },
-      { args: [], env: { BITRIX24_API_KEY: `${secret}\r` }, match: /option "apiKey" must be .*, got a string of 27 characters\n/ },
+      { args: [], env: { BITRIX24_API_KEY: `${secret}\r` }, match: /^pino-bitrix24-workflow: env BITRIX24_API_KEY \(option "apiKey"\) must be .*, got a string of 27 characters\npino-bitrix24-workflow: fix or unset env BITRIX24_API_KEY, or override it with --api-key\n$/ },
+      { args: [], env: { BITRIX24_API_KEY: secret, BITRIX24_TIME_ZONE: 'Mars/Olympus' }, match: /env BITRIX24_TIME_ZONE \(option "timeZone"\) must be an IANA time zone name.*, got "Mars\/Olympus"\n.*fix or unset env BITRIX24_TIME_ZONE, or override it with --time-zone\n$/ },
       { args: ['--base-url', 'http://example.com'], env: { BITRIX24_API_KEY: secret }, match: /option "baseUrl" must use https: unless its host is loopback.*\n.*--base-url/ },
       { args: ['--api-key', secret, '--on-rate-limit', 'panic'], match: /option "onRateLimit" must be "buffer" or "drop", got "panic"\n.*--on-rate-limit/ },
       { args: ['--api-key', secret, '--bogus'], match: /unknown flag --bogus/ },

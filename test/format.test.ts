@@ -197,6 +197,20 @@ t.test('custom levels, messageKey and errorKey from the pino config', async (t) 
   t.equal(f.format({ level: 40, time: T, message: 'Hello' }), '12:03:04 40 Hello', 'default labels are not used')
 })
 
+t.test('errorStackFrames applies to a custom errorKey, among the fields and in the template', async (t) => {
+  const pino: PinoConfig = { errorKey: 'error' }
+  const error = { type: 'Error', message: 'x', stack: 'Error: x\n    at a (/a.js:1:1)\n    at b (/b.js:2:2)' }
+  t.equal(formatter({ messageFormat: '{msg}', errorStackFrames: 1 }, pino).format({ msg: 'm', error }),
+    'm error=Error: x\n    at a (/a.js:1:1)')
+  const f = formatter({ messageFormat: '{msg} [{error}]', errorStackFrames: 2 }, pino)
+  t.equal(f.format({ msg: 'm', error, rows: 1 }), 'm [Error: x\n    at a (/a.js:1:1)\n    at b (/b.js:2:2)] rows=1', 'named in the template: not repeated')
+  t.equal(f.format({ msg: 'm' }), 'm []', 'absent')
+  t.equal(f.format({ msg: 'm', error: null }), 'm []', 'null')
+  t.equal(f.format({ msg: 'm', error: 'text' }), 'm [text]', 'not an object')
+  t.equal(formatter({ messageFormat: '{msg} {err}', errorStackFrames: 1 }).format({ msg: 'm', err: error }),
+    'm Error: x\n    at a (/a.js:1:1)', 'the default errorKey alike')
+})
+
 t.test('a custom template with {fields} and dotted paths', async (t) => {
   const f = formatter({ messageFormat: '[{req.id}] {level}: {msg} ({fields}) by {user.name}' })
   const out = f.format(line({ req: { id: 'r-1', url: '/x' }, user: { name: 'Анна' }, rows: 3, file: 'a b.csv' }))

@@ -28,6 +28,8 @@ interface Expected {
   option: string
   expected: string
   given: string
+  /** The environment variable the value came from. */
+  env?: string
 }
 
 // Every invalid option: a Bitrix24TransportError with a code, the option, and a
@@ -40,7 +42,9 @@ function rejects (t: Test, input: unknown, want: Expected, env: NodeJS.ProcessEn
   t.equal(err.name, 'Bitrix24TransportError', `${label}: name`)
   t.equal(err.code, want.code ?? ERR_INVALID_OPTION, `${label}: code`)
   t.equal(err.option, want.option, `${label}: option`)
-  t.equal(err.message, `pino-bitrix24-workflow: option "${want.option}" must be ${want.expected}, got ${want.given}`, `${label}: message`)
+  t.equal(err.env, want.env, `${label}: env`)
+  const subject = want.env === undefined ? `option "${want.option}"` : `env ${want.env} (option "${want.option}")`
+  t.equal(err.message, `pino-bitrix24-workflow: ${subject} must be ${want.expected}, got ${want.given}`, `${label}: message`)
   return err
 }
 
@@ -71,9 +75,13 @@ t.test('defaults', async (t) => {
     retryAmbiguous: true,
     maxBufferedBytes: 8 * 1024 * 1024,
     maxTokens: 10000,
-    statsInterval: 0
+    statsInterval: 0,
+    proxy: undefined,
+    redisUrl: undefined,
+    timeZone: undefined,
+    quiet: false
   }
-  t.same(config, expected)
+  t.strictSame(config, expected)
   t.equal(DEFAULT_BASE_URL, 'https://vibecode.bitrix24.tech')
   for (const [name, value] of Object.entries(defaults)) {
     t.same(config[name as keyof Config], value, `defaults.${name} is what an unset option becomes`)
@@ -106,9 +114,13 @@ t.test('every option can be set', async (t) => {
     retryAmbiguous: false,
     maxBufferedBytes: 65536,
     maxTokens: 1,
-    statsInterval: 60000
+    statsInterval: 60000,
+    proxy: 'http://user:pass@proxy.example.com:3128',
+    redisUrl: 'rediss://:pass@redis.example.com:6380/2',
+    timeZone: 'Europe/Berlin',
+    quiet: true
   }
-  t.same(parseOptions(input, NO_ENV), input)
+  t.strictSame(parseOptions(input, NO_ENV), input)
 })
 
 t.test('options must be an object', async (t) => {
@@ -192,7 +204,8 @@ t.test('secrets are never echoed in errors', async (t) => {
       // The same value from the environment.
       const fromEnv = rejects(t, option === 'apiKey' ? {} : { apiKey: KEY }, {
         option,
-        expected: `a string of printable ASCII characters without spaces (or env ${env})`,
+        env,
+        expected: 'a string of printable ASCII characters without spaces',
         given: `a string of ${value.length} characters`
       }, { [env]: value })
       t.notOk(fromEnv.message.includes('0123'), `env ${env} with ${name}: the value is not in the message`)
@@ -298,7 +311,7 @@ t.test('baseUrl: not a URL, or not http(s)', async (t) => {
   }
   rejects(t, { apiKey: KEY, baseUrl: '' }, { option: 'baseUrl', expected: 'a non-empty string', given: '""' })
   rejects(t, { apiKey: KEY, baseUrl: 443 }, { option: 'baseUrl', expected: 'a non-empty string', given: '443' })
-  rejects(t, { apiKey: KEY }, { option: 'baseUrl', expected: absolute, given: '"nope"' }, { BITRIX24_BASE_URL: 'nope' })
+  rejects(t, { apiKey: KEY }, { option: 'baseUrl', env: 'BITRIX24_BASE_URL', expected: absolute, given: '"nope"' }, { BITRIX24_BASE_URL: 'nope' })
 })
 
 t.test('a long value is cut in the message', async (t) => {
@@ -431,4 +444,72 @@ t.test('Bitrix24TransportError', async (t) => {
   t.equal(ERR_INVALID_OPTION, 'ERR_BITRIX24_INVALID_OPTION')
   t.equal(ERR_MISSING_API_KEY, 'ERR_BITRIX24_MISSING_API_KEY')
   t.equal(ERR_INSECURE_BASE_URL, 'ERR_BITRIX24_INSECURE_BASE_URL')
+})
+
+t.test('defaults are frozen', async (t) => {
+  t.ok(Object.isFrozen(defaults))
+  t.ok(Object.isFrozen(defaults.exclude))
+  t.throws(() => { (defaults as { flushInterval: number }).flushInterval = 1 }, TypeError, 'strict mode: assignment throws')
+  t.equal(defaults.flushInterval, 2000)
+  const config = parseOptions({ apiKey: KEY }, NO_ENV)
+  config.exclude.push('x')
+  t.same(defaults.exclude, [], 'a config gets its own copy of a default list')
+  const include = ['a']
+  t.not(parseOptions({ apiKey: KEY, include }, NO_ENV).include, include, 'and of a given one')
+})
+
+t.test('timeZone: an IANA name, canonicalised; from BITRIX24_TIME_ZONE too', async (t) => {
+  t.equal(parseOptions({ apiKey: KEY }, NO_ENV).timeZone, undefined, 'default: the local zone')
+  t.equal(parseOptions({ apiKey: KEY, timeZone: 'Europe/Berlin' }, NO_ENV).timeZone, 'Europe/Berlin')
+  t.equal(parseOptions({ apiKey: KEY, timeZone: 'utc' }, NO_ENV).timeZone, 'UTC')
+  t.equal(parseOptions({ apiKey: KEY }, { BITRIX24_TIME_ZONE: 'Asia/Tokyo' }).timeZone, 'Asia/Tokyo')
+  t.equal(parseOptions({ apiKey: KEY, timeZone: 'UTC' }, { BITRIX24_TIME_ZONE: 'nope' }).timeZone, 'UTC', 'the option wins')
+  const expected = 'an IANA time zone name such as "Europe/Berlin"'
+  rejects(t, { apiKey: KEY, timeZone: 'Mars/Olympus' }, { option: 'timeZone', expected, given: '"Mars/Olympus"' })
+  rejects(t, { apiKey: KEY, timeZone: '' }, { option: 'timeZone', expected: 'a non-empty string', given: '""' })
+  rejects(t, { apiKey: KEY, timeZone: 3 }, { option: 'timeZone', expected: 'a non-empty string', given: '3' })
+  rejects(t, { apiKey: KEY }, { option: 'timeZone', env: 'BITRIX24_TIME_ZONE', expected, given: '"Moon"' }, { BITRIX24_TIME_ZONE: 'Moon' })
+})
+
+t.test('proxy: an http(s) URL whose credentials are never echoed', async (t) => {
+  t.equal(parseOptions({ apiKey: KEY }, { HTTPS_PROXY: 'http://p:1' }).proxy, undefined, 'default none: the proxy env variables are for the client')
+  t.equal(parseOptions({ apiKey: KEY, proxy: 'http://proxy.corp:3128' }, NO_ENV).proxy, 'http://proxy.corp:3128')
+  t.equal(parseOptions({ apiKey: KEY, proxy: 'https://u:p@proxy.corp' }, NO_ENV).proxy, 'https://u:p@proxy.corp')
+  const expected = 'an http: or https: URL such as http://proxy.example.com:3128'
+  rejects(t, { apiKey: KEY, proxy: 'socks5://u:hunter2@proxy.corp:1080' }, { option: 'proxy', expected, given: '"socks5://…@proxy.corp:1080"' })
+  rejects(t, { apiKey: KEY, proxy: 'proxy.corp:3128' }, { option: 'proxy', expected, given: '"proxy.corp:3128"' })
+  rejects(t, { apiKey: KEY, proxy: 'http://u:hunter2@proxy.corp/#x' }, { option: 'proxy', expected, given: '"http://…@proxy.corp/?…"' })
+  const err = rejects(t, { apiKey: KEY, proxy: 'ftp://admin:hunter2@proxy.corp/?token=zzz' }, { option: 'proxy', expected, given: '"ftp://…@proxy.corp/?…"' })
+  t.notMatch(err.message, /hunter2|zzz|admin/)
+})
+
+t.test('redisUrl: redis: or rediss:, password never echoed; from BITRIX24_REDIS_URL too', async (t) => {
+  t.equal(parseOptions({ apiKey: KEY }, NO_ENV).redisUrl, undefined)
+  t.equal(parseOptions({ apiKey: KEY, redisUrl: 'redis://127.0.0.1:6379' }, NO_ENV).redisUrl, 'redis://127.0.0.1:6379')
+  t.equal(parseOptions({ apiKey: KEY }, { BITRIX24_REDIS_URL: 'rediss://:pw@r.example.com' }).redisUrl, 'rediss://:pw@r.example.com')
+  const expected = 'a redis: or rediss: URL such as redis://127.0.0.1:6379'
+  const err = rejects(t, { apiKey: KEY, redisUrl: 'http://:hunter2@r.example.com' }, { option: 'redisUrl', expected, given: '"http://…@r.example.com"' })
+  t.notMatch(err.message, /hunter2/)
+  rejects(t, { apiKey: KEY, redisUrl: 'redis://' }, { option: 'redisUrl', expected, given: '"redis://"' })
+  rejects(t, { apiKey: KEY, redisUrl: 'not a url' }, { option: 'redisUrl', expected, given: '"not a url"' })
+  const fromEnv = rejects(t, { apiKey: KEY }, { option: 'redisUrl', env: 'BITRIX24_REDIS_URL', expected, given: '"mysql://…@db"' }, { BITRIX24_REDIS_URL: 'mysql://root:hunter2@db' })
+  t.notMatch(fromEnv.message, /hunter2/)
+})
+
+t.test('quiet: a boolean; BITRIX24_QUIET takes true, false, 1 or 0', async (t) => {
+  t.equal(parseOptions({ apiKey: KEY }, NO_ENV).quiet, false)
+  t.equal(parseOptions({ apiKey: KEY, quiet: true }, NO_ENV).quiet, true)
+  for (const [text, value] of [['1', true], ['true', true], ['0', false], ['false', false], ['', false]] as const) {
+    t.equal(parseOptions({ apiKey: KEY }, { BITRIX24_QUIET: text }).quiet, value, `BITRIX24_QUIET=${text}`)
+  }
+  t.equal(parseOptions({ apiKey: KEY, quiet: false }, { BITRIX24_QUIET: '1' }).quiet, false, 'the option wins')
+  rejects(t, { apiKey: KEY }, { option: 'quiet', env: 'BITRIX24_QUIET', expected: 'true, false, 1 or 0', given: '"yes"' }, { BITRIX24_QUIET: 'yes' })
+  rejects(t, { apiKey: KEY, quiet: 'yes' }, { option: 'quiet', expected: 'true or false', given: '"yes"' })
+})
+
+t.test('describe hides what a URL option may carry', async (t) => {
+  t.equal(describe('baseUrl', 'https://u:p@h/?k=v'), '"https://…@h/?…"')
+  t.equal(describe('proxy', 'http://u:p@h:1'), '"http://…@h:1"')
+  t.equal(describe('redisUrl', 'redis://:p@h'), '"redis://…@h"')
+  t.equal(describe('tokenKey', 'a://u:p@h'), '"a://u:p@h"', 'other options are shown as given')
 })

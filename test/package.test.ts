@@ -1,0 +1,101 @@
+// The package as npm ships it: packed with `npm pack`, unpacked where an app's
+// node_modules would hold it, and type-checked by an app's compiler under
+// every module resolution, the old node10 one included. Runs on the build in
+// dist/ (npm test builds first) and offline: dependencies resolve from this
+// repository's own node_modules, one directory up.
+
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import ts from 'typescript'
+import pkg from '../package.json'
+import * as index from '../index'
+
+const root = join(__dirname, '..')
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+
+t.test('installing runs no script: the build is on prepack, not prepare', async (t) => {
+  const scripts = pkg.scripts as Record<string, string>
+  for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) t.notOk(hook in scripts, `no ${hook} script`)
+  t.match(scripts.prepack, /npm run build/)
+  // A clone builds when it needs dist/: the scripts that use it build first.
+  for (const name of ['test', 'demo', 'bench', 'docs']) t.match(scripts[name], /^npm run build && /, `${name} builds first`)
+})
+
+t.test('every export has its types, under node10 resolution too (typesVersions)', async (t) => {
+  const exported = Object.entries(pkg.exports as Record<string, string | Record<string, string>>)
+  const versions = (pkg.typesVersions as Record<string, Record<string, string[]>>)['*'] as Record<string, string[]>
+  for (const [subpath, target] of exported) {
+    if (typeof target === 'string') continue
+    t.type(target.types, 'string', `${subpath} has types`)
+    if (subpath === '.') {
+      t.equal(pkg.types, target.types, 'the root types are the main types')
+      continue
+    }
+    t.same(versions[subpath.slice(2)], [target.types], `${subpath} is mapped for node10 resolution`)
+  }
+})
+
+t.test('defaults and RULES as exported cannot be changed', async (t) => {
+  t.ok(Object.isFrozen(index.defaults))
+  t.ok(Object.isFrozen(index.RULES))
+  t.ok(Object.isFrozen(index.RULES.RATE_LIMITED))
+  t.throws(() => { (index.RULES as Record<string, unknown>).RATE_LIMITED = { action: 'ok', advice: '' } }, TypeError)
+  t.throws(() => { (index.defaults as { maxRetries: number }).maxRetries = 100 }, TypeError)
+  t.equal(index.RULES.RATE_LIMITED?.action, 'rateLimited')
+})
+
+t.test('the packed package type-checks in an app, whatever its module resolution', async (t) => {
+  // Under node_modules/.cache: ignored by git and linters, and its parents hold the dependencies.
+  const app = join(root, 'node_modules', '.cache', `pack-test-${process.pid}`)
+  rmSync(app, { recursive: true, force: true })
+  mkdirSync(join(app, 'node_modules'), { recursive: true })
+  t.teardown(() => rmSync(app, { recursive: true, force: true }))
+
+  const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', app], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string, files: Array<{ path: string }> }>
+  const tarball = packed[0] as { filename: string, files: Array<{ path: string }> }
+  const files = tarball.files.map((f) => f.path)
+  for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/lib/simulator.d.ts', 'dist/context.js', 'dist/context.d.ts', 'dist/bin/cli.js']) {
+    t.ok(files.includes(file), `ships ${file}`)
+  }
+  t.notOk(files.some((f) => f.startsWith('test/') || (f.endsWith('.ts') && !f.endsWith('.d.ts'))), 'no sources or tests')
+
+  execFileSync('tar', ['-xzf', join(app, tarball.filename), '-C', join(app, 'node_modules')])
+  renameSync(join(app, 'node_modules', 'package'), join(app, 'node_modules', 'pino-bitrix24-workflow'))
+  const shipped = JSON.parse(readFileSync(join(app, 'node_modules', 'pino-bitrix24-workflow', 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  t.notOk('prepare' in shipped.scripts, 'the shipped package.json has no prepare script')
+
+  writeFileSync(join(app, 'app.ts'), [
+    "import build = require('pino-bitrix24-workflow')",
+    "import { startSimulator, type Simulator } from 'pino-bitrix24-workflow/simulator'",
+    "import { withEventToken, eventTokenMixin, runActivity, type ActivityOutcome } from 'pino-bitrix24-workflow/context'",
+    'export const token: string = withEventToken(\'wf.a\', () => \'x\')',
+    'export const context = [eventTokenMixin, runActivity] as const',
+    'export type Outcome = ActivityOutcome',
+    'export async function main (): Promise<void> {',
+    '  const sim: Simulator = await startSimulator({ apiKeys: [\'vibe_api_test_key\'] })',
+    '  const options: build.Options = { apiKey: \'vibe_api_test_key\', baseUrl: sim.url, timeZone: \'UTC\' }',
+    '  const stream: build.TransportStream = await build(options)',
+    '  const n: number = sim.stats().requests + sim.requests.length + stream.stats.delivered',
+    '  if (n < 0) sim.reset()',
+    '  await sim.close()',
+    '}',
+    ''
+  ].join('\n'))
+  for (const moduleResolution of ['node10', 'node16', 'bundler'] as const) {
+    const options: ts.CompilerOptions = {
+      noEmit: true,
+      strict: true,
+      skipLibCheck: true,
+      types: ['node'],
+      typeRoots: [join(root, 'node_modules', '@types')],
+      module: moduleResolution === 'node10' ? ts.ModuleKind.CommonJS : moduleResolution === 'node16' ? ts.ModuleKind.Node16 : ts.ModuleKind.Preserve,
+      moduleResolution: moduleResolution === 'node10' ? ts.ModuleResolutionKind.Node10 : moduleResolution === 'node16' ? ts.ModuleResolutionKind.Node16 : ts.ModuleResolutionKind.Bundler,
+      target: ts.ScriptTarget.ES2022
+    }
+    const program = ts.createProgram([join(app, 'app.ts')], options)
+    const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
+    t.same(errors, [], `moduleResolution ${moduleResolution}: no errors`)
+  }
+})
