@@ -2,7 +2,7 @@
 
 // Runs every benchmark of bench/README.md and prints one markdown report.
 //
-//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate]
+//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context]
 //                     [--reps=N] [--parallel] [--json=FILE] [--readme=FILE] [--verbose]
 //
 // Each run is a child process of its own (bench/app.js) and talks to servers
@@ -15,11 +15,12 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Server, runApp: spawnApp } = require('./lib/children')
+const { contextCost, contextTable, contextTarget } = require('./context')
 
 const ROOT = path.join(__dirname, '..')
 const MARK_START = '<!-- bench:start -->'
 const MARK_END = '<!-- bench:end -->'
-const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate']
+const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context']
 
 // ---------------------------------------------------------------- options
 
@@ -506,6 +507,7 @@ function targets (res) {
     const p99 = ours.p99 / file.p99
     out.push(['§5 no measurable main-thread cost: p50 ≤ 1.10 ×, p99 ≤ 1.25 × pino/file', `${fmtNum(p50)} × / ${fmtNum(p99)} ×`, mark(p50 <= 1.1 && p99 <= 1.25)])
   }
+  if (res.context) out.push(contextTarget(res.context, { fmtNum }))
   if (res.rate && res.rate.run.error === undefined) {
     out.push([`§6 all ${res.rate.count} entries delivered under the rate limit`, fmtPct(res.rate.sim.lines / res.rate.count), mark(res.rate.sim.lines === res.rate.count)])
   }
@@ -534,6 +536,9 @@ function report (res, info, elapsedMs) {
   }
   if (res.rate) {
     parts.push(`**6. Rate-limited delivery** — simulator limited to ${plan.rate.rps} rps (burst ${plan.rate.burst}), transport pacing at its defaults (2 rps, burst 5); the minimum adds the 2000 ms flushInterval before the first entry.\n\n` + rateTable(res.rate, 2000))
+  }
+  if (res.context) {
+    parts.push(`**7. Main-thread cost of the context mixin** — \`logger.info\` with \`pino-bitrix24-workflow/context\`'s mixin, every variant through pino/file to /dev/null; ${fmtInt(plan.latency.calls)} timed calls after ${fmtInt(plan.latency.warmup)} warm-up calls, as §5.\n\n` + contextTable(res.context, { table, fmtNum }))
   }
   const summary = targets(res)
   if (summary !== '') parts.push('**Targets**\n\n' + summary)
@@ -585,6 +590,7 @@ async function main () {
     if (want.has('economy')) res.economy = await economy(server, res.throughput)
     if (want.has('latency')) res.latency = await latency(server)
     if (want.has('memory')) res.memory = await memory(server)
+    if (want.has('context')) res.context = await contextCost({ plan, runApp, log, median })
   } finally {
     await server.close()
   }

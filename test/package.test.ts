@@ -56,7 +56,7 @@ t.test('the packed package type-checks in an app, whatever its module resolution
   const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', app], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string, files: Array<{ path: string }> }>
   const tarball = packed[0] as { filename: string, files: Array<{ path: string }> }
   const files = tarball.files.map((f) => f.path)
-  for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/lib/simulator.d.ts', 'dist/bin/cli.js']) {
+  for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/lib/simulator.d.ts', 'dist/context.js', 'dist/context.d.ts', 'dist/bin/cli.js']) {
     t.ok(files.includes(file), `ships ${file}`)
   }
   t.notOk(files.some((f) => f.startsWith('test/') || (f.endsWith('.ts') && !f.endsWith('.d.ts'))), 'no sources or tests')
@@ -69,6 +69,10 @@ t.test('the packed package type-checks in an app, whatever its module resolution
   writeFileSync(join(app, 'app.ts'), [
     "import build = require('pino-bitrix24-workflow')",
     "import { startSimulator, type Simulator } from 'pino-bitrix24-workflow/simulator'",
+    "import { withEventToken, eventTokenMixin, runActivity, type ActivityOutcome } from 'pino-bitrix24-workflow/context'",
+    'export const token: string = withEventToken(\'wf.a\', () => \'x\')',
+    'export const context = [eventTokenMixin, runActivity] as const',
+    'export type Outcome = ActivityOutcome',
     'export async function main (): Promise<void> {',
     '  const sim: Simulator = await startSimulator({ apiKeys: [\'vibe_api_test_key\'] })',
     '  const options: build.Options = { apiKey: \'vibe_api_test_key\', baseUrl: sim.url, timeZone: \'UTC\' }',

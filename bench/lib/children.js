@@ -58,11 +58,11 @@ class Server {
 }
 
 /**
- * One run of bench/app.js. Resolves with its result; rejects (with the tail of
+ * One run of bench/app.js (or of `script`). Resolves with its result; rejects (with the tail of
  * its stderr) if it fails, exits without a result or outlives timeoutMs.
  */
-function runApp (scenario, { timeoutMs = 60000, onMessage, verbose = false, execArgv = [] } = {}) {
-  const child = fork(APP, [JSON.stringify(scenario)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv })
+function runApp (scenario, { timeoutMs = 60000, onMessage, verbose = false, execArgv = [], script = APP } = {}) {
+  const child = fork(script, [JSON.stringify(scenario)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv })
   let stderr = ''
   const keep = (chunk) => {
     if (verbose) process.stderr.write(chunk)

@@ -1,0 +1,71 @@
+'use strict'
+
+// One run of the context bench (bench/context.js): the main-thread cost of
+// `logger.info` with the event-token mixin of `pino-bitrix24-workflow/context`,
+// outside a context and inside one, beside plain pino. Every variant writes
+// through `pino.transport({ target: 'pino/file' })` to /dev/null, so that only
+// what the mixin adds on the application's thread differs. Forked with the
+// scenario as JSON in argv[2]; reports over IPC like bench/app.js.
+
+const { once } = require('node:events')
+const { setImmediate: tick } = require('node:timers/promises')
+const pino = require('pino')
+const context = require('pino-bitrix24-workflow/context')
+
+const scenario = JSON.parse(process.argv[2])
+// See bench/app.js: keeps the process alive while it awaits the worker.
+setInterval(() => {}, 1000)
+
+const STEPS = ['received', 'validated', 'reserved', 'charged', 'shipped']
+const TOKEN = 'wf000001.5a3c1e.9f1d2b7c'
+
+function loggerOptions (variant) {
+  switch (variant) {
+    case 'file':
+    case 'explicit': return {}
+    case 'alone': return { mixin: context.eventTokenMixin }
+    case 'outside':
+    case 'inside': return { mixin: context.eventTokenMixin, mixinMergeStrategy: context.eventTokenMergeStrategy }
+    default: throw new Error(`unknown variant ${variant}`)
+  }
+}
+
+async function latency () {
+  const transport = pino.transport({ target: 'pino/file', options: { destination: '/dev/null' } })
+  const closed = once(transport, 'close')
+  const logger = pino(loggerOptions(scenario.variant), transport)
+  await once(transport, 'ready')
+  // An app that runs activities has its AsyncLocalStorage enabled even where
+  // it logs outside of them: enable it in every variant alike.
+  context.withEventToken('wf.bench.warm', () => {})
+  const samples = new Float64Array(scenario.calls)
+  const total = scenario.warmup + scenario.calls
+  const run = async () => {
+    for (let i = 0; i < total; i++) {
+      const obj = scenario.variant === 'explicit'
+        ? { eventToken: TOKEN, orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
+        : { orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
+      const t0 = process.hrtime.bigint()
+      logger.info(obj, 'order step finished')
+      const t1 = process.hrtime.bigint()
+      if (i >= scenario.warmup) samples[i - scenario.warmup] = Number(t1 - t0)
+      if (i % scenario.yieldEvery === scenario.yieldEvery - 1) {
+        if (transport.writableNeedDrain) await once(transport, 'drain')
+        else await tick()
+      }
+    }
+  }
+  if (scenario.variant === 'inside') await context.withEventToken(TOKEN, run)
+  else await run()
+  samples.sort()
+  const at = (q) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]
+  transport.end()
+  await closed
+  return { calls: scenario.calls, p50Ns: at(0.5), p90Ns: at(0.9), p99Ns: at(0.99), p999Ns: at(0.999) }
+}
+
+latency().then((result) => {
+  process.send({ type: 'result', result }, () => process.exit(0))
+}, (err) => {
+  process.send({ type: 'error', error: String(err && err.stack) }, () => process.exit(1))
+})
