@@ -23,7 +23,9 @@ t.test('createStats starts every counter at zero', async (t) => {
       retriesExhausted: 0,
       ambiguous: 0,
       completed: 0,
-      shutdown: 0
+      shutdown: 0,
+      tokenTooLong: 0,
+      unformattable: 0
     }
   })
   t.same(Object.keys(stats.dropped), [...DROP_REASONS], 'one counter per reason, in order')
@@ -42,7 +44,7 @@ t.test('totalDropped sums every reason', async (t) => {
   const stats = createStats()
   t.equal(totalDropped(stats), 0)
   DROP_REASONS.forEach((reason, i) => { stats.dropped[reason] = i + 1 })
-  t.equal(totalDropped(stats), 45, '1 + 2 + … + 9')
+  t.equal(totalDropped(stats), 66, '1 + 2 + … + 11')
 })
 
 t.test('summaryLine is empty when nothing went wrong', async (t) => {
