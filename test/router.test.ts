@@ -130,3 +130,12 @@ t.test('only true or a plain object completes; return values must be a plain obj
   t.same(h.sim.entries('wf.arr'), ['INFO an array is not an event'])
   t.same(h.sim.event('wf.rv')?.returnValues, {}, 'an array of return values is not sent')
 })
+
+t.test('a line of only zero-width characters is not sent as a blank row', async (t) => {
+  const h = await harness(t)
+  const router = new Router({ tokenKey: 'eventToken', eventKey: 'workflowEvent', minLevel: undefined }, new Formatter({ ...fmt, messageFormat: '{msg}' }), h.delivery, h.stats)
+  router.line(JSON.stringify({ level: 30, eventToken: 'wf.zw', msg: '\u200b\u200c\u200d\ufeff\u2060' }))
+  await h.delivery.flush()
+  t.equal(h.sim.requests.length, 0, 'no request')
+  t.match(h.stats, { received: 1, skipped: 1, delivered: 0 })
+})
