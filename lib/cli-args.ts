@@ -6,6 +6,7 @@
 // library give the same messages.
 
 import { DEFAULT_BASE_URL, defaults, type Options } from './options'
+import { hidden, looksSecret } from './redact'
 
 export type FlagType = 'string' | 'number' | 'boolean' | 'list' | 'level'
 
@@ -153,20 +154,34 @@ export class UsageError extends Error {
 // Decimal only: '12abc', '0x10', '' and ' 5' are mistakes, not numbers.
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i
 
-function quoted (raw: string): string {
+// A key passed by mistake to another flag is described, never echoed.
+function quoted (raw: string, secrets: readonly string[]): string {
+  if (looksSecret(raw, secrets)) return hidden(raw)
   return JSON.stringify(raw.length > 60 ? raw.slice(0, 60) + '…' : raw)
 }
 
-function toBoolean (flag: Flag, raw: string): boolean {
-  if (raw === 'true') return true
-  if (raw === 'false') return false
-  throw new UsageError(`flag --${flag.name} takes true or false, got ${quoted(raw)}`, `--${flag.name}`)
+/** The values of the secret flags anywhere in argv: never to be echoed through another flag. */
+function secretsIn (argv: readonly string[]): string[] {
+  const found: string[] = []
+  argv.forEach((arg, i) => {
+    for (const flag of ['--api-key', '--session-token']) {
+      if (arg.startsWith(flag + '=')) found.push(arg.slice(flag.length + 1))
+      else if (arg === flag && argv[i + 1] !== undefined) found.push(argv[i + 1] as string)
+    }
+  })
+  return found
 }
 
-function toValue (flag: Flag, raw: string): unknown {
+function toBoolean (flag: Flag, raw: string, secrets: readonly string[]): boolean {
+  if (raw === 'true') return true
+  if (raw === 'false') return false
+  throw new UsageError(`flag --${flag.name} takes true or false, got ${quoted(raw, secrets)}`, `--${flag.name}`)
+}
+
+function toValue (flag: Flag, raw: string, secrets: readonly string[]): unknown {
   switch (flag.type) {
     case 'number':
-      if (!NUMBER.test(raw)) throw new UsageError(`flag --${flag.name} takes a number, got ${quoted(raw)}`, `--${flag.name}`)
+      if (!NUMBER.test(raw)) throw new UsageError(`flag --${flag.name} takes a number, got ${quoted(raw, secrets)}`, `--${flag.name}`)
       return Number(raw)
     case 'level':
       return NUMBER.test(raw) ? Number(raw) : raw
@@ -182,9 +197,12 @@ function toValue (flag: Flag, raw: string): unknown {
  * `--flag=value`; booleans as `--flag`, `--no-flag` or `--flag=true|false`;
  * lists comma-separated, and repeating a list flag adds to it; any other
  * repeated flag keeps its last value. `-h`/`--help` and `-v`/`--version`
- * win over whatever follows them. Throws a UsageError.
+ * win over whatever follows them. `envSecrets` are the key and session token
+ * from the environment: like the values of --api-key and --session-token, they
+ * are never echoed through another flag. Throws a UsageError.
  */
-export function parseArgs (argv: readonly string[]): Command {
+export function parseArgs (argv: readonly string[], envSecrets: ReadonlyArray<string | undefined> = []): Command {
+  const secrets = [...secretsIn(argv), ...envSecrets.filter((v): v is string => v !== undefined)]
   const options: Record<string, unknown> = {}
   let tee = true
   for (let i = 0; i < argv.length; i++) {
@@ -209,13 +227,14 @@ export function parseArgs (argv: readonly string[]): Command {
     }
     if (flag === undefined) {
       const spelled = (eq === -1 ? arg : arg.slice(0, eq))
+      if (looksSecret(spelled, secrets)) throw new UsageError(`unknown flag: ${hidden(spelled)} (see --help)`)
       throw new UsageError(`unknown flag ${spelled} (see --help)`, spelled)
     }
 
     let value: unknown
     if (flag.type === 'boolean') {
       if (negated && inline !== undefined) throw new UsageError(`flag --${name} takes no value`, `--${name}`)
-      value = inline === undefined ? !negated : toBoolean(flag, inline)
+      value = inline === undefined ? !negated : toBoolean(flag, inline, secrets)
     } else {
       let raw = inline
       if (raw === undefined) {
@@ -226,7 +245,7 @@ export function parseArgs (argv: readonly string[]): Command {
         raw = next
         i++
       }
-      value = toValue(flag, raw)
+      value = toValue(flag, raw, secrets)
     }
 
     if (flag.option === undefined) {

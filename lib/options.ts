@@ -4,6 +4,7 @@ import {
   ERR_INVALID_OPTION,
   ERR_MISSING_API_KEY
 } from './errors'
+import { hidden, looksSecret, redactUrl } from './redact'
 
 /** Options of the transport. Plain data only: they cross into pino's worker by structured clone. */
 export interface Options {
@@ -127,8 +128,9 @@ export function describe (name: string, value: unknown): string {
   if (Array.isArray(value)) return 'an array'
   if (typeof value === 'string') {
     if (SECRET.has(name)) return `a string of ${value.length} characters`
+    if (looksSecret(value)) return hidden(value)
     // A URL may carry credentials or a key in its query: show neither.
-    const shown = name === 'baseUrl' ? value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…') : value
+    const shown = name === 'baseUrl' ? redactUrl(value) : value
     return JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown)
   }
   if (typeof value === 'number' || typeof value === 'boolean') return SECRET.has(name) ? `a value of type ${typeof value}` : String(value)
@@ -220,6 +222,22 @@ function baseUrl (value: string): string {
 }
 
 /**
+ * A key or session token given to another option (or a URL holding one) would be
+ * echoed by that option's error: refused first, and described only.
+ */
+function refuseMisplacedSecret (opts: Options, env: NodeJS.ProcessEnv, secrets: Array<string | undefined>): void {
+  const given: Array<[string, unknown]> = [...Object.entries(opts), ['baseUrl', opts.baseUrl ?? env.BITRIX24_BASE_URL]]
+  for (const [name, value] of given) {
+    if (SECRET.has(name)) continue
+    const texts = typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v) => typeof v === 'string') : []
+    const text = texts.find((v) => looksSecret(v, secrets))
+    if (text !== undefined) {
+      throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "${name}" must not hold an API key or session token, got ${hidden(text)}`, name)
+    }
+  }
+}
+
+/**
  * Validates options and applies environment fallbacks and defaults. Throws a
  * Bitrix24TransportError naming the option, what was expected and what was given.
  */
@@ -239,6 +257,8 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
   }
   const sessionToken = secret(opts.sessionToken, 'sessionToken', 'BITRIX24_SESSION_TOKEN') ??
     secret(env.BITRIX24_SESSION_TOKEN, 'sessionToken', 'BITRIX24_SESSION_TOKEN')
+
+  refuseMisplacedSecret(opts, env, [apiKey, sessionToken])
 
   const onRateLimit = opts.onRateLimit === undefined ? defaults.onRateLimit : opts.onRateLimit
   if (onRateLimit !== 'buffer' && onRateLimit !== 'drop') {

@@ -212,3 +212,37 @@ t.test('usage lists every flag with its default and environment variable', async
   for (const line of text.split('\n')) tt.ok(line.length <= 80, `fits 80 columns: ${line}`)
   tt.ok(text.endsWith('\n'))
 })
+
+t.test('a key given to the wrong flag is never echoed', async tt => {
+  const key = 'vibe_api_not_a_real_key'
+  for (const argv of [['--flush-interval', key], [`--flush-interval=${key}`], ['--keep-non-bmp=' + key]]) {
+    let caught: unknown
+    try {
+      parseArgs(argv)
+    } catch (err) {
+      caught = err
+    }
+    tt.type(caught, UsageError)
+    tt.match((caught as Error).message, /got a string of 23 characters that looks like a key or token \(not shown\)$/)
+    tt.notMatch((caught as Error).message, /not_a_real/)
+  }
+  const unknown = usageError(tt, [`--${key}`], 'unknown flag: a string of 25 characters that looks like a key or token (not shown) (see --help)')
+  tt.notMatch(unknown.message, /not_a_real/)
+})
+
+t.test('the configured key and session token are not echoed through another flag', async tt => {
+  const key = 'plainkey0123456789'
+  const session = 'plainsession0123'
+  usageError(tt, ['--api-key', key, '--flush-interval', key], /^flag --flush-interval takes a number, got a string of 18 characters that looks/, '--flush-interval')
+  usageError(tt, ['--concurrency', session, `--session-token=${session}`], /^flag --concurrency takes a number, got a string of 16 characters that looks/, '--concurrency')
+  let caught: unknown
+  try {
+    parseArgs(['--burst', key], [key, undefined])
+  } catch (err) {
+    caught = err
+  }
+  tt.match((caught as Error).message, /^flag --burst takes a number, got a string of 18 characters that looks/, 'a key from the environment')
+  usageError(tt, ['--api-key', key, '--burst', 'plain'], 'flag --burst takes a number, got "plain"', '--burst')
+  tt.same(options('--api-key', key, '--level', key), { apiKey: key, level: key }, 'parseOptions refuses it later, without echoing it either')
+  tt.throws(() => parseOptions({ apiKey: key, level: key }, {}), { message: /option "level" must not hold an API key or session token, got a string of 18 characters/ })
+})

@@ -25,7 +25,8 @@ t.test('createStats starts every counter at zero', async (t) => {
       completed: 0,
       shutdown: 0,
       tokenTooLong: 0,
-      unformattable: 0
+      unformattable: 0,
+      lineTooLong: 0
     }
   })
   t.same(Object.keys(stats.dropped), [...DROP_REASONS], 'one counter per reason, in order')
@@ -44,7 +45,7 @@ t.test('totalDropped sums every reason', async (t) => {
   const stats = createStats()
   t.equal(totalDropped(stats), 0)
   DROP_REASONS.forEach((reason, i) => { stats.dropped[reason] = i + 1 })
-  t.equal(totalDropped(stats), 66, '1 + 2 + … + 11')
+  t.equal(totalDropped(stats), 78, '1 + 2 + … + 12')
 })
 
 t.test('summaryLine is empty when nothing went wrong', async (t) => {
