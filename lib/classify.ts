@@ -54,6 +54,9 @@ export interface Verdict {
   ambiguous: boolean
 }
 
+/** The request outlived requestTimeout (connect, headers and body together) and was aborted. */
+export const ERR_DEADLINE = 'ERR_BITRIX24_REQUEST_DEADLINE'
+
 /** The payload could not become JSON (e.g. return values nested too deep): nothing was sent. */
 export const ERR_SERIALIZE = 'ERR_BITRIX24_SERIALIZE'
 
@@ -124,7 +127,7 @@ export function classify (outcome: Outcome, now: number): Verdict {
       action: local ? 'rejected' : 'retry',
       status: 0,
       code,
-      advice: local ? localAdvice(code) : outcome.sent ? 'the connection failed after the request was sent' : 'the server could not be reached',
+      advice: local ? localAdvice(code) : code === ERR_DEADLINE ? 'no complete answer within requestTimeout; the request may have landed' : outcome.sent ? 'the connection failed after the request was sent' : 'the server could not be reached',
       message: outcome.error.message,
       hint: undefined,
       warning: undefined,

@@ -1,5 +1,7 @@
 import { Pool } from 'undici'
-import { cannotSucceed, ERR_SERIALIZE, type Outcome } from './classify'
+import { cannotSucceed, ERR_DEADLINE, ERR_SERIALIZE, type Outcome } from './classify'
+
+export { ERR_DEADLINE }
 import { version } from '../package.json'
 
 export interface ClientOptions {
@@ -9,9 +11,6 @@ export interface ClientOptions {
   requestTimeout: number
   connections: number
 }
-
-/** The request outlived requestTimeout (connect, headers and body together) and was aborted. */
-export const ERR_DEADLINE = 'ERR_BITRIX24_REQUEST_DEADLINE'
 
 // Errors raised before a single byte of the request can have left this machine:
 // retrying them can never write an entry twice. UND_ERR_INVALID_ARG is undici
@@ -117,16 +116,16 @@ export class Client {
         signal: controller.signal
       })
       const text = await readCapped(res.body)
+      clearTimeout(timer)
       const retryAfter = res.headers['retry-after']
       return { status: res.statusCode, body: text, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter }
     } catch (err) {
+      clearTimeout(timer)
       const e = err as { code?: string, name?: string, message?: string }
       return {
         error: { code: e.code, name: e.name, message: e.message },
         sent: !notSent(e.code)
       }
-    } finally {
-      clearTimeout(timer)
     }
   }
 

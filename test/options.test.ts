@@ -430,6 +430,7 @@ t.test('describe', async (t) => {
   t.equal(describe('sessionToken', ''), 'a string of 0 characters')
   t.equal(describe('apiKey', 12345), 'a value of type number')
   t.equal(describe('sessionToken', true), 'a value of type boolean')
+  t.equal(describe('level', 'VIBE_API_x'), 'a string of 10 characters that looks like a key or token (not shown)', 'a key given to any option')
 })
 
 t.test('Bitrix24TransportError', async (t) => {
