@@ -247,3 +247,16 @@ t.test('a hostile server\'s hint, warning, message and code reach stderr as one 
   t.match(h.stderr[1], /^pino-bitrix24-workflow: an entry was refused \(HTTP 400 EVIL CODE: the server answered HTTP 400 \(server hint:  ?pino-bitrix24-workflow: all entries delivered pino/)
   t.match(h.stderr.join(''), /HTTP 400 HTTP_400/, 'the cut 100 KB answer is classified by its status')
 })
+
+t.test('a shortened token with an escape sequence, and a 500: clean lines, the retry said once', async (t) => {
+  const h = await harness(t, { flushInterval: 0, maxRetries: 1 })
+  h.sim.script({ code: 'BITRIX_ACCESS_DENIED' })
+  h.delivery.add('wf.dead-token\x1b[2J', 'a')
+  await h.clock.runUntil(() => h.stats.dropped.deadToken === 1, 50)
+  h.sim.script({ code: 'INTERNAL_ERROR' })
+  h.delivery.add('wf.other', 'b')
+  await h.clock.runUntil(() => h.stats.entries === 1, 50)
+  t.match(h.stderr[0], /^pino-bitrix24-workflow: event token wf.dea…: HTTP 403 BITRIX_ACCESS_DENIED/, 'the escape sequence in the token is gone whole')
+  t.notOk(h.stderr[0]?.includes('\x1b'), 'no escape character')
+  t.equal(h.stderr[1], 'pino-bitrix24-workflow: HTTP 500 INTERNAL_ERROR: the API failed internally; retrying with backoff (at most 1 times per entry)\n')
+})
