@@ -25,8 +25,9 @@ export interface Rule { action: Action, advice: string }
 export const RULES: Readonly<Record<string, Readonly<Rule>>> = deepFreeze({
   RATE_LIMITED: { action: 'rateLimited', advice: 'the key\'s request rate was exceeded; sending pauses as the server says. Lower maxRequestsPerSecond if this repeats' },
   QUEUE_TIMEOUT: { action: 'rateLimited', advice: 'the API\'s queue timed out; sending pauses as the server says' },
-  BITRIX_UNAVAILABLE: { action: 'retry', advice: 'Bitrix24 is unavailable (or the portal\'s own rate limit was hit); retrying with backoff' },
-  INTERNAL_ERROR: { action: 'retry', advice: 'the API failed internally; retrying with backoff' },
+  // Delivery says how it retries: the advice only says what happened.
+  BITRIX_UNAVAILABLE: { action: 'retry', advice: 'Bitrix24 is unavailable (or the portal\'s own rate limit was hit)' },
+  INTERNAL_ERROR: { action: 'retry', advice: 'the API failed internally' },
   MISSING_API_KEY: { action: 'keyFailure', advice: 'no API key reached the server; set option apiKey or env BITRIX24_API_KEY' },
   INVALID_API_KEY: { action: 'keyFailure', advice: 'the API key is unknown, revoked or expired; issue a new key and set apiKey' },
   INVALID_APP_KEY: { action: 'keyFailure', advice: 'an app key needs a user session: set option sessionToken (env BITRIX24_SESSION_TOKEN)' },
@@ -56,6 +57,25 @@ export interface Verdict {
   ambiguous: boolean
 }
 
+/** The request outlived requestTimeout (connect, headers and body together) and was aborted. */
+export const ERR_DEADLINE = 'ERR_BITRIX24_REQUEST_DEADLINE'
+
+/** The payload could not become JSON (e.g. return values nested too deep): nothing was sent. */
+export const ERR_SERIALIZE = 'ERR_BITRIX24_SERIALIZE'
+
+// A TLS handshake that failed (a certificate self-signed, expired, for another
+// host; a server that does not speak TLS) fails the same way every time.
+const TLS_FAILURE = /CERT|SELF_SIGNED|^UNABLE_TO_|^ERR_TLS_|^ERR_SSL_|^HOSTNAME_MISMATCH$/
+
+/**
+ * Local failures that no retry can mend: the payload cannot be serialised, undici
+ * refuses the request itself (UND_ERR_INVALID_ARG), or the server's certificate is
+ * not trusted. Nothing was sent; retrying would only spend time and requests.
+ */
+export function cannotSucceed (code: string): boolean {
+  return code === ERR_SERIALIZE || code === 'UND_ERR_INVALID_ARG' || TLS_FAILURE.test(code)
+}
+
 export type Outcome =
   | { status: number, body: string, retryAfter: string | undefined }
   | { error: { code?: string, name?: string, message?: string }, sent: boolean }
@@ -83,18 +103,34 @@ interface Envelope {
   error?: { code?: unknown, message?: unknown, hint?: unknown, warning?: unknown, retryAfter?: unknown }
 }
 
+// The server's own texts are kept only this long: they are stored with a key
+// failure and passed on in events and stderr, so a hostile answer must not make them large.
+const MAX_CODE = 64
+const MAX_TEXT = 300
+
+function short (v: string, max: number): string {
+  return v.length > max ? v.slice(0, max) + '…' : v
+}
+
 function text (v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined
+  return typeof v === 'string' && v !== '' ? short(v, MAX_TEXT) : undefined
+}
+
+function localAdvice (code: string): string {
+  if (code === ERR_SERIALIZE) return 'the entry could not be serialised as JSON (nested too deep?); nothing was sent'
+  if (code === 'UND_ERR_INVALID_ARG') return 'the request could not be built (a header value that cannot be sent?); nothing was sent'
+  return 'the server\'s TLS certificate was not accepted; nothing was sent. Check baseUrl, or give Node the CA (NODE_EXTRA_CA_CERTS)'
 }
 
 export function classify (outcome: Outcome, now: number): Verdict {
   if ('error' in outcome) {
-    const code = outcome.error.code ?? outcome.error.name ?? 'NETWORK_ERROR'
+    const code = short(outcome.error.code ?? outcome.error.name ?? 'NETWORK_ERROR', MAX_CODE)
+    const local = !outcome.sent && cannotSucceed(code)
     return {
-      action: 'retry',
+      action: local ? 'rejected' : 'retry',
       status: 0,
       code,
-      advice: outcome.sent ? 'the connection failed after the request was sent' : 'the server could not be reached',
+      advice: local ? localAdvice(code) : code === ERR_DEADLINE ? 'no complete answer within requestTimeout; the request may have landed' : outcome.sent ? 'the connection failed after the request was sent' : 'the server could not be reached',
       message: outcome.error.message,
       hint: undefined,
       warning: undefined,
@@ -112,7 +148,7 @@ export function classify (outcome: Outcome, now: number): Verdict {
   }
   const error = envelope.error !== null && typeof envelope.error === 'object' ? envelope.error : {}
   const ok = status >= 200 && status < 300 && envelope.success !== false
-  const code = ok ? 'OK' : text(error.code) ?? `HTTP_${status}`
+  const code = ok ? 'OK' : typeof error.code === 'string' && error.code !== '' ? short(error.code, MAX_CODE) : `HTTP_${status}`
   const rule = RULES[code]
   const fromHeader = parseRetryAfter(outcome.retryAfter, now)
   return {

@@ -12,6 +12,7 @@ import { kebab } from './kebab'
 import { defaultText, rangeText } from './option-docs'
 import { OPTION_NAMES, OPTIONS, type Row } from './option-table'
 import { describe, type Options } from './options'
+import { hidden, looksSecret } from './redact'
 
 export { kebab }
 
@@ -129,21 +130,35 @@ export class UsageError extends Error {
 // Decimal only: '12abc', '0x10', '' and ' 5' are mistakes, not numbers.
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i
 
-// A flag's value as an error shows it: through the one function that never echoes a secret.
-function quoted (flag: Flag, raw: string): string {
+// A flag's value as an error shows it: a key passed by mistake to another flag
+// is described, never echoed; anything else through the one function options use.
+function quoted (flag: Flag, raw: string, secrets: readonly string[] = []): string {
+  if (looksSecret(raw, secrets)) return hidden(raw)
   return describe(flag.option ?? flag.name, raw)
 }
 
-function toBoolean (flag: Flag, raw: string): boolean {
-  if (raw === 'true') return true
-  if (raw === 'false') return false
-  throw new UsageError(`flag --${flag.name} takes true or false, got ${quoted(flag, raw)}`, `--${flag.name}`)
+/** The values of the secret flags anywhere in argv: never to be echoed through another flag. */
+function secretsIn (argv: readonly string[]): string[] {
+  const found: string[] = []
+  argv.forEach((arg, i) => {
+    for (const flag of ['--api-key', '--session-token']) {
+      if (arg.startsWith(flag + '=')) found.push(arg.slice(flag.length + 1))
+      else if (arg === flag && argv[i + 1] !== undefined) found.push(argv[i + 1] as string)
+    }
+  })
+  return found
 }
 
-function toValue (flag: Flag, raw: string): unknown {
+function toBoolean (flag: Flag, raw: string, secrets: readonly string[]): boolean {
+  if (raw === 'true') return true
+  if (raw === 'false') return false
+  throw new UsageError(`flag --${flag.name} takes true or false, got ${quoted(flag, raw, secrets)}`, `--${flag.name}`)
+}
+
+function toValue (flag: Flag, raw: string, secrets: readonly string[]): unknown {
   switch (flag.type) {
     case 'number':
-      if (!NUMBER.test(raw)) throw new UsageError(`flag --${flag.name} takes a number, got ${quoted(flag, raw)}`, `--${flag.name}`)
+      if (!NUMBER.test(raw)) throw new UsageError(`flag --${flag.name} takes a number, got ${quoted(flag, raw, secrets)}`, `--${flag.name}`)
       return Number(raw)
     case 'level':
       return NUMBER.test(raw) ? Number(raw) : raw
@@ -159,9 +174,12 @@ function toValue (flag: Flag, raw: string): unknown {
  * `--flag=value`; booleans as `--flag`, `--no-flag` or `--flag=true|false`;
  * lists comma-separated, and repeating a list flag adds to it; any other
  * repeated flag keeps its last value. `-h`/`--help` and `-v`/`--version`
- * win over whatever follows them. Throws a UsageError.
+ * win over whatever follows them. `envSecrets` are the key and session token
+ * from the environment: like the values of --api-key and --session-token, they
+ * are never echoed through another flag. Throws a UsageError.
  */
-export function parseArgs (argv: readonly string[]): Command {
+export function parseArgs (argv: readonly string[], envSecrets: ReadonlyArray<string | undefined> = []): Command {
+  const secrets = [...secretsIn(argv), ...envSecrets.filter((v): v is string => v !== undefined)]
   const options: Record<string, unknown> = {}
   let tee = true
   const pino: PinoConfig = {}
@@ -187,6 +205,7 @@ export function parseArgs (argv: readonly string[]): Command {
     }
     if (flag === undefined) {
       const spelled = (eq === -1 ? arg : arg.slice(0, eq))
+      if (looksSecret(spelled, secrets)) throw new UsageError(`unknown flag: ${hidden(spelled)} (see --help)`)
       const near = suggest(name)
       const hint = near === undefined ? '' : `; did you mean --${near}?`
       throw new UsageError(`unknown flag ${spelled}${hint} (see --help)`, spelled)
@@ -195,7 +214,7 @@ export function parseArgs (argv: readonly string[]): Command {
     let value: unknown
     if (flag.type === 'boolean') {
       if (negated && inline !== undefined) throw new UsageError(`flag --${name} takes no value`, `--${name}`)
-      value = inline === undefined ? !negated : toBoolean(flag, inline)
+      value = inline === undefined ? !negated : toBoolean(flag, inline, secrets)
     } else {
       let raw = inline
       if (raw === undefined) {
@@ -206,7 +225,7 @@ export function parseArgs (argv: readonly string[]): Command {
         raw = next
         i++
       }
-      value = toValue(flag, raw)
+      value = toValue(flag, raw, secrets)
     }
 
     if (flag === TEE) {

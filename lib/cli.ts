@@ -3,7 +3,7 @@
 // hands it the real process streams, so everything here runs in tests too.
 
 import type { EventEmitter } from 'node:events'
-import type { Readable, Writable } from 'node:stream'
+import type { Readable, Transform, Writable } from 'node:stream'
 import split from 'split2'
 import { version } from '../package.json'
 import { type Command, explain, parseArgs, usage } from './cli-args'
@@ -30,6 +30,26 @@ export const MAX_LINE_LENGTH = 16 * 1024 * 1024
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const
 
 /**
+ * split2 skips an over-long line without a word: count each one, as received and
+ * dropped (lineTooLong), so the closing summary shows it. split2 marks a line it
+ * has begun to skip with its `overflow` flag; a chunk that sets it starts one.
+ */
+function countSkippedLines (lines: Transform, transport: TransportStream): void {
+  const splitter = lines as Transform & { overflow?: boolean, _transform: Transform['_transform'] }
+  const transform = splitter._transform.bind(splitter)
+  splitter._transform = (chunk, encoding, callback) => {
+    const before = splitter.overflow === true
+    transform(chunk, encoding, (err?: Error | null) => {
+      if (!before && splitter.overflow === true) {
+        transport.stats.received++
+        transport.stats.dropped.lineTooLong++
+      }
+      callback(err)
+    })
+  }
+}
+
+/**
  * Runs the command to completion and returns its exit code: 0 after --help,
  * --version, or once stdin has ended (or a signal arrived) and the transport
  * has closed; 1 for invalid flags or options, with the reason on stderr.
@@ -49,7 +69,8 @@ export async function run (io: RunIO): Promise<number> {
 
   let command: Command
   try {
-    command = parseArgs(io.argv)
+    const env = io.env ?? process.env
+    command = parseArgs(io.argv, [env.BITRIX24_API_KEY, env.BITRIX24_SESSION_TOKEN])
   } catch (err) {
     stderr.write(explain(err as Error))
     return 1
@@ -85,6 +106,7 @@ export async function run (io: RunIO): Promise<number> {
   // skipOverflow is split2's own option, missing from its types.
   const splitOptions = { maxLength: MAX_LINE_LENGTH, skipOverflow: true }
   const lines = split((line: string) => line + '\n', splitOptions)
+  countSkippedLines(lines, transport)
   const stop = (): void => {
     stdin.unpipe()
     stdin.destroy()

@@ -1,6 +1,8 @@
 import type { Dispatcher } from 'undici'
-import type { Outcome } from './classify'
+import { cannotSucceed, ERR_DEADLINE, ERR_SERIALIZE, type Outcome } from './classify'
 import { createDispatcher } from './dispatcher'
+
+export { ERR_DEADLINE }
 import { version } from '../package.json'
 
 export interface ClientOptions {
@@ -20,10 +22,45 @@ export interface ClientOptions {
 // refusing the request itself (e.g. a header value it cannot send).
 const NOT_SENT = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_INVALID_ARG'
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_INVALID_ARG', ERR_SERIALIZE
 ])
 
+/**
+ * The most of an answer's body that is read. The envelope (`success`, `error.code`,
+ * message, hint, warning) fits in far less; the rest is discarded unread, so a
+ * server cannot make the transport hold a body of any size.
+ */
+export const MAX_ANSWER_BYTES = 16 * 1024
+
 export const USER_AGENT = `pino-bitrix24-workflow/${version}`
+
+/** Whether a failure with this code happened before any byte of the request left. */
+export function notSent (code: string | undefined): boolean {
+  // A failed TLS handshake (cannotSucceed) ends before the request is written.
+  return code !== undefined && (NOT_SENT.has(code) || cannotSucceed(code))
+}
+
+interface Body extends AsyncIterable<Buffer> {
+  destroy: (err?: Error) => unknown
+}
+
+/** Reads at most MAX_ANSWER_BYTES of a body; a longer one is cut and its socket let go. */
+async function readCapped (body: Body): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    const room = MAX_ANSWER_BYTES - size
+    if (chunk.length >= room) {
+      chunks.push(chunk.subarray(0, room))
+      // Leaving the loop early destroys the body: undici then closes that
+      // connection rather than read the rest into nowhere.
+      return Buffer.concat(chunks).toString('utf8')
+    }
+    chunks.push(chunk)
+    size += chunk.length
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
 
 /**
  * Requests to the API through the transport's one dispatcher (a keep-alive
@@ -34,10 +71,12 @@ export class Client {
   private readonly origin: string
   private readonly prefix: string
   private readonly headers: Record<string, string>
+  private readonly timeout: number
 
   constructor (opts: ClientOptions) {
     const url = new URL(opts.baseUrl)
     this.prefix = url.pathname === '/' ? '' : url.pathname
+    this.timeout = opts.requestTimeout
     this.origin = url.origin
     this.pool = createDispatcher(url.origin, opts)
     this.headers = {
@@ -49,23 +88,42 @@ export class Client {
   }
 
   async post (path: string, payload: unknown): Promise<Outcome> {
+    let body: string
+    try {
+      // Before anything is sent: a payload that cannot be serialised is a local
+      // failure, and no retry can ever make it succeed.
+      body = JSON.stringify(payload)
+    } catch (err) {
+      return { error: { code: ERR_SERIALIZE, name: (err as Error).name, message: (err as Error).message }, sent: false }
+    }
+    // One deadline for the whole exchange: undici's headersTimeout and bodyTimeout
+    // restart at every byte, so a server trickling its body would hold the request forever.
+    const controller = new AbortController()
+    const timer = setTimeout(() => {
+      const err = new Error(`no complete answer within requestTimeout (${this.timeout} ms)`) as Error & { code: string }
+      err.name = 'RequestDeadlineError'
+      err.code = ERR_DEADLINE
+      controller.abort(err)
+    }, this.timeout)
     try {
       const res = await this.pool.request({
         origin: this.origin,
         path: this.prefix + path,
         method: 'POST',
         headers: this.headers,
-        body: JSON.stringify(payload)
+        body,
+        signal: controller.signal
       })
-      // Always read the body to the end: an unread body keeps the socket from being reused.
-      const body = await res.body.text()
+      const text = await readCapped(res.body)
+      clearTimeout(timer)
       const retryAfter = res.headers['retry-after']
-      return { status: res.statusCode, body, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter }
+      return { status: res.statusCode, body: text, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter }
     } catch (err) {
+      clearTimeout(timer)
       const e = err as { code?: string, name?: string, message?: string }
       return {
         error: { code: e.code, name: e.name, message: e.message },
-        sent: e.code === undefined || !NOT_SENT.has(e.code)
+        sent: !notSent(e.code)
       }
     }
   }

@@ -168,6 +168,12 @@ export class Delivery {
     this.push(state, clean, 1, returnValues, this.clock.now())
   }
 
+  /** A line given up on before it could be queued (see Router): reported once, counted and emitted like every drop. */
+  discard (token: string, reason: DropReason, why: string): void {
+    this.reporter.problem(`DISCARD:${reason}`, why)
+    this.drop(reason, 1, token)
+  }
+
   /**
    * Sealing can overflow the buffer, and an eviction can forget a token whose
    * queue it emptied: the caller goes on with that token, so it is tracked again.

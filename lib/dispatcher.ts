@@ -23,8 +23,10 @@ export function createDispatcher (origin: string, opts: DispatcherOptions): Disp
     pipelining: 1,
     keepAliveTimeout: 30_000,
     connect: { timeout },
-    headersTimeout: timeout,
-    bodyTimeout: timeout
+    // Only a backstop: the client's deadline covers headers and body and ends
+    // first, so a timeout always shows as ERR_DEADLINE.
+    headersTimeout: timeout + 1000,
+    bodyTimeout: timeout + 1000
   }
   // A proxy agent makes its own connections: the connect timeout goes to them.
   const proxied = { ...pooled, proxyTls: { timeout }, requestTls: { timeout } }

@@ -42,6 +42,8 @@ const SPECIAL = new Set(['time', 'level', 'msg', 'fields'])
 
 const UNQUOTED = /^[^\s="\\]+$/
 
+const MAX_DATE = 8.64e15
+
 function value (v: unknown): string {
   if (typeof v === 'string') return UNQUOTED.test(v) ? v : JSON.stringify(v)
   if (typeof v === 'object') return JSON.stringify(v)
@@ -149,7 +151,8 @@ export class Formatter {
     return (line) => {
       let v: unknown = line
       for (const key of path) {
-        if (v === null || typeof v !== 'object') return ''
+        // Own keys only: `{constructor}` must not reach Object.prototype (and print a function's source).
+        if (v === null || typeof v !== 'object' || !Object.hasOwn(v, key)) return ''
         v = (v as Record<string, unknown>)[key]
       }
       if (v === undefined || v === null) return ''
@@ -160,7 +163,8 @@ export class Formatter {
   private time (t: unknown): string {
     if (t === this.lastRaw) return this.lastTime
     const ms = epochMs(t)
-    if (!Number.isFinite(ms)) return typeof t === 'string' ? t : ''
+    // A Date holds ±8.64e15 ms; beyond it every field of the clock is NaN.
+    if (!Number.isFinite(ms) || Math.abs(ms) > MAX_DATE) return typeof t === 'string' ? t : ''
     const second = Math.floor(ms / 1000)
     if (second !== this.lastSecond) {
       this.lastSecond = second

@@ -149,7 +149,7 @@ export const OPTIONS = deepFreeze({
   requestTimeout: {
     kind: 'integer',
     type: 'ms',
-    doc: 'Connect, headers and body timeout of one request.',
+    doc: 'Deadline of one request: connect, headers and the whole answer body together.',
     default: 10000,
     min: 100,
     max: 600000,

@@ -6,6 +6,7 @@ import {
 } from './errors'
 import { deepFreeze } from './freeze'
 import { DEFAULT_BASE_URL, OPTION_NAMES, OPTIONS, type OptionName, type Row } from './option-table'
+import { hidden, looksSecret, redactUrl } from './redact'
 
 export { DEFAULT_BASE_URL }
 
@@ -35,7 +36,7 @@ export interface Options {
   maxEntryBytes?: number
   /** Requests in flight at once (never more than one per token). Default: 4. Range: 1 to 256. */
   concurrency?: number
-  /** Connect, headers and body timeout of one request. Default: 10000. Range: 100 to 600000. */
+  /** Deadline of one request: connect, headers and the whole answer body together. Default: 10000. Range: 100 to 600000. */
   requestTimeout?: number
   /** Longest wait for delivery at close (pino waits 10 s for its worker, so at most 9000). Default: 5000. Range: 0 to 9000. */
   closeTimeout?: number
@@ -122,10 +123,6 @@ const SECRET = new Set<string>(['options', ...OPTION_NAMES.filter((name) => OPTI
 // A URL may carry credentials or a key in its query: shown without either.
 const URL_KINDS = new Set(['origin', 'proxy', 'redis'])
 
-function hideUrlSecrets (value: string): string {
-  return value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…')
-}
-
 /**
  * Describes a given value for an error message, without ever echoing a
  * secret. Every value an error message shows goes through here.
@@ -135,8 +132,10 @@ export function describe (name: string, value: unknown): string {
   if (Array.isArray(value)) return 'an array'
   if (typeof value === 'string') {
     if (SECRET.has(name)) return `a string of ${value.length} characters`
+    if (looksSecret(value)) return hidden(value)
+    // A URL may carry credentials or a key in its query: show neither.
     const kind = (OPTIONS as Record<string, Row<unknown>>)[name]?.kind
-    const shown = kind !== undefined && URL_KINDS.has(kind) ? hideUrlSecrets(value) : value
+    const shown = kind !== undefined && URL_KINDS.has(kind) ? redactUrl(value) : value
     return JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown)
   }
   if (typeof value === 'number' || typeof value === 'boolean') return SECRET.has(name) ? `a value of type ${typeof value}` : String(value)
@@ -269,6 +268,28 @@ function fromEnv (name: OptionName, row: Row<unknown>, text: string, env: string
 }
 
 /**
+ * A key or session token given to another option (or a URL holding one) would be
+ * echoed by that option's error: refused first, and described only.
+ */
+function refuseMisplacedSecret (opts: Record<string, unknown>, env: NodeJS.ProcessEnv, secrets: Array<string | undefined>): void {
+  for (const name of OPTION_NAMES) {
+    const row: Row<unknown> = OPTIONS[name]
+    if (row.kind === 'secret') continue
+    const value = opts[name] ?? (row.env === undefined ? undefined : env[row.env])
+    const texts = typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v) => typeof v === 'string') : []
+    const text = texts.find((v) => looksSecret(v, secrets))
+    if (text !== undefined) {
+      throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "${name}" must not hold an API key or session token, got ${hidden(text)}`, name)
+    }
+  }
+}
+
+/** The secret an option or its env variable gives, as parseOptions will take it (an empty option falls back). */
+function givenSecret (given: unknown, fromEnv: string | undefined): string | undefined {
+  return typeof given === 'string' && given !== '' ? given : fromEnv
+}
+
+/**
  * Validates options and applies environment fallbacks and defaults, all as
  * lib/option-table.ts declares them. Throws a Bitrix24TransportError naming
  * the option (and the environment variable when the value came from there),
@@ -279,6 +300,7 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
     throw invalid('options', undefined, 'an object', input)
   }
   const opts = (input ?? {}) as Record<string, unknown>
+  refuseMisplacedSecret(opts, env, [givenSecret(opts.apiKey, env.BITRIX24_API_KEY), givenSecret(opts.sessionToken, env.BITRIX24_SESSION_TOKEN)])
   const config: Record<string, unknown> = {}
   for (const name of OPTION_NAMES) {
     const row: Row<unknown> = OPTIONS[name]

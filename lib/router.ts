@@ -2,6 +2,17 @@ import type { Delivery } from './delivery'
 import { DEFAULT_LABELS, type Formatter, type PinoConfig } from './format'
 import type { Stats } from './stats'
 
+/**
+ * Longest event token taken, in characters. Bitrix24's tokens are well under
+ * 200; anything longer is not one. The cap matters beyond waste: V8 gives every
+ * string over 16,383 characters of one length the same hash, so long distinct
+ * tokens as Map keys turn every lookup into a scan and block the worker.
+ */
+export const MAX_TOKEN_LENGTH = 512
+
+/** The log message of a completing line that could not be formatted: the activity is still completed. */
+export const UNFORMATTABLE_TEXT = '(the log line could not be formatted)'
+
 export interface RouterOptions {
   tokenKey: string
   eventKey: string
@@ -63,21 +74,36 @@ export class Router {
     }
     const record = obj as Record<string, unknown>
     const token = record[this.tokenKey]
-    // `workflowEvent: true` completes with no return values; an object may carry them.
+    // `workflowEvent: true` completes with no return values; a plain object may carry them.
     const event = record[this.eventKey]
-    const completes = event === true || (event !== null && typeof event === 'object')
+    const completes = event === true || plainObject(event)
     // A completing line is never filtered by level: the workflow waits for it.
     if (typeof token !== 'string' || token === '' || (!completes && this.minLevel !== undefined && this.below(record.level, this.minLevel))) {
       this.stats.skipped++
       return
     }
-    const text = this.formatter.format(record)
+    if (token.length > MAX_TOKEN_LENGTH) {
+      // Never a Map key, never sent: no token of Bitrix24's is this long.
+      this.delivery.discard(token, 'tokenTooLong', `a line's event token is ${token.length} characters long, over the ${MAX_TOKEN_LENGTH} a Bitrix24 token can have; such lines are dropped`)
+      return
+    }
+    let text: string
+    try {
+      text = this.formatter.format(record)
+    } catch {
+      // E.g. a value nested too deep for JSON.stringify: any NDJSON source can send one.
+      if (!completes) {
+        this.delivery.discard(token, 'unformattable', 'a log line could not be formatted (nested too deep?); such lines are dropped')
+        return
+      }
+      text = UNFORMATTABLE_TEXT
+    }
     if (!completes) {
       this.delivery.add(token, text)
       return
     }
     const returnValues = (event as { returnValues?: unknown }).returnValues
-    this.delivery.complete(token, text, returnValues !== null && typeof returnValues === 'object' ? returnValues as Record<string, unknown> : {})
+    this.delivery.complete(token, text, plainObject(returnValues) ? returnValues : {})
   }
 
   /**
@@ -91,4 +117,9 @@ export class Router {
     const n = this.levelValues.get(level) ?? this.levelValues.get(level.toLowerCase())
     return n !== undefined && n < min
   }
+}
+
+/** A JSON object, not an array or null: what Bitrix24 takes as return values. */
+function plainObject (v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
 }

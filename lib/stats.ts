@@ -1,6 +1,7 @@
 /** Why lines were given up on. Every drop is counted under exactly one reason. */
 export const DROP_REASONS = [
-  'overflow', 'rateLimited', 'auth', 'deadToken', 'rejected', 'retriesExhausted', 'ambiguous', 'completed', 'shutdown', 'disabled'
+  'overflow', 'rateLimited', 'auth', 'deadToken', 'rejected', 'retriesExhausted', 'ambiguous', 'completed', 'shutdown',
+  'disabled', 'tokenTooLong', 'unformattable', 'lineTooLong'
 ] as const
 
 export type DropReason = typeof DROP_REASONS[number]

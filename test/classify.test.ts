@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RULES, classify, parseRetryAfter } from '../lib/classify'
+import { RULES, cannotSucceed, classify, ERR_SERIALIZE, parseRetryAfter } from '../lib/classify'
 import type { Action, Outcome } from '../lib/classify'
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0)
@@ -272,4 +272,26 @@ t.test('parseRetryAfter with HTTP dates', async (t) => {
   t.equal(parseRetryAfter('Wed Jan 15 12:00:10 2025', Date.parse('Wed Jan 15 12:00:00 2025')), 10000, 'asctime form (local time)')
   t.equal(parseRetryAfter('Wed, 15 Jan 2025 11:00:00 GMT', NOW), 0, 'past date: no wait')
   t.equal(parseRetryAfter(new Date(NOW).toUTCString(), NOW), 0, 'now')
+})
+
+t.test('the server\'s texts are kept short: a hostile answer cannot make them large', async (t) => {
+  const long = 'x'.repeat(100_000)
+  const v = classify({ status: 400, body: JSON.stringify({ success: false, error: { code: long, message: long, hint: long, warning: long } }), retryAfter: undefined }, 0)
+  t.equal(v.code.length, 65, 'a code of at most 64 characters and a marker')
+  for (const text of [v.message, v.hint, v.warning]) t.equal(text?.length, 301)
+  t.equal(v.action, 'rejected')
+})
+
+t.test('advice says what happened, not how delivery retries: it adds that itself', async (t) => {
+  for (const [code, rule] of Object.entries(RULES)) t.notMatch(rule.advice, /retrying/, code)
+})
+
+t.test('local failures that cannot succeed are dropped, not retried, and never ambiguous', async (t) => {
+  for (const code of [ERR_SERIALIZE, 'UND_ERR_INVALID_ARG', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_SSL_WRONG_VERSION_NUMBER']) {
+    t.equal(cannotSucceed(code), true, code)
+    t.match(classify({ error: { code }, sent: false }, 0), { action: 'rejected', ambiguous: false, status: 0, code }, code)
+  }
+  t.match(classify({ error: { code: 'UND_ERR_INVALID_ARG' }, sent: false }, 0), { advice: /could not be built/ })
+  t.match(classify({ error: { code: 'ECONNREFUSED' }, sent: false }, 0), { action: 'retry', advice: 'the server could not be reached' })
+  t.equal(cannotSucceed('ECONNRESET'), false)
 })

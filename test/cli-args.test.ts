@@ -273,3 +273,32 @@ t.test('usage shows ranges from the declarations', async tt => {
   tt.match(text, /--error-key <field>/)
   tt.match(text, /Env: BITRIX24_TIME_ZONE/)
 })
+
+t.test('a key given to the wrong flag is never echoed', async tt => {
+  const key = 'vibe_api_not_a_real_key'
+  for (const argv of [['--flush-interval', key], [`--flush-interval=${key}`], ['--keep-non-bmp=' + key]]) {
+    let caught: unknown
+    try {
+      parseArgs(argv)
+    } catch (err) {
+      caught = err
+    }
+    tt.type(caught, UsageError)
+    tt.match((caught as Error).message, /got a string of 23 characters that looks like a key or token \(not shown\)$/)
+    tt.notMatch((caught as Error).message, /not_a_real/)
+  }
+  // Not through usageError(): its assertion names would print the key.
+  tt.throws(() => parseArgs([`--${key}`]), { name: 'UsageError', flag: undefined, message: 'unknown flag: a string of 25 characters that looks like a key or token (not shown) (see --help)' }, 'an unknown flag that is a key')
+})
+
+t.test('the configured key and session token are not echoed through another flag', async tt => {
+  const key = 'plainkey0123456789'
+  const session = 'plainsession0123'
+  // Assertion names never carry the secrets: they would be printed.
+  tt.throws(() => parseArgs(['--api-key', key, '--flush-interval', key]), { flag: '--flush-interval', message: /^flag --flush-interval takes a number, got a string of 18 characters that looks/ }, 'the key of --api-key')
+  tt.throws(() => parseArgs(['--concurrency', session, `--session-token=${session}`]), { flag: '--concurrency', message: /^flag --concurrency takes a number, got a string of 16 characters that looks/ }, 'the token of --session-token')
+  tt.throws(() => parseArgs(['--burst', key], [key, undefined]), { message: /^flag --burst takes a number, got a string of 18 characters that looks/ }, 'a key from the environment')
+  tt.throws(() => parseArgs(['--api-key', key, '--burst', 'plain']), { message: 'flag --burst takes a number, got "plain"' }, 'other values are shown')
+  tt.same(options('--api-key', key, '--level', key), { apiKey: key, level: key }, 'parseOptions refuses it later, without echoing it either')
+  tt.throws(() => parseOptions({ apiKey: key, level: key }, {}), { message: /option "level" must not hold an API key or session token, got a string of 18 characters/ })
+})

@@ -212,6 +212,7 @@ t.test('run: a line longer than the cap is skipped, the next one is not', async 
   h.stdin.end(line('tok', 'after'))
   tt.equal(await done, 0)
   tt.same(delivered(sim, 'tok'), ['before', 'after'])
+  tt.match(h.err(), /closed: delivered 2 lines in \d+ entries; dropped 1 lines \(lineTooLong 1\)/, 'the skipped line is counted')
 })
 
 t.test('run: a terminal on stdin gets a hint on stderr', async tt => {
@@ -463,6 +464,26 @@ t.test('binary', async tb => {
     tt.equal(res.code, 0)
     tt.equal(res.stderr, '')
     tt.same(delivered(sim, 'tok'), ['first', 'second'])
+  })
+
+  tb.test('a key given to the wrong flag exits 1 and is never echoed', async tt => {
+    const secret = 'vibe_api_SECRET_VALUE_1234'
+    const plain = 'plainSECRETenvkey0123'
+    const cases: Array<{ name: string, args: string[], env: Record<string, string>, match: RegExp }> = [
+      { name: 'base-url', args: ['--base-url', secret], env: { BITRIX24_API_KEY: secret }, match: /option "baseUrl" must not hold an API key or session token, got a string of 26 characters that looks like a key or token \(not shown\)\n.*--base-url/ },
+      { name: 'level', args: ['--level', secret], env: { BITRIX24_API_KEY: secret }, match: /option "level" must not hold an API key or session token/ },
+      { name: 'flush-interval', args: ['--flush-interval', secret], env: { BITRIX24_API_KEY: secret }, match: /flag --flush-interval takes a number, got a string of 26 characters that looks like a key or token \(not shown\)/ },
+      { name: 'the environment\'s key', args: ['--flush-interval', plain], env: { BITRIX24_API_KEY: plain }, match: /flag --flush-interval takes a number, got a string of 21 characters that looks/ },
+      { name: 'a password with @', args: ['--base-url', 'https://user:p@SECRET@example.com?k=1'], env: { BITRIX24_API_KEY: secret }, match: /option "baseUrl" must be a URL without query, fragment or credentials, got "https:\/\/…@example\.com\/\?…"/ }
+    ]
+    for (const c of cases) {
+      const { child, exit } = spawnCli(c.args, c.env)
+      const res = await exit
+      child.stdin?.destroy()
+      tt.equal(res.code, 1, c.name)
+      tt.match(res.stderr, c.match, c.name)
+      tt.notMatch(res.stderr, 'SECRET', `${c.name}: no key on stderr`)
+    }
   })
 
   tb.test('an invalid option exits 1, names it, and never shows the key', async tt => {

@@ -1,13 +1,22 @@
 import t from 'tap'
 import type { Test } from 'tap'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
+import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
-import { Client, USER_AGENT } from '../lib/client'
+import { classify, ERR_SERIALIZE } from '../lib/classify'
+import { Client, ERR_DEADLINE, MAX_ANSWER_BYTES, notSent, USER_AGENT } from '../lib/client'
 import type { ClientOptions } from '../lib/client'
 import { startSimulator } from '../lib/simulator'
 import type { Simulator } from '../lib/simulator'
 import { version } from '../package.json'
+import { Delivery } from '../lib/delivery'
+import { parseOptions } from '../lib/options'
+import { Reporter } from '../lib/reporter'
+import { createStats } from '../lib/stats'
+import { fakeClock, waitFor } from './fixtures/harness'
 
 const KEY = 'vibe_api_test_key'
 const APP_KEY = 'vibe_app_test_key'
@@ -172,7 +181,7 @@ t.test('a stalled server with a short requestTimeout: ambiguous', async (t) => {
   sim.stall(true)
   const started = Date.now()
   const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
-  t.match(outcome, { error: { code: 'UND_ERR_HEADERS_TIMEOUT' }, sent: true })
+  t.match(outcome, { error: { code: ERR_DEADLINE }, sent: true })
   t.ok(Date.now() - started >= 150, 'after about requestTimeout')
   t.equal(sim.requests.length, 1, 'the request reached the server')
 })
@@ -236,10 +245,190 @@ t.test('a key undici cannot put in a header: refused before sending', async (t) 
   t.equal(sim.requests.length, 0, 'nothing reached the server')
 })
 
-t.test('a failure without a code is treated as possibly sent', async (t) => {
+t.test('a payload JSON cannot carry is refused before sending', async (t) => {
   const sim = await simulator(t)
   const c = client(t, { baseUrl: sim.url })
-  // A payload JSON cannot carry: the error has a name and message but no code.
   const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 10n })
-  t.match(outcome, { error: { code: undefined, name: 'TypeError', message: String }, sent: true })
+  t.match(outcome, { error: { code: ERR_SERIALIZE, name: 'TypeError', message: String }, sent: false })
+  t.equal(sim.requests.length, 0)
+})
+
+// A loopback server of the test's own: `handler` answers every request, once its body is read.
+async function server (t: Test, handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<{ url: string, requests: () => number }> {
+  let requests = 0
+  const srv = http.createServer((req, res) => {
+    requests++
+    req.resume()
+    req.on('end', () => handler(req, res))
+  })
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  t.teardown(() => {
+    srv.closeAllConnections()
+    srv.close()
+  })
+  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, requests: () => requests }
+}
+
+t.test('a 200 whose body trickles a byte every 300 ms: aborted at requestTimeout, ambiguous', async (t) => {
+  const timers: NodeJS.Timeout[] = []
+  let bytes = 0
+  const { url, requests } = await server(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.write('{')
+    // Each byte restarts undici's bodyTimeout: only an overall deadline ends this.
+    const timer = setInterval(() => {
+      bytes++
+      res.write(' ')
+    }, 300)
+    timers.push(timer)
+    res.on('close', () => clearInterval(timer))
+  })
+  t.teardown(() => { for (const timer of timers) clearInterval(timer) })
+  const c = client(t, { baseUrl: url, requestTimeout: 1000 })
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
+  t.match(outcome, { error: { code: ERR_DEADLINE, message: /requestTimeout \(1000 ms\)/ }, sent: true })
+  t.equal(requests(), 1, 'one request, not retried by the client')
+  t.ok(bytes >= 1, `the server trickled past headersTimeout and bodyTimeout (${bytes} bytes)`)
+  t.ok(bytes < 10, 'and the request ended near its deadline, not when the server stopped')
+})
+
+t.test('a huge answer body is not read whole: at most MAX_ANSWER_BYTES, then the socket is let go', async (t) => {
+  const chunk = Buffer.alloc(64 * 1024, 'x')
+  let written = 0
+  let closed = false
+  const { url } = await server(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.write('{"success":true,"data":"')
+    // An endless body: it only stops when the client goes away.
+    const pump = (): void => {
+      while (written < 512 * 1024 * 1024) {
+        if (closed) return
+        written += chunk.length
+        if (!res.write(chunk)) {
+          res.once('drain', pump)
+          return
+        }
+      }
+    }
+    res.on('close', () => { closed = true })
+    pump()
+  })
+  const c = client(t, { baseUrl: url })
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
+  t.match(outcome, { status: 200 })
+  t.equal((outcome as { body: string }).body.length, MAX_ANSWER_BYTES, 'the body is cut at the cap')
+  await waitFor(() => closed, 'the connection to close')
+  t.ok(written < 64 * 1024 * 1024, `the server could write only what socket buffers hold (${written} bytes), not 512 MB`)
+  t.match(classify(outcome, Date.now()), { action: 'ok', code: 'OK' }, 'a 200 with a huge body is a success, never a retry')
+})
+
+t.test('a cut error body is classified by its status', async (t) => {
+  const { url } = await server(t, (_req, res) => {
+    res.writeHead(503, { 'content-type': 'application/json' })
+    res.end(`{"success":false,"error":{"code":"RATE_LIMITED","hint":"${'h'.repeat(MAX_ANSWER_BYTES)}"}}`)
+  })
+  const c = client(t, { baseUrl: url })
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
+  t.match(classify(outcome, Date.now()), { action: 'retry', code: 'HTTP_503' })
+})
+
+t.test('a body just under the cap is read whole, and the connection is reused', async (t) => {
+  const answer = JSON.stringify({ success: true, data: 'y'.repeat(MAX_ANSWER_BYTES - 40) })
+  const { url } = await server(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(answer)
+  })
+  const c = client(t, { baseUrl: url, connections: 1 })
+  t.same(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 200, body: answer, retryAfter: undefined })
+})
+
+t.test('a payload that cannot be serialised is a local failure: not sent, nothing on the wire', async (t) => {
+  const sim = await simulator(t)
+  const c = client(t, { baseUrl: sim.url })
+  let deep: Record<string, unknown> = {}
+  for (let i = 0; i < 100_000; i++) deep = { a: deep }
+  const outcome = await c.post(LOG, { eventToken: 'tok', returnValues: deep })
+  t.match(outcome, { error: { code: ERR_SERIALIZE, name: 'RangeError' }, sent: false })
+  t.equal(sim.requests.length, 0)
+  t.match(classify(outcome, Date.now()), { action: 'rejected', ambiguous: false, advice: /serialised/ }, 'dropped, not retried')
+})
+
+async function tlsServer (t: Test): Promise<{ url: string, requests: () => number }> {
+  const fixtures = join(__dirname, 'fixtures', 'tls')
+  let requests = 0
+  // A certificate for 127.0.0.1 that no CA signed: test-only, never trusted anywhere.
+  const srv = https.createServer({
+    key: readFileSync(join(fixtures, 'test-only-key.pem')),
+    cert: readFileSync(join(fixtures, 'test-only-cert.pem'))
+  }, (_req, res) => {
+    requests++
+    res.end()
+  })
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  t.teardown(() => {
+    srv.closeAllConnections()
+    srv.close()
+  })
+  return { url: `https://127.0.0.1:${(srv.address() as AddressInfo).port}`, requests: () => requests }
+}
+
+t.test('a self-signed certificate: refused before sending, not a possible duplicate, not retried', async (t) => {
+  const { url, requests } = await tlsServer(t)
+  const c = client(t, { baseUrl: url })
+  const outcome = await c.post(LOG, { eventToken: 'tok', logMessage: 'x' })
+  t.match(outcome, { error: { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }, sent: false })
+  t.equal(requests(), 0, 'the request never reached the server')
+  t.match(classify(outcome, Date.now()), { action: 'rejected', ambiguous: false, advice: /TLS certificate/ })
+})
+
+t.test('through delivery: a TLS failure and an unserialisable completion are dropped once, never retried', async (t) => {
+  const { url, requests } = await tlsServer(t)
+  const clock = fakeClock()
+  const config = parseOptions({ apiKey: KEY, baseUrl: url, maxRequestsPerSecond: 0, flushInterval: 0 }, {})
+  const c = client(t, { baseUrl: url })
+  const stats = createStats()
+  const stderr: string[] = []
+  const delivery = new Delivery(config, c, clock, new Reporter((text) => { stderr.push(text) }, clock), () => {}, stats)
+  delivery.add('wf.1', 'step')
+  let deep: Record<string, unknown> = {}
+  for (let i = 0; i < 100_000; i++) deep = { a: deep }
+  delivery.complete('wf.2', 'done', deep)
+  await clock.runUntil(() => stats.dropped.rejected === 2, 50)
+  t.match(stats, { requests: 2, retries: 0, possibleDuplicates: 0 })
+  t.equal(requests(), 0)
+  t.match(stderr.join(''), /DEPTH_ZERO_SELF_SIGNED_CERT: the server's TLS certificate was not accepted; nothing was sent/)
+  t.match(stderr.join(''), /could not be completed \(rejected ERR_BITRIX24_SERIALIZE\)/)
+})
+
+t.test('notSent: connection-level codes and TLS failures', async (t) => {
+  t.equal(notSent('ECONNREFUSED'), true)
+  t.equal(notSent('CERT_HAS_EXPIRED'), true)
+  t.equal(notSent('ERR_TLS_CERT_ALTNAME_INVALID'), true)
+  t.equal(notSent('ECONNRESET'), false)
+  t.equal(notSent(undefined), false)
+})
+
+t.test('four trickling answers no longer stop delivery: each ends at its deadline and is retried', async (t) => {
+  const timers: NodeJS.Timeout[] = []
+  const { url, requests } = await server(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.write('{')
+    const timer = setInterval(() => res.write(' '), 300)
+    timers.push(timer)
+    res.on('close', () => clearInterval(timer))
+  })
+  t.teardown(() => { for (const timer of timers) clearInterval(timer) })
+  const clock = fakeClock()
+  const config = parseOptions({ apiKey: KEY, baseUrl: url, maxRequestsPerSecond: 0, requestTimeout: 1000, concurrency: 4, maxRetries: 1, flushInterval: 0 }, {})
+  const c = client(t, { baseUrl: url, requestTimeout: 1000 })
+  const stats = createStats()
+  const stderr: string[] = []
+  const delivery = new Delivery(config, c, clock, new Reporter((text) => { stderr.push(text) }, clock), () => {}, stats)
+  for (const token of ['wf.1', 'wf.2', 'wf.3', 'wf.4']) delivery.add(token, 'step')
+  await clock.runUntil(() => stats.dropped.retriesExhausted === 4, 50, 100_000)
+  t.match(stats, { requests: 8, retries: 4, possibleDuplicates: 4, delivered: 0 }, 'every request ended, and was retried once')
+  t.equal(requests(), 8, 'the server saw each request and each retry')
+  t.match(stderr.join(''), /ERR_BITRIX24_REQUEST_DEADLINE: no complete answer within requestTimeout; the request may have landed; retrying/)
 })

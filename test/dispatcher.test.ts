@@ -163,7 +163,7 @@ t.test('in the worker, a bad proxy variable disables the transport with its name
   const stream = await createTransport({ apiKey: API_KEY }, { worker: true, env: { HTTPS_PROXY: 'ftp://u:s3cret@host' }, stderr: (l) => { stderr.push(l) } })
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
-  t.match(stderr, [/ERR_BITRIX24_INVALID_OPTION: env HTTPS_PROXY must be an http: or https: URL .* got "ftp:\/\/…@host"\. .* To fix: correct option "proxy" \(or env HTTPS_PROXY\)\./])
+  t.match(stderr, [/ERR_BITRIX24_INVALID_OPTION: env HTTPS_PROXY must be an http: or https: URL .* got "ftp:\/\/…@host\/"\. .* To fix: correct option "proxy" \(or env HTTPS_PROXY\)\./])
   t.notOk(stderr.join('').includes('s3cret'))
   await t.rejects(createTransport({ apiKey: API_KEY }, { env: { HTTPS_PROXY: 'ftp://host' } }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'proxy' }, 'in-process: rejects')
 })

@@ -326,3 +326,18 @@ t.test('compile splits a template into literals and fields', async (t) => {
 t.test('literal braces in the template are kept', async (t) => {
   t.equal(formatter({ messageFormat: '{msg} {}' }).format({ msg: 'm' }), 'm {}')
 })
+
+t.test('a time beyond what a Date holds leaves no gap, never NaN:NaN:NaN', async (t) => {
+  // Numbers this large are read as nanoseconds (see epochMs); past even that a Date cannot hold them.
+  t.equal(formatter().format(line({ time: 1e25 })), 'INFO Rows parsed')
+  t.equal(formatter().format(line({ time: -1e25 })), 'INFO Rows parsed')
+  t.notMatch(formatter().format(line({ time: 1e20 })), /NaN/, '1e20 ns is a time')
+  t.notMatch(formatter().format(line({ time: 8.64e15 })), /NaN/, 'the last moment a Date holds is a time')
+})
+
+t.test('placeholders read own fields only, never Object.prototype', async (t) => {
+  const f = formatter({ messageFormat: '{msg} {constructor} {toString} {a.constructor} {a.hasOwnProperty} {__proto__}' })
+  t.equal(f.format(JSON.parse('{"msg":"m","a":{}}')), 'm')
+  t.equal(f.format(JSON.parse('{"msg":"m","constructor":"own","a":{"constructor":1}}')), 'm own 1', 'own fields of those names are shown')
+  t.equal(f.format(JSON.parse('{"msg":"m","__proto__":{"x":1}}')), 'm {"x":1}', 'a JSON __proto__ key is an own field')
+})

@@ -291,11 +291,18 @@ t.test('baseUrl: http from the environment is checked too', async (t) => {
 
 t.test('baseUrl: query, fragment and credentials are refused', async (t) => {
   const expected = 'a URL without query, fragment or credentials'
-  for (const url of ['https://example.com/?key=1', 'https://example.com/api?x', 'https://example.com/#top', 'https://user@example.com',
-    'https://user:pass@example.com/', 'https://:pass@example.com', 'http://localhost:1/?a=b']) {
+  const cases: Array<[string, string]> = [
+    ['https://example.com/?key=1', 'https://example.com/?…'],
+    ['https://example.com/api?x', 'https://example.com/api?…'],
+    ['https://example.com/#top', 'https://example.com/?…'],
+    ['https://user@example.com', 'https://…@example.com/'],
+    ['https://user:pass@example.com/', 'https://…@example.com/'],
+    ['https://:pass@example.com', 'https://…@example.com/'],
+    ['http://localhost:1/?a=b', 'http://localhost:1/?…']
+  ]
+  for (const [url, shown] of cases) {
     // What a URL may hide (credentials, a key in the query) is never echoed.
-    const given = JSON.stringify(url.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…'))
-    rejects(t, { apiKey: KEY, baseUrl: url }, { option: 'baseUrl', expected, given })
+    rejects(t, { apiKey: KEY, baseUrl: url }, { option: 'baseUrl', expected, given: JSON.stringify(shown) })
   }
   const err = caught(() => parseOptions({ apiKey: KEY, baseUrl: 'https://u:secret@example.com/?apiKey=vibe_api_secret' }, NO_ENV))
   t.notOk(/secret/.test(err.message), 'neither the password nor the query shows')
@@ -306,9 +313,10 @@ t.test('baseUrl: not a URL, or not http(s)', async (t) => {
   for (const url of ['vibecode.bitrix24.tech', '/v1', 'not a url', 'https://']) {
     rejects(t, { apiKey: KEY, baseUrl: url }, { option: 'baseUrl', expected: absolute, given: JSON.stringify(url) })
   }
-  for (const url of ['ftp://example.com', 'ws://localhost:1', 'file:///tmp/x', 'mailto:a@b.c']) {
+  for (const url of ['ftp://example.com', 'ws://localhost:1', 'file:///tmp/x']) {
     rejects(t, { apiKey: KEY, baseUrl: url }, { option: 'baseUrl', expected: 'an https: URL', given: JSON.stringify(url) })
   }
+  rejects(t, { apiKey: KEY, baseUrl: 'mailto:a@b.c' }, { option: 'baseUrl', expected: 'an https: URL', given: '"mailto:…@b.c"' })
   rejects(t, { apiKey: KEY, baseUrl: '' }, { option: 'baseUrl', expected: 'a non-empty string', given: '""' })
   rejects(t, { apiKey: KEY, baseUrl: 443 }, { option: 'baseUrl', expected: 'a non-empty string', given: '443' })
   rejects(t, { apiKey: KEY }, { option: 'baseUrl', env: 'BITRIX24_BASE_URL', expected: absolute, given: '"nope"' }, { BITRIX24_BASE_URL: 'nope' })
@@ -435,6 +443,7 @@ t.test('describe', async (t) => {
   t.equal(describe('sessionToken', ''), 'a string of 0 characters')
   t.equal(describe('apiKey', 12345), 'a value of type number')
   t.equal(describe('sessionToken', true), 'a value of type boolean')
+  t.equal(describe('level', 'VIBE_API_x'), 'a string of 10 characters that looks like a key or token (not shown)', 'a key given to any option')
 })
 
 t.test('Bitrix24TransportError', async (t) => {
@@ -488,7 +497,7 @@ t.test('redisUrl: redis: or rediss:, password never echoed; from BITRIX24_REDIS_
   t.equal(parseOptions({ apiKey: KEY, redisUrl: 'redis://127.0.0.1:6379' }, NO_ENV).redisUrl, 'redis://127.0.0.1:6379')
   t.equal(parseOptions({ apiKey: KEY }, { BITRIX24_REDIS_URL: 'rediss://:pw@r.example.com' }).redisUrl, 'rediss://:pw@r.example.com')
   const expected = 'a redis: or rediss: URL such as redis://127.0.0.1:6379'
-  const err = rejects(t, { apiKey: KEY, redisUrl: 'http://:hunter2@r.example.com' }, { option: 'redisUrl', expected, given: '"http://…@r.example.com"' })
+  const err = rejects(t, { apiKey: KEY, redisUrl: 'http://:hunter2@r.example.com' }, { option: 'redisUrl', expected, given: '"http://…@r.example.com/"' })
   t.notMatch(err.message, /hunter2/)
   rejects(t, { apiKey: KEY, redisUrl: 'redis://' }, { option: 'redisUrl', expected, given: '"redis://"' })
   rejects(t, { apiKey: KEY, redisUrl: 'not a url' }, { option: 'redisUrl', expected, given: '"not a url"' })
@@ -509,7 +518,46 @@ t.test('quiet: a boolean; BITRIX24_QUIET takes true, false, 1 or 0', async (t) =
 
 t.test('describe hides what a URL option may carry', async (t) => {
   t.equal(describe('baseUrl', 'https://u:p@h/?k=v'), '"https://…@h/?…"')
-  t.equal(describe('proxy', 'http://u:p@h:1'), '"http://…@h:1"')
+  t.equal(describe('proxy', 'http://u:p@h:1'), '"http://…@h:1/"')
   t.equal(describe('redisUrl', 'redis://:p@h'), '"redis://…@h"')
   t.equal(describe('tokenKey', 'a://u:p@h'), '"a://u:p@h"', 'other options are shown as given')
+})
+
+t.test('a key given to another option is never echoed, whatever the option', async (t) => {
+  const key = 'vibe_api_not_a_real_key'
+  const cases: Array<[string, unknown]> = [
+    ['baseUrl', key], ['level', key], ['messageFormat', key], ['tokenKey', key], ['onRateLimit', key],
+    ['flushInterval', key], ['include', ['a', key]], ['baseUrl', `https://example.com/${key}`]
+  ]
+  for (const [option, value] of cases) {
+    const err = caught(() => parseOptions({ apiKey: 'vibe_api_test_key', [option]: value }, NO_ENV))
+    t.match(err, { code: ERR_INVALID_OPTION, option }, option)
+    t.match(err.message, new RegExp(`^pino-bitrix24-workflow: option "${option}" must not hold an API key or session token, got a string of \\d+ characters that looks like a key or token \\(not shown\\)$`))
+    t.notMatch(err.message, /not_a_real/, `${option}: the key is not shown`)
+  }
+})
+
+t.test('the configured key or session token given to another option is never echoed', async (t) => {
+  const key = 'plainkey0123456789'
+  const session = 'plain-session-0123'
+  for (const [option, value] of [['level', session], ['baseUrl', key], ['messageFormat', `{msg} ${session}`]]) {
+    const err = caught(() => parseOptions({ apiKey: key, sessionToken: session, [option as string]: value }, NO_ENV))
+    t.match(err, { code: ERR_INVALID_OPTION, option }, option)
+    t.notMatch(err.message, /plain/, `${option as string}: not shown`)
+  }
+  const fromEnv = caught(() => parseOptions({ level: key }, { BITRIX24_API_KEY: key }))
+  t.match(fromEnv, { option: 'level' })
+  t.notMatch(fromEnv.message, /plain/, 'a key from the environment too')
+  const envUrl = caught(() => parseOptions({}, { BITRIX24_API_KEY: key, BITRIX24_BASE_URL: `https://example.com/${key}` }))
+  t.match(envUrl, { option: 'baseUrl' })
+  t.notMatch(envUrl.message, /plain/, 'a base URL from the environment that holds the key')
+  t.same(parseOptions({ apiKey: key, level: 'warn', include: ['plain'] }, NO_ENV).include, ['plain'], 'other values pass')
+})
+
+t.test('baseUrl: a password with @ or /, or a URL with backslashes, is not echoed', async (t) => {
+  for (const url of ['https://user:p@ss@example.com/', 'https://user:pa/secret@example.com', 'https:\\\\user:secret@example.com', 'http://user:secret@example.com']) {
+    const err = caught(() => parseOptions({ apiKey: KEY, baseUrl: url }, NO_ENV))
+    t.equal(err.option, 'baseUrl', url)
+    t.notMatch(err.message, /secret|p@ss|ss@/, `${url}: ${err.message}`)
+  }
 })

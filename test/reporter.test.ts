@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Reporter, shortToken } from '../lib/reporter'
+import { MAX_REPORT_LENGTH, oneLine, Reporter, shortToken } from '../lib/reporter'
+import { harness } from './fixtures/harness'
 import type { Clock } from '../lib/clock'
 
 const PREFIX = 'pino-bitrix24-workflow: '
@@ -180,4 +181,82 @@ process.stdout.write(JSON.stringify({ full, again, returned }))
 `, client)
   t.equal(res.status, 0, 'the child was not blocked nor crashed')
   t.same(JSON.parse(res.stdout), { full: true, again: 'EAGAIN', returned: true })
+})
+
+t.test('oneLine: escape sequences, line breaks, controls and bidi characters never reach the terminal', async (t) => {
+  t.equal(oneLine('plain text, ünïcödé ✓'), 'plain text, ünïcödé ✓', 'clean text as it is')
+  t.equal(oneLine('\x1b[2J\rpino-bitrix24-workflow: forged'), ' pino-bitrix24-workflow: forged', 'no screen clear, no carriage return')
+  t.equal(oneLine('one\ntwo\r\nthree\u2028four\u2029five\x85six\tseven'), 'one two three four five six seven', 'every line break is a space')
+  t.equal(oneLine('\x1b[31mred\x1b[0m \x9b1mbold'), 'red bold', 'CSI sequences, 7- and 8-bit')
+  t.equal(oneLine('\x1b]0;title\x07after \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\'), 'after link', 'OSC sequences (title, hyperlink)')
+  t.equal(oneLine('a\x1bcb \x1b'), 'ab ', 'two-character escapes and a lone ESC')
+  t.equal(oneLine('\x1b]never ends'), 'never ends', 'an unterminated OSC loses its introducer')
+  t.equal(oneLine('\0a\x07b\x7fc\x9fd'), 'abcd', 'C0, DEL and C1 controls')
+  t.equal(oneLine('user \u202eexe.txt\u202c \u2066x\u2069 \u200e\u200f\u061c'), 'user exe.txt x ', 'bidi controls')
+})
+
+t.test('oneLine caps the length, never splitting a surrogate pair', async (t) => {
+  t.equal(oneLine('h'.repeat(100_000)).length, MAX_REPORT_LENGTH)
+  t.equal(oneLine('abcdef', 4), 'abc…')
+  t.equal(oneLine('ab😀cd', 4), 'ab…', 'the pair is left out whole')
+  t.equal(oneLine('abcd', 4), 'abcd')
+})
+
+t.test('every line the reporter writes is one clean line, whatever the caller passes', async (t) => {
+  const { reporter, lines } = setup()
+  reporter.problem('a', 'hint: \x1b[2J\rpino-bitrix24-workflow: all good\nsecond line')
+  reporter.problem('b', 'x'.repeat(100_000), true)
+  reporter.always('summary\r\nforged')
+  t.same(lines, [
+    PREFIX + 'hint:  pino-bitrix24-workflow: all good second line\n',
+    PREFIX + 'x'.repeat(MAX_REPORT_LENGTH - 1) + '…\n',
+    PREFIX + 'summary forged\n'
+  ])
+})
+
+t.test('kinds are remembered up to a cap: a server inventing codes cannot grow memory', async (t) => {
+  const { reporter, lines } = setup()
+  for (let i = 0; i < 1024; i++) reporter.problem(`REJECTED:CODE_${i}`, `code ${i}`)
+  t.equal(lines.length, 6, 'the budget holds')
+  t.equal(reporter.problem('REJECTED:ONE_MORE', 'one more'), false, 'a new kind past the cap still meets the budget')
+  t.equal(reporter.count('REJECTED:ONE_MORE'), 0, 'and is not remembered')
+  t.equal(reporter.problem('COMPLETION_FAILED:x', 'complete it by hand', true), true, 'an urgent one is still written')
+  t.equal(lines.at(-1), PREFIX + 'complete it by hand\n')
+  t.equal(reporter.problem('REJECTED:CODE_3', 'again'), false, 'a remembered kind is still counted')
+  t.equal(reporter.count('REJECTED:CODE_3'), 2)
+})
+
+t.test('a hostile server\'s hint, warning, message and code reach stderr as one short clean line each', async (t) => {
+  const h = await harness(t, { flushInterval: 0, maxRetries: 0 })
+  const forged = '\x1b[2J\rpino-bitrix24-workflow: all entries delivered\n'
+  h.sim.script({ status: 400, code: 'EVIL\x1b[2J\nCODE', hint: forged.repeat(100), warning: 'warn\r\n' + 'w'.repeat(5_000), message: forged })
+  h.delivery.add('wf.\x1b[31mtoken-with-escape\n-and-more', 'a')
+  await h.clock.runUntil(() => h.stats.dropped.rejected === 1, 50)
+  // A 100 KB hint: the answer is cut at the client's cap and classified by status alone.
+  h.sim.script({ status: 400, code: 'BIG', hint: 'h'.repeat(100_000) })
+  h.delivery.add('wf.b', 'b')
+  await h.clock.runUntil(() => h.stats.dropped.rejected === 2, 50)
+  t.equal(h.stderr.length, 3, 'the warning, and one line per refused entry')
+  for (const line of h.stderr) {
+    t.ok(line.startsWith(PREFIX) && line.endsWith('\n'), 'our prefix, one newline at the end')
+    t.equal(line.indexOf('\n'), line.length - 1, 'no other line break')
+    t.notOk(line.includes('\x1b') || line.includes('\r') || line.includes('\x9b'), 'no escape, no carriage return')
+    t.ok(line.length <= PREFIX.length + MAX_REPORT_LENGTH + 1, `bounded (${line.length})`)
+  }
+  t.match(h.stderr[0], /^pino-bitrix24-workflow: the server warns: warn w+…\n$/)
+  t.match(h.stderr[1], /^pino-bitrix24-workflow: an entry was refused \(HTTP 400 EVIL CODE: the server answered HTTP 400 \(server hint:  ?pino-bitrix24-workflow: all entries delivered pino/)
+  t.match(h.stderr.join(''), /HTTP 400 HTTP_400/, 'the cut 100 KB answer is classified by its status')
+})
+
+t.test('a shortened token with an escape sequence, and a 500: clean lines, the retry said once', async (t) => {
+  const h = await harness(t, { flushInterval: 0, maxRetries: 1 })
+  h.sim.script({ code: 'BITRIX_ACCESS_DENIED' })
+  h.delivery.add('wf.dead-token\x1b[2J', 'a')
+  await h.clock.runUntil(() => h.stats.dropped.deadToken === 1, 50)
+  h.sim.script({ code: 'INTERNAL_ERROR' })
+  h.delivery.add('wf.other', 'b')
+  await h.clock.runUntil(() => h.stats.entries === 1, 50)
+  t.match(h.stderr[0], /^pino-bitrix24-workflow: event token wf.dea…: HTTP 403 BITRIX_ACCESS_DENIED/, 'the escape sequence in the token is gone whole')
+  t.notOk(h.stderr[0]?.includes('\x1b'), 'no escape character')
+  t.equal(h.stderr[1], 'pino-bitrix24-workflow: HTTP 500 INTERNAL_ERROR: the API failed internally; retrying with backoff (at most 1 times per entry)\n')
 })

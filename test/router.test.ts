@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { Formatter } from '../lib/format'
-import { Router } from '../lib/router'
+import { MAX_TOKEN_LENGTH, Router, UNFORMATTABLE_TEXT } from '../lib/router'
 import { defaults } from '../lib/options'
 import { harness } from './fixtures/harness'
 
@@ -108,4 +108,59 @@ t.test('only true or an object completes; other values are plain fields', async 
   t.equal(h.sim.event('wf.zero'), undefined)
   t.equal(h.sim.event('wf.empty'), undefined)
   t.same(h.sim.entries('wf.zero'), ['INFO zero'])
+})
+
+t.test('event tokens over MAX_TOKEN_LENGTH are dropped under their own reason, never queued', async (t) => {
+  const { h, router } = await setup(t)
+  const ok = 'wf.' + 'a'.repeat(MAX_TOKEN_LENGTH - 3)
+  router.line(JSON.stringify({ level: 30, eventToken: ok, msg: 'longest token taken' }))
+  // Distinct 20 KB tokens: each would hash like every other of its length.
+  for (let i = 0; i < 200; i++) {
+    const token = String(i).padStart(4, '0') + 'x'.repeat(20_000)
+    router.line(JSON.stringify({ level: 30, eventToken: token, msg: 'too long' }))
+  }
+  router.line(JSON.stringify({ level: 30, eventToken: 'y'.repeat(MAX_TOKEN_LENGTH + 1), workflowEvent: true, msg: 'not even a completion' }))
+  t.equal(h.delivery.activeTokens, 1, 'only the token within the limit is held')
+  await h.delivery.flush()
+  t.same(h.sim.entries(ok), ['INFO longest token taken'])
+  t.equal(h.stats.dropped.tokenTooLong, 201)
+  t.equal(h.sim.requests.length, 1, 'one request, for the real token')
+  const drops = h.events.filter((e) => e.name === 'bitrix24:drop')
+  t.equal(drops.length, 201, 'each drop is an event like any other')
+  t.match(drops[0]?.payload, { reason: 'tokenTooLong', lines: 1, token: '0000xx…xxxx' }, 'with the token shortened')
+  t.equal(h.stderr.length, 1, 'one stderr line')
+  t.match(h.stderr[0], /event token is 20004 characters long, over the 512/)
+})
+
+t.test('a line that cannot be formatted is counted; a completion still completes', async (t) => {
+  const { h, router } = await setup(t)
+  const deep = '['.repeat(10_000) + ']'.repeat(10_000)
+  router.line(`{"level":30,"eventToken":"wf.deep","msg":"plain","nested":${deep}}`)
+  router.line(`{"level":30,"eventToken":"wf.done","workflowEvent":{"returnValues":{"rows":3}},"msg":"done","nested":${deep}}`)
+  await h.delivery.flush()
+  t.equal(h.stats.dropped.unformattable, 1, 'the plain line is dropped, counted')
+  t.same(h.sim.entries('wf.deep'), [])
+  t.same(h.sim.event('wf.done')?.returnValues, { rows: 3 }, 'the activity is completed')
+  t.same(h.sim.entries('wf.done'), [UNFORMATTABLE_TEXT], 'with a fallback text')
+  t.match(h.stats, { completions: 1, received: 2 })
+  t.match(h.stderr.join(''), /a log line could not be formatted/)
+})
+
+t.test('only true or a plain object completes; return values must be a plain object', async (t) => {
+  const { h, router } = await setup(t)
+  router.line('{"level":30,"eventToken":"wf.arr","workflowEvent":[1],"msg":"an array is not an event"}')
+  router.line('{"level":30,"eventToken":"wf.rv","workflowEvent":{"returnValues":[1,2]},"msg":"done"}')
+  await h.delivery.flush()
+  t.equal(h.sim.event('wf.arr'), undefined, 'workflowEvent: [1] does not complete')
+  t.same(h.sim.entries('wf.arr'), ['INFO an array is not an event'])
+  t.same(h.sim.event('wf.rv')?.returnValues, {}, 'an array of return values is not sent')
+})
+
+t.test('a line of only zero-width characters is not sent as a blank row', async (t) => {
+  const h = await harness(t)
+  const router = new Router({ tokenKey: 'eventToken', eventKey: 'workflowEvent', minLevel: undefined }, new Formatter({ ...fmt, messageFormat: '{msg}' }), h.delivery, h.stats)
+  router.line(JSON.stringify({ level: 30, eventToken: 'wf.zw', msg: '\u200b\u200c\u200d\ufeff\u2060' }))
+  await h.delivery.flush()
+  t.equal(h.sim.requests.length, 0, 'no request')
+  t.match(h.stats, { received: 1, skipped: 1, delivered: 0 })
 })

@@ -11,7 +11,7 @@ t.test('clean text is returned unchanged', async (t) => {
     'line one\nline two\n\tindented',
     'Строки разобраны: 120, 行已解析',
     'ünïcödé é ß ﬀ \u00a0 \u200b',
-    '[b]bold[/b] {=Document:TITLE} [timestamp] {user:1} =user:',
+    '[b]bold[/b] {Document:TITLE} [timestamp] {user:1} =user: { =x}',
     '\ufffd already replaced'
   ]
   for (const text of texts) {
@@ -100,4 +100,26 @@ t.test('repeated calls give the same answer (no regex state carried over)', asyn
   const input = 'a\x01b 🎉 {=user:user_1}'
   const first = sanitize(input, false)
   for (let i = 0; i < 5; i++) t.equal(sanitize(input, false), first, `call ${i + 2}`)
+})
+
+t.test('markup is neutralised in any letter case', async (t) => {
+  t.equal(sanitize('[TIMESTAMP=1700000000]x[/TimeStamp]', false), `[${ZWSP}TIMESTAMP=1700000000]x[${ZWSP}/TimeStamp]`)
+  t.equal(sanitize('{=USER:user_1}', false), `{${ZWSP}=USER:user_1}`)
+})
+
+t.test('every {=Source:Field} form is neutralised, and {{=expressions}}', async (t) => {
+  for (const markup of ['{=Document:TITLE}', '{=Variable:Total}', '{=Constant:Rate}', '{=GlobalVar:X}', '{=Template:Name}', '{=Workflow:ID}', '{=A12345_67890_1234_5678:Result}']) {
+    const out = sanitize(`see ${markup} here`, false)
+    t.equal(out, `see {${ZWSP}${markup.slice(1)} here`, markup)
+    t.equal(out.replaceAll(ZWSP, ''), `see ${markup} here`, 'shows as written')
+  }
+  t.equal(sanitize('{{=dateadd({=Document:DATE}, "1d")}}', false), `{{${ZWSP}=dateadd({${ZWSP}=Document:DATE}, "1d")}}`)
+})
+
+t.test('text that would show as a blank row becomes empty', async (t) => {
+  t.equal(sanitize('\u200b\u200b\u200b', false), '', 'zero-width spaces only')
+  t.equal(sanitize(' \u200c\u200d\u2060\ufeff\u00ad\u202e\u2066\u3164 \t', false), '', 'any mix of invisible characters')
+  t.equal(sanitize('\x01\u200b\x7f', false), '', 'also once controls are removed')
+  t.equal(sanitize('\u200bx\u200b', false), '\u200bx\u200b', 'one visible character keeps it')
+  t.equal(sanitize('', false), '')
 })

@@ -24,7 +24,10 @@ t.test('createStats starts every counter at zero', async (t) => {
       ambiguous: 0,
       completed: 0,
       shutdown: 0,
-      disabled: 0
+      disabled: 0,
+      tokenTooLong: 0,
+      unformattable: 0,
+      lineTooLong: 0
     }
   })
   t.same(Object.keys(stats.dropped), [...DROP_REASONS], 'one counter per reason, in order')
@@ -43,7 +46,7 @@ t.test('totalDropped sums every reason', async (t) => {
   const stats = createStats()
   t.equal(totalDropped(stats), 0)
   DROP_REASONS.forEach((reason, i) => { stats.dropped[reason] = i + 1 })
-  t.equal(totalDropped(stats), 55, '1 + 2 + … + 10')
+  t.equal(totalDropped(stats), 91, '1 + 2 + … + 13')
 })
 
 t.test('summaryLine is empty when nothing went wrong', async (t) => {
