@@ -1,14 +1,9 @@
 import type { Delivery } from './delivery'
 import { DEFAULT_LABELS, type Formatter, type PinoConfig } from './format'
 import type { Stats } from './stats'
+import { MAX_TOKEN_LENGTH } from './token-length'
 
-/**
- * Longest event token taken, in characters. Bitrix24's tokens are well under
- * 200; anything longer is not one. The cap matters beyond waste: V8 gives every
- * string over 16,383 characters of one length the same hash, so long distinct
- * tokens as Map keys turn every lookup into a scan and block the worker.
- */
-export const MAX_TOKEN_LENGTH = 512
+export { MAX_TOKEN_LENGTH }
 
 /** The log message of a completing line that could not be formatted: the activity is still completed. */
 export const UNFORMATTABLE_TEXT = '(the log line could not be formatted)'
