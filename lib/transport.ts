@@ -7,7 +7,7 @@ import { Discard, disabledLine } from './disabled'
 import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
 import { createEmit } from './events'
 import { Formatter, levelNumber, type PinoConfig } from './format'
-import { type Config, type Options, parseOptions } from './options'
+import { type Config, describe, type Options, parseOptions } from './options'
 import { Reporter, writeStderr } from './reporter'
 import { Router } from './router'
 import { isThreadStreamData, pinoSendsConfig } from './runtime'
@@ -106,7 +106,7 @@ export async function createTransport (options?: Options, internals: Internals =
     if (config.level !== undefined) {
       minLevel = levelNumber(config.level, pino)
       if (minLevel === undefined) {
-        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${JSON.stringify(config.level)}`, 'level')
+        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${describe('level', config.level)}`, 'level')
         if (!inWorker) throw err
         disable(err)
         return
