@@ -13,6 +13,7 @@ import { defaultText, rangeText } from './option-docs'
 import { OPTION_NAMES, OPTIONS, type Row } from './option-table'
 import { describe, type Options } from './options'
 import { hidden, looksSecret } from './redact'
+import { oneLine } from './reporter'
 
 export { kebab }
 
@@ -208,7 +209,8 @@ export function parseArgs (argv: readonly string[], envSecrets: ReadonlyArray<st
       if (looksSecret(spelled, secrets)) throw new UsageError(`unknown flag: ${hidden(spelled)} (see --help)`)
       const near = suggest(name)
       const hint = near === undefined ? '' : `; did you mean --${near}?`
-      throw new UsageError(`unknown flag ${spelled}${hint} (see --help)`, spelled)
+      // Shown as one short line: an argument may carry anything, escape sequences included.
+      throw new UsageError(`unknown flag ${oneLine(spelled, 60)}${hint} (see --help)`, spelled)
     }
 
     let value: unknown

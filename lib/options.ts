@@ -7,6 +7,7 @@ import {
 import { deepFreeze } from './freeze'
 import { DEFAULT_BASE_URL, OPTION_NAMES, OPTIONS, type OptionName, type Row } from './option-table'
 import { hidden, looksSecret, redactUrl } from './redact'
+import { oneLine } from './reporter'
 
 export { DEFAULT_BASE_URL }
 
@@ -125,7 +126,8 @@ const URL_KINDS = new Set(['origin', 'proxy', 'redis'])
 
 /**
  * Describes a given value for an error message, without ever echoing a
- * secret. Every value an error message shows goes through here.
+ * secret, and as one line without terminal controls. Every value an error
+ * message shows goes through here.
  */
 export function describe (name: string, value: unknown): string {
   if (value === null) return 'null'
@@ -136,7 +138,9 @@ export function describe (name: string, value: unknown): string {
     // A URL may carry credentials or a key in its query: show neither.
     const kind = (OPTIONS as Record<string, Row<unknown>>)[name]?.kind
     const shown = kind !== undefined && URL_KINDS.has(kind) ? redactUrl(value) : value
-    return JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown)
+    // JSON escapes C0 controls only: C1 controls (U+009B is a CSI), line separators
+    // and bidi controls would still reach a terminal through stderr.
+    return oneLine(JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown))
   }
   if (typeof value === 'number' || typeof value === 'boolean') return SECRET.has(name) ? `a value of type ${typeof value}` : String(value)
   return `a value of type ${typeof value}`

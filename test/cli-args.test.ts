@@ -160,6 +160,14 @@ t.test('unknown flags are named, their values are not', async tt => {
   usageError(tt, ['--Flush-Interval', '1'], 'unknown flag --Flush-Interval; did you mean --flush-interval? (see --help)', '--Flush-Interval')
 })
 
+t.test('an unknown flag is shown on one line, without terminal controls, and cut', async tt => {
+  const caught = (argv: string[]): UsageError => { try { parseArgs(argv) } catch (err) { return err as UsageError } throw new Error('no usage error') }
+  const forged = caught(['--x\u001b[2J\rpino-bitrix24-workflow: forged\u009b1m'])
+  tt.equal(forged.message, 'unknown flag --x pino-bitrix24-workflow: forged (see --help)')
+  const long = caught(['--' + 'y'.repeat(100_000)])
+  tt.ok(long.message.length < 200, `cut: ${long.message.length} characters`)
+})
+
 t.test('a stray argument is refused without being echoed', async tt => {
   const err = usageError(tt, ['--no-tee', 'vibe_api_SECRET'], 'unexpected argument #2: this command takes flags only (see --help)')
   tt.notMatch(err.message, 'SECRET')

@@ -446,6 +446,18 @@ t.test('describe', async (t) => {
   t.equal(describe('level', 'VIBE_API_x'), 'a string of 10 characters that looks like a key or token (not shown)', 'a key given to any option')
 })
 
+t.test('describe: a value can reach a terminal, so it carries no terminal controls', async (t) => {
+  // JSON.stringify escapes C0 controls only: C1 (U+009B is a CSI), line and
+  // paragraph separators and bidi controls would pass raw into stderr.
+  const hostile = 'Europe/\u009b2J\u001b[2J\u2028pino-bitrix24-workflow: forged\u202e'
+  const shown = describe('timeZone', hostile)
+  t.notMatch(shown, /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/)
+  t.match(shown, /forged/, 'the visible part is still shown')
+  const err = (() => { try { parseOptions({ apiKey: 'vibe_api_test_key' }, { BITRIX24_TIME_ZONE: hostile }) } catch (e) { return e as Error } })()
+  t.match(err, { option: 'timeZone', env: 'BITRIX24_TIME_ZONE' })
+  t.notMatch(err?.message, /[\u007f-\u009f\u2028\u2029\u202a-\u202e]/, 'an env value neither')
+})
+
 t.test('Bitrix24TransportError', async (t) => {
   const err = new Bitrix24TransportError(ERR_INVALID_OPTION, 'text')
   t.equal(err.option, undefined, 'the option is optional')
