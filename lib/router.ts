@@ -1,5 +1,5 @@
 import type { Delivery } from './delivery'
-import { DEFAULT_LABELS, type Formatter, type PinoConfig } from './format'
+import { type Formatter, levelValues, type PinoConfig } from './format'
 import type { Stats } from './stats'
 import { MAX_TOKEN_LENGTH } from './token-length'
 
@@ -28,7 +28,7 @@ export class Router {
   private readonly needle: string
   private readonly minLevel: number | undefined
   /** Values by label, for lines whose level is a label (`formatters.level`); lower case too. */
-  private readonly levelValues = new Map<string, number>()
+  private readonly levelValues: Map<string, number>
   private readonly formatter: Formatter
   private readonly delivery: Delivery
   private readonly stats: Stats
@@ -40,11 +40,7 @@ export class Router {
     // it: most lines of an app that mirrors all its logs are skipped without parsing.
     this.needle = JSON.stringify(opts.tokenKey)
     this.minLevel = opts.minLevel
-    const levels = opts.levels?.values ?? Object.fromEntries(Object.entries(DEFAULT_LABELS).map(([n, label]) => [label, Number(n)]))
-    for (const [label, n] of Object.entries(levels)) {
-      this.levelValues.set(label, n)
-      if (!this.levelValues.has(label.toLowerCase())) this.levelValues.set(label.toLowerCase(), n)
-    }
+    this.levelValues = levelValues(opts.levels)
     this.formatter = formatter
     this.delivery = delivery
     this.stats = stats
