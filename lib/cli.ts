@@ -7,6 +7,7 @@ import type { Readable, Transform, Writable } from 'node:stream'
 import split from 'split2'
 import { version } from '../package.json'
 import { type Command, explain, parseArgs, usage } from './cli-args'
+import { configuredSecrets } from './options'
 import { createTransport, type Internals, type TransportStream } from './transport'
 
 export interface RunIO {
@@ -70,7 +71,7 @@ export async function run (io: RunIO): Promise<number> {
   let command: Command
   try {
     const env = io.env ?? process.env
-    command = parseArgs(io.argv, [env.BITRIX24_API_KEY, env.BITRIX24_SESSION_TOKEN])
+    command = parseArgs(io.argv, configuredSecrets({}, env))
   } catch (err) {
     stderr.write(explain(err as Error))
     return 1

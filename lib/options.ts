@@ -5,7 +5,7 @@ import {
   ERR_MISSING_API_KEY
 } from './errors'
 import { deepFreeze } from './freeze'
-import { DEFAULT_BASE_URL, OPTION_NAMES, OPTIONS, type OptionName, type Row } from './option-table'
+import { DEFAULT_BASE_URL, OPTION_NAMES, OPTIONS, type OptionName, type Row, rowOf } from './option-table'
 import { hidden, looksSecret, redactUrl } from './redact'
 import { oneLine } from './reporter'
 
@@ -119,8 +119,9 @@ export const defaults: { readonly [K in WithDefault]: Config[K] extends Array<in
   OPTION_NAMES.flatMap((name) => 'default' in OPTIONS[name] ? [[name, (OPTIONS[name] as Row<unknown>).default]] : [])
 )) as never
 
+const SECRET_OPTIONS = OPTION_NAMES.filter((name) => OPTIONS[name].kind === 'secret')
 // Options given as a string are most likely a key passed where an object belongs.
-const SECRET = new Set<string>(['options', ...OPTION_NAMES.filter((name) => OPTIONS[name].kind === 'secret')])
+const SECRET = new Set<string>(['options', ...SECRET_OPTIONS])
 // A URL may carry credentials or a key in its query: shown without either.
 const URL_KINDS = new Set(['origin', 'proxy', 'redis'])
 
@@ -288,9 +289,16 @@ function refuseMisplacedSecret (opts: Record<string, unknown>, env: NodeJS.Proce
   }
 }
 
-/** The secret an option or its env variable gives, as parseOptions will take it (an empty option falls back). */
-function givenSecret (given: unknown, fromEnv: string | undefined): string | undefined {
-  return typeof given === 'string' && given !== '' ? given : fromEnv
+/**
+ * The key and session token as parseOptions will take them: from the options,
+ * or (for one not given or empty) from their environment variables. Never to be
+ * echoed through another option or flag.
+ */
+export function configuredSecrets (opts: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv): Array<string | undefined> {
+  return SECRET_OPTIONS.map((name) => {
+    const given = opts[name]
+    return typeof given === 'string' && given !== '' ? given : env[rowOf(name).env as string]
+  })
 }
 
 /**
@@ -304,7 +312,7 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
     throw invalid('options', undefined, 'an object', input)
   }
   const opts = (input ?? {}) as Record<string, unknown>
-  refuseMisplacedSecret(opts, env, [givenSecret(opts.apiKey, env.BITRIX24_API_KEY), givenSecret(opts.sessionToken, env.BITRIX24_SESSION_TOKEN)])
+  refuseMisplacedSecret(opts, env, configuredSecrets(opts, env))
   const config: Record<string, unknown> = {}
   for (const name of OPTION_NAMES) {
     const row: Row<unknown> = OPTIONS[name]
