@@ -132,6 +132,15 @@ t.test('a proxy variable that is no http(s) URL fails naming it, credentials hid
   }
 })
 
+t.test('the configured key or session token in a proxy variable is never echoed', async (t) => {
+  const token = 'plain-session-token-1'
+  for (const options of [{ apiKey: token }, { apiKey: API_KEY, sessionToken: token }]) {
+    const err = await createTransport(options, { env: { HTTPS_PROXY: token } }).then(() => undefined, (e: Error) => e)
+    t.match(err, { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'proxy', env: 'HTTPS_PROXY', message: /got a string of 21 characters that looks like a key or token \(not shown\)$/ })
+    t.notOk(err?.message.includes(token), 'not in the message')
+  }
+})
+
 t.test('a proxy that refuses: a failure like any other, the password never shown', async (t) => {
   const sim = await simulator(t)
   const proxy = await startProxy(t, 'right')
