@@ -1,6 +1,6 @@
 import { type Dispatcher, EnvHttpProxyAgent, Pool, ProxyAgent } from 'undici'
 import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
-import { describe } from './options'
+import { decodableCredentials, describe } from './options'
 import { hidden, looksSecret } from './redact'
 
 /**
@@ -54,7 +54,7 @@ function proxyFromEnv (env: NodeJS.ProcessEnv, lower: string, upper: string, sec
   try {
     url = new URL(value)
   } catch {}
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || !decodableCredentials(url)) {
     throw new Bitrix24TransportError(
       ERR_INVALID_OPTION,
       `pino-bitrix24-workflow: env ${name} must be an http: or https: URL such as http://proxy.example.com:3128, got ${looksSecret(value, secrets) ? hidden(value) : describe('proxy', value)}`,

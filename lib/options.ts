@@ -208,11 +208,26 @@ function origin (name: string, env: Source, row: Row<unknown>, value: string): s
   return url.origin + url.pathname.replace(/\/+$/, '')
 }
 
+/**
+ * Whether a URL's credentials can be percent-decoded: a proxy agent decodes
+ * them to send them, and throws a bare URIError at start-up for `%zz`.
+ */
+export function decodableCredentials (url: URL): boolean {
+  try {
+    decodeURIComponent(url.username)
+    decodeURIComponent(url.password)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function serviceUrl (name: string, env: Source, row: Row<unknown>, value: string, protocols: string[]): string {
   const url = parseUrl(name, env, row, value)
   if (!protocols.includes(url.protocol) || url.hostname === '' || url.hash !== '') {
     throw invalid(name, env, expectation(row), value)
   }
+  if (!decodableCredentials(url)) throw invalid(name, env, expectation(row) + ' with percent-encoded credentials', value)
   return value
 }
 

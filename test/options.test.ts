@@ -504,6 +504,15 @@ t.test('proxy: an http(s) URL whose credentials are never echoed', async (t) => 
   t.notMatch(err.message, /hunter2|zzz|admin/)
 })
 
+t.test('proxy and redisUrl: credentials must be percent-decodable, or the agent would throw an uncoded URIError at start', async (t) => {
+  for (const [name, value] of [['proxy', 'http://user:hunter2%zz@proxy.corp:3128'], ['proxy', 'http://adm%E0in:pw@proxy.corp'], ['redisUrl', 'redis://:hunter2%@redis.corp:6379']] as const) {
+    const err = caught(() => parseOptions({ apiKey: KEY, [name]: value }, NO_ENV))
+    t.match(err, { code: 'ERR_BITRIX24_INVALID_OPTION', option: name, message: /percent-encoded credentials/ }, value.replace(/\/\/.*@/, '//…@'))
+    t.notMatch(err.message, /hunter2|adm/)
+  }
+  t.equal(parseOptions({ apiKey: KEY, proxy: 'http://us%40er:p%2Fw@proxy.corp' }, NO_ENV).proxy, 'http://us%40er:p%2Fw@proxy.corp', 'well-encoded ones pass')
+})
+
 t.test('redisUrl: redis: or rediss:, password never echoed; from BITRIX24_REDIS_URL too', async (t) => {
   t.equal(parseOptions({ apiKey: KEY }, NO_ENV).redisUrl, undefined)
   t.equal(parseOptions({ apiKey: KEY, redisUrl: 'redis://127.0.0.1:6379' }, NO_ENV).redisUrl, 'redis://127.0.0.1:6379')
