@@ -309,4 +309,5 @@ t.test('the configured key and session token are not echoed through another flag
   tt.throws(() => parseArgs(['--api-key', key, '--burst', 'plain']), { message: 'flag --burst takes a number, got "plain"' }, 'other values are shown')
   tt.same(options('--api-key', key, '--level', key), { apiKey: key, level: key }, 'parseOptions refuses it later, without echoing it either')
   tt.throws(() => parseOptions({ apiKey: key, level: key }, {}), { message: /option "level" must not hold an API key or session token, got a string of 18 characters/ })
+  tt.throws(() => parseArgs(['--custom-levels', `audit:35,${session}`], [undefined, session]), { flag: '--custom-levels', message: /^flag --custom-levels takes label:number pairs such as audit:35,err:99, got a string of 16 characters that looks/ }, 'not through --custom-levels either')
 })
