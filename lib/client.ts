@@ -18,6 +18,10 @@ const NOT_SENT = new Set([
   'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_INVALID_ARG'
 ])
 
+function first (value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
 export const USER_AGENT = `pino-bitrix24-workflow/${version}`
 
 /**
@@ -58,8 +62,13 @@ export class Client {
       })
       // Always read the body to the end: an unread body keeps the socket from being reused.
       const body = await res.body.text()
-      const retryAfter = res.headers['retry-after']
-      return { status: res.statusCode, body, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter }
+      const h = res.headers
+      const outcome: Outcome = { status: res.statusCode, body, retryAfter: first(h['retry-after']) }
+      // Only a server that sends them pays for carrying them.
+      if (h['x-ratelimit-remaining'] !== undefined) {
+        outcome.rateLimit = { limit: first(h['x-ratelimit-limit']), remaining: first(h['x-ratelimit-remaining']), reset: first(h['x-ratelimit-reset']) }
+      }
+      return outcome
     } catch (err) {
       const e = err as { code?: string, name?: string, message?: string }
       return {

@@ -8,6 +8,7 @@ import { createEmit } from './events'
 import { Formatter, levelNumber, type PinoConfig } from './format'
 import { type Options, parseOptions } from './options'
 import { Reporter, writeStderr } from './reporter'
+import type { RequestBudget } from './request-budget'
 import { Router } from './router'
 import { pinoSendsConfig } from './runtime'
 import { createStats, type Stats } from './stats'
@@ -26,6 +27,8 @@ export interface Internals {
   stderr?: (text: string) => void
   sender?: Sender
   env?: NodeJS.ProcessEnv
+  /** The one request budget delivery spends (default: this process's own pacer and pause). */
+  budget?: RequestBudget
 }
 
 // Returned by parseLine for every line: delivery has already taken it, and a
@@ -67,7 +70,7 @@ export async function createTransport (options?: Options, internals: Internals =
       }
     }
     const reporter = new Reporter(internals.stderr ?? writeStderr, clock)
-    delivery = new Delivery(config, sender, clock, reporter, createEmit(source), stats)
+    delivery = new Delivery(config, sender, clock, reporter, createEmit(source), stats, internals.budget)
     router = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel }, new Formatter(config, pino), delivery, stats)
     // What parseLine returns is of no further use: let it flow away.
     source.resume()

@@ -1,0 +1,47 @@
+import type { TokenQueue } from './token-queue'
+
+/**
+ * How much memory queued data holds, and which lines go first when it is too
+ * much: maxBufferedBytes counts pending lines (with the newline that joins
+ * each), entries attempted and not settled, and every queued token's string,
+ * since tokens come from outside and can be long.
+ */
+export class MemoryBudget {
+  private readonly max: number
+  bytes = 0
+  /**
+   * Tokens with pending lines, in the order their current run of waiting lines
+   * began: eviction takes from the front, roughly the oldest lines first
+   * without a search over every token.
+   */
+  private readonly byAge = new Map<string, TokenQueue>()
+
+  constructor (max: number) {
+    this.max = max
+  }
+
+  get over (): boolean {
+    return this.bytes > this.max
+  }
+
+  /** A token's queue began (or began again) to hold pending lines. */
+  pending (queue: TokenQueue): void {
+    if (!this.byAge.has(queue.token)) this.byAge.set(queue.token, queue)
+  }
+
+  /** A token's pending lines were taken or dropped: it moves behind the others, or out. */
+  taken (queue: TokenQueue): void {
+    this.byAge.delete(queue.token)
+    if (queue.pendingLines > 0) this.byAge.set(queue.token, queue)
+  }
+
+  /** The token whose pending lines are oldest, roughly; undefined when none are pending. */
+  oldest (): TokenQueue | undefined {
+    return this.byAge.values().next().value
+  }
+
+  /** When the oldest pending line was queued; undefined when none is pending. */
+  oldestSince (): number | undefined {
+    return this.oldest()?.headSince
+  }
+}

@@ -1,0 +1,162 @@
+import type { Clock } from './clock'
+import type { RequestBudget } from './request-budget'
+import type { TokenQueue } from './token-queue'
+
+/**
+ * Who sends next, and when: ready tokens are served oldest waiting line first
+ * (a heap on the age of each token's oldest line), at most `concurrency` at
+ * once, as the request budget allows. While a flush or close is under way the
+ * client's own pacing is bypassed: only a pause the server asked for holds
+ * requests back, since an exiting process has no later requests to protect.
+ */
+export class Scheduler {
+  private readonly concurrency: number
+  private readonly budget: RequestBudget
+  private readonly clock: Clock
+  /** Forms the token's entry and sends it; false when nothing was left to send. */
+  private readonly dispatch: (queue: TokenQueue) => boolean
+  private heap: TokenQueue[] = []
+  private inFlight = 0
+  private order = 0
+  private timer: unknown = undefined
+  private bypass = 0
+  private stopped = false
+
+  constructor (concurrency: number, budget: RequestBudget, clock: Clock, dispatch: (queue: TokenQueue) => boolean) {
+    this.concurrency = concurrency
+    this.budget = budget
+    this.clock = clock
+    this.dispatch = dispatch
+    budget.onChange(() => this.pump())
+  }
+
+  /** Tokens ready and waiting for a request slot. */
+  get waiting (): number {
+    return this.heap.length
+  }
+
+  get requestsInFlight (): number {
+    return this.inFlight
+  }
+
+  /** When the oldest line of the longest-waiting ready token was queued; undefined when none waits. */
+  get oldestWaiting (): number | undefined {
+    return this.heap[0]?.waitingSince
+  }
+
+  /** A token is ready: it waits its turn. */
+  ready (queue: TokenQueue): void {
+    queue.phase = 'ready'
+    queue.order = this.order++
+    queue.heapIndex = this.heap.length
+    this.heap.push(queue)
+    this.up(queue.heapIndex)
+    this.pump()
+  }
+
+  /** Takes a token out of the waiting line (its lines were dropped). */
+  remove (queue: TokenQueue): void {
+    const i = queue.heapIndex
+    if (i === -1) return
+    queue.heapIndex = -1
+    queue.phase = 'collecting'
+    const last = this.heap.pop() as TokenQueue
+    if (last === queue) return
+    this.heap[i] = last
+    last.heapIndex = i
+    this.down(i)
+    this.up(last.heapIndex)
+  }
+
+  /** A request finished (answered, or given up on): its slot is free. */
+  done (): void {
+    this.inFlight--
+    this.pump()
+  }
+
+  /** flush() and close() call this while they wait: client pacing stops holding requests back. */
+  bypassPacing (on: boolean): void {
+    this.bypass += on ? 1 : -1
+    this.pump()
+  }
+
+  /** Nothing more is sent (the key failed, or close is done). */
+  stop (): void {
+    this.stopped = true
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  /** Starts as many requests as concurrency, the server's pause and pacing allow. */
+  pump (): void {
+    while (!this.stopped && this.inFlight < this.concurrency && this.heap.length > 0) {
+      const now = this.clock.now()
+      const paused = this.budget.pausedUntil()
+      if (now < paused) {
+        this.arm(paused - now)
+        return
+      }
+      // Taken even when bypassed, so that a shared budget still counts the request.
+      const wait = this.budget.take(now)
+      if (wait > 0 && this.bypass === 0) {
+        this.arm(wait)
+        return
+      }
+      const queue = this.pop()
+      if (this.dispatch(queue)) this.inFlight++
+    }
+  }
+
+  private arm (ms: number): void {
+    if (this.timer !== undefined) return
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined
+      this.pump()
+    }, ms)
+  }
+
+  private pop (): TokenQueue {
+    const top = this.heap[0] as TokenQueue
+    this.remove(top)
+    return top
+  }
+
+  private before (a: TokenQueue, b: TokenQueue): boolean {
+    const x = a.waitingSince
+    const y = b.waitingSince
+    return x < y || (x === y && a.order < b.order)
+  }
+
+  private up (i: number): void {
+    const heap = this.heap
+    const item = heap[i] as TokenQueue
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      const parent = heap[p] as TokenQueue
+      if (!this.before(item, parent)) break
+      heap[i] = parent
+      parent.heapIndex = i
+      i = p
+    }
+    heap[i] = item
+    item.heapIndex = i
+  }
+
+  private down (i: number): void {
+    const heap = this.heap
+    const n = heap.length
+    const item = heap[i] as TokenQueue
+    for (;;) {
+      let c = 2 * i + 1
+      if (c >= n) break
+      if (c + 1 < n && this.before(heap[c + 1] as TokenQueue, heap[c] as TokenQueue)) c++
+      const child = heap[c] as TokenQueue
+      if (!this.before(child, item)) break
+      heap[i] = child
+      child.heapIndex = i
+      i = c
+    }
+    heap[i] = item
+    item.heapIndex = i
+  }
+}
