@@ -17,8 +17,8 @@ import { truncate } from './truncate'
 export const LOG_PATH = '/v1/workflows/activity-log'
 export const EVENT_PATH = '/v1/workflows/event'
 
-// A ready token that waits this long past its flushInterval for a request slot
-// means the request budget cannot keep up with the log rate: say so once.
+// A ready token that waits this long for a request slot means the request
+// budget cannot keep up with the log rate: say so once.
 export const BACKLOG_AFTER = 10_000
 
 /** What delivery needs of the network: Client, or anything that answers like it. */
@@ -94,7 +94,7 @@ export class Delivery {
 
   private emitStats (): void {
     const now = this.clock.now()
-    const oldest = Math.min(this.memory.oldestSince() ?? now, this.scheduler.oldestWaiting ?? now)
+    const oldest = this.memory.oldestSince() ?? now
     this.stats.waitingTokens = this.scheduler.waiting
     this.stats.oldestWaitingMs = now - oldest
     this.emit('bitrix24:stats', { ...this.stats, dropped: { ...this.stats.dropped } })
@@ -218,8 +218,8 @@ export class Delivery {
   private checkBacklog (): void {
     const since = this.scheduler.oldestWaiting
     const now = this.clock.now()
-    if (since === undefined || now - since <= this.config.flushInterval + BACKLOG_AFTER) return
-    const waited = Math.round((now - since) / 1000)
+    if (since === undefined || now - since <= BACKLOG_AFTER) return
+    const waited = Math.round((now - (this.memory.oldestSince() ?? since)) / 1000)
     if (this.reporter.problem('BACKLOG', `the request budget cannot keep up: ${this.scheduler.waiting} workflows wait for a request slot, the oldest line has waited ${waited} s. ` +
       'Lines are packed into fuller entries meanwhile; a portal drains only about 2 requests/s, so log fewer lines per workflow, or lines will be dropped as overflow at maxBufferedBytes')) {
       this.backlogReported = true
@@ -479,7 +479,6 @@ export class Delivery {
     while (this.memory.over) {
       const queue = this.memory.oldest()
       if (queue === undefined) return
-      const requeue = queue.heapIndex !== -1 && queue.current === undefined
       let lines = 0
       while (this.memory.over) {
         const bytes = queue.dropOldest()
@@ -489,12 +488,8 @@ export class Delivery {
       }
       queue.finish(lines)
       this.drops.lines('overflow', lines, queue.token)
-      this.memory.taken(queue)
-      // Its oldest line changed, and with it its place in the waiting line.
-      if (requeue) {
-        this.scheduler.remove(queue)
-        this.makeReady(queue)
-      }
+      // Lines left means it is still the oldest: it keeps its place.
+      if (queue.pendingLines === 0) this.memory.taken(queue)
       this.forgetIfIdle(queue)
     }
   }

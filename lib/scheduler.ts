@@ -3,9 +3,11 @@ import type { RequestBudget } from './request-budget'
 import type { TokenQueue } from './token-queue'
 
 /**
- * Who sends next, and when: ready tokens are served oldest waiting line first
- * (a heap on the age of each token's oldest line), at most `concurrency` at
- * once, as the request budget allows. While a flush or close is under way the
+ * Who sends next, and when: ready tokens are served longest-waiting first, at
+ * most `concurrency` at once, as the request budget allows. A token served goes
+ * to the back when it is ready again, so a flooding workflow gets one turn per
+ * round like every other, and its backlog grows into fuller entries, not into
+ * more of them. While a flush or close is under way the
  * client's own pacing is bypassed: only a pause the server asked for holds
  * requests back, since an exiting process has no later requests to protect.
  */
@@ -39,14 +41,15 @@ export class Scheduler {
     return this.inFlight
   }
 
-  /** When the oldest line of the longest-waiting ready token was queued; undefined when none waits. */
+  /** Since when the longest-waiting ready token has waited for a slot; undefined when none waits. */
   get oldestWaiting (): number | undefined {
-    return this.heap[0]?.waitingSince
+    return this.heap[0]?.readySince
   }
 
   /** A token is ready: it waits its turn. */
   ready (queue: TokenQueue): void {
     queue.phase = 'ready'
+    queue.readySince = this.clock.now()
     queue.order = this.order++
     queue.heapIndex = this.heap.length
     this.heap.push(queue)
@@ -121,10 +124,9 @@ export class Scheduler {
     return top
   }
 
+  /** Who joined the waiting line first: a heap rather than a list, so that any token can leave it. */
   private before (a: TokenQueue, b: TokenQueue): boolean {
-    const x = a.waitingSince
-    const y = b.waitingSince
-    return x < y || (x === y && a.order < b.order)
+    return a.order < b.order
   }
 
   private up (i: number): void {

@@ -61,9 +61,10 @@ export class TokenQueue {
   forceUntil = 0
   /** The flushInterval timer, while collecting. */
   timer: unknown = undefined
-  /** Place in the scheduler's heap, -1 when not there; `order` breaks ties first come first served. */
+  /** Place in the scheduler's heap, -1 when not there; when and in which order it joined the waiting line. */
   heapIndex = -1
   order = 0
+  readySince = 0
   /** flush() callers waiting for `finished` to reach a count. Lines finish in order, so a count is enough. */
   private waiters: Array<{ upTo: number, resolve: () => void }> | undefined = undefined
 
@@ -105,11 +106,6 @@ export class TokenQueue {
   /** A completion waits behind the lines. */
   get completing (): boolean {
     return this.completion !== undefined
-  }
-
-  /** When the oldest line this token has not delivered was queued: its place in the scheduler. */
-  get waitingSince (): number {
-    return this.current !== undefined ? this.current.since : this.headSince
   }
 
   /** When the oldest thing still to be sent was queued. */
