@@ -1,4 +1,6 @@
 import t from 'tap'
+import { startSimulator } from '../lib/simulator'
+import { makeApp, runApp } from './fixtures/app'
 import { API_KEY, harness, settle, waitFor } from './fixtures/harness'
 
 const A = 'wf.aaaaaaaaaaaa.token-a'
@@ -739,4 +741,26 @@ t.test('statsInterval: the counters go out while they change, and stop with clos
   t.equal(stats(), 3, 'and once more at close')
   h.clock.tick(60000)
   t.equal(stats(), 3, 'the timer is gone')
+})
+
+t.test('20 workflows at 4 lines/s for 15 s against 2 requests/s (bucket 50): every line, few entries, exit in time', async (t) => {
+  // The portal's own limit, as the simulator enforces it; the app uses default options.
+  const sim = await startSimulator({ rateLimit: { rps: 2, burst: 50 }, latency: 150 })
+  t.teardown(() => sim.close())
+  const dir = makeApp(t)
+  const closeTimeout = 5000
+  const run = await runApp(dir, 'workflows.js', {
+    BITRIX24_API_KEY: API_KEY,
+    TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url })
+  }, 60_000)
+  t.equal(run.code, 0, run.stderr)
+  for (let k = 0; k < 20; k++) {
+    const entries = sim.entries(`wf.many.${k}`)
+    const lines = entries.join('\n').split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d INFO /, ''))
+    t.same(lines, Array.from({ length: 60 }, (_, i) => `step ${i}`), `workflow ${k}: every line, in order`)
+    t.ok(entries.length <= 5, `workflow ${k}: ${entries.length} entries`)
+  }
+  // Measured from the app's last line to its exit, in real time on a shared machine: 1 s of slack for the process itself.
+  t.ok(run.exitAfterLogged !== undefined && run.exitAfterLogged <= closeTimeout + 1000, `exited ${run.exitAfterLogged} ms after its last line`)
+  t.equal(run.stderr, '', 'nothing to report')
 })
