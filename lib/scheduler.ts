@@ -51,9 +51,9 @@ export class Scheduler {
     queue.phase = 'ready'
     queue.readySince = this.clock.now()
     queue.order = this.order++
+    // Joining last is always in heap order: `order` only grows.
     queue.heapIndex = this.heap.length
     this.heap.push(queue)
-    this.up(queue.heapIndex)
     this.pump()
   }
 
@@ -65,10 +65,10 @@ export class Scheduler {
     queue.phase = 'collecting'
     const last = this.heap.pop() as TokenQueue
     if (last === queue) return
+    // The last one joined last: it can only move down.
     this.heap[i] = last
     last.heapIndex = i
     this.down(i)
-    this.up(last.heapIndex)
   }
 
   /** A request finished (answered, or given up on): its slot is free. */
@@ -127,21 +127,6 @@ export class Scheduler {
   /** Who joined the waiting line first: a heap rather than a list, so that any token can leave it. */
   private before (a: TokenQueue, b: TokenQueue): boolean {
     return a.order < b.order
-  }
-
-  private up (i: number): void {
-    const heap = this.heap
-    const item = heap[i] as TokenQueue
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      const parent = heap[p] as TokenQueue
-      if (!this.before(item, parent)) break
-      heap[i] = parent
-      parent.heapIndex = i
-      i = p
-    }
-    heap[i] = item
-    item.heapIndex = i
   }
 
   private down (i: number): void {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RULES, classify, parseRetryAfter } from '../lib/classify'
+import { RULES, classify, parseRateLimit, parseRetryAfter } from '../lib/classify'
 import type { Action, Outcome } from '../lib/classify'
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0)
@@ -272,4 +272,18 @@ t.test('parseRetryAfter with HTTP dates', async (t) => {
   t.equal(parseRetryAfter('Wed Jan 15 12:00:10 2025', Date.parse('Wed Jan 15 12:00:00 2025')), 10000, 'asctime form (local time)')
   t.equal(parseRetryAfter('Wed, 15 Jan 2025 11:00:00 GMT', NOW), 0, 'past date: no wait')
   t.equal(parseRetryAfter(new Date(NOW).toUTCString(), NOW), 0, 'now')
+})
+
+t.test('X-RateLimit headers: all three plain counts, reset as seconds from now, epoch seconds or epoch ms', async (t) => {
+  const h = (limit?: string, remaining?: string, reset?: string) => ({ limit, remaining, reset })
+  t.same(parseRateLimit(h('300', '12', '30'), NOW), { limit: 300, remaining: 12, resetAt: NOW + 30_000 })
+  t.same(parseRateLimit(h('300', '12', '1700000030'), NOW), { limit: 300, remaining: 12, resetAt: 1_700_000_030_000 })
+  t.same(parseRateLimit(h('300', '12', '1700000030000'), NOW), { limit: 300, remaining: 12, resetAt: 1_700_000_030_000 })
+  t.equal(parseRateLimit(undefined, NOW), undefined)
+  t.equal(parseRateLimit(h('300', '12'), NOW), undefined, 'a missing header')
+  t.equal(parseRateLimit(h('300', '-1', '30'), NOW), undefined, 'not a count')
+  t.equal(parseRateLimit(h('lots', '1', '30'), NOW), undefined)
+  t.equal(parseRateLimit(h('300', '1', '9'.repeat(40)), NOW), undefined, 'absurdly long')
+  const verdict = classify({ status: 200, body: '{"success":true}', retryAfter: undefined, rateLimit: h('300', '0', '5') }, NOW)
+  t.same(verdict.rateLimit, { limit: 300, remaining: 0, resetAt: NOW + 5000 })
 })

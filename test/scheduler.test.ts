@@ -270,3 +270,16 @@ t.test('LocalBudget: the pacer and the pause behind the RequestBudget interface'
   t.equal(heard, 0, 'nothing here changes by itself')
   await b.close()
 })
+
+t.test('a completion still queued when closeTimeout runs out could not be completed: complete it by hand', async (t) => {
+  const s = stub(t, { closeTimeout: 1000 }, () => ({ latency: 60_000 }))
+  s.delivery.add(A, 'a line that stalls')
+  s.delivery.complete(A, 'done', {})
+  const closing = s.delivery.close()
+  await s.clock.tickAsync(1000)
+  await closing
+  t.equal(s.requests.length, 1, 'the completion never went')
+  t.match(s.stderr.join(''), /could not be completed \(shutdown\); complete it by hand/)
+  t.match(s.events.filter((e) => e.name === 'bitrix24:completionFailed').map((e) => e.payload), [{ token: A, outcome: 'failed' }])
+  t.equal(s.stats.dropped.shutdown, 2)
+})
