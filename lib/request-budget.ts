@@ -83,7 +83,7 @@ export class LocalBudget implements RequestBudget {
     this.pacer.limit(remaining * 1000 / (until - now), until, now)
   }
 
-  onChange (): void {
+  onChange (_listener: () => void): void {
     // Nothing here changes on its own: the scheduler's timers re-check the pause and the pace.
   }
 

@@ -162,8 +162,9 @@ t.test('flush() bypasses client pacing too, and pacing applies again after', asy
   const s = stub(t, { maxRequestsPerSecond: 1, burst: 1, concurrency: 4 })
   for (let i = 0; i < 8; i++) s.delivery.add(`wf.flush.${i}`, 'x')
   let flushed = false
-  void s.delivery.flush().then(() => { flushed = true })
+  const flushing = s.delivery.flush().then(() => { flushed = true })
   await s.clock.tickAsync(400)
+  await flushing
   t.ok(flushed, 'eight requests in 400 ms, not eight seconds')
   for (let i = 0; i < 4; i++) s.delivery.add(`wf.paced.${i}`, 'y')
   await s.clock.tickAsync(2100)
