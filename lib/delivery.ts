@@ -94,7 +94,7 @@ export class Delivery {
 
   private emitStats (): void {
     const now = this.clock.now()
-    const oldest = this.memory.oldestSince() ?? now
+    const oldest = this.memory.oldestSince(now)
     this.stats.waitingTokens = this.scheduler.waiting
     this.stats.oldestWaitingMs = now - oldest
     this.emit('bitrix24:stats', { ...this.stats, dropped: { ...this.stats.dropped } })
@@ -219,7 +219,7 @@ export class Delivery {
     const since = this.scheduler.oldestWaiting
     const now = this.clock.now()
     if (since === undefined || now - since <= BACKLOG_AFTER) return
-    const waited = Math.round((now - (this.memory.oldestSince() ?? since)) / 1000)
+    const waited = Math.round((now - this.memory.oldestSince(since)) / 1000)
     if (this.reporter.problem('BACKLOG', `the request budget cannot keep up: ${this.scheduler.waiting} workflows wait for a request slot, the oldest line has waited ${waited} s. ` +
       'Lines are packed into fuller entries meanwhile; a portal drains only about 2 requests/s, so log fewer lines per workflow, or lines will be dropped as overflow at maxBufferedBytes')) {
       this.backlogReported = true

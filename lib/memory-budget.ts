@@ -40,8 +40,8 @@ export class MemoryBudget {
     return this.byAge.values().next().value
   }
 
-  /** When the oldest pending line was queued; undefined when none is pending. */
-  oldestSince (): number | undefined {
-    return this.oldest()?.headSince
+  /** When the oldest pending line was queued; `otherwise` when none is pending. */
+  oldestSince (otherwise: number): number {
+    return this.oldest()?.headSince ?? otherwise
   }
 }

@@ -5,7 +5,7 @@ import { TokenQueue } from '../lib/token-queue'
 t.test('tokens with pending lines, oldest run first; a token taken from moves behind', async (t) => {
   const m = new MemoryBudget(100)
   t.equal(m.oldest(), undefined)
-  t.equal(m.oldestSince(), undefined)
+  t.equal(m.oldestSince(-1), -1, 'none pending')
   const a = new TokenQueue('a')
   const b = new TokenQueue('b')
   a.push('x', 1, 10)
@@ -15,7 +15,7 @@ t.test('tokens with pending lines, oldest run first; a token taken from moves be
   m.pending(b)
   m.pending(a)
   t.equal(m.oldest(), a, 'pending() again keeps its place')
-  t.equal(m.oldestSince(), 10)
+  t.equal(m.oldestSince(-1), 10)
   a.take(1)
   m.taken(a)
   t.equal(m.oldest(), b, 'after a take, behind the others')
