@@ -284,3 +284,19 @@ t.test('a completion still queued when closeTimeout runs out could not be comple
   t.match(s.events.filter((e) => e.name === 'bitrix24:completionFailed').map((e) => e.payload), [{ token: A, outcome: 'failed' }])
   t.equal(s.stats.dropped.shutdown, 2)
 })
+
+t.test('5 workflows × 40 lines over 2 s, flushInterval 100, a healthy server, 8 s before exit: every line', async (t) => {
+  const s = stub(t, { flushInterval: 100 })
+  const tokens = Array.from({ length: 5 }, (_, i) => `wf.short.${i}`)
+  for (let step = 0; step < 40; step++) {
+    for (const token of tokens) s.delivery.add(token, `${token} ${step}`)
+    await s.clock.tickAsync(50)
+  }
+  await s.clock.tickAsync(6000)
+  const closing = s.delivery.close()
+  await s.clock.tickAsync(5000)
+  await closing
+  for (const token of tokens) t.equal(s.delivered(token).length, 40, `${token}: all 40 lines`)
+  t.ok(s.requests.length <= 25, `${s.requests.length} requests: paced at 2/s, lines packed while waiting`)
+  t.equal(s.stats.dropped.shutdown, 0)
+})
