@@ -474,24 +474,13 @@ export class Delivery {
     this.forgetIfIdle(queue)
   }
 
-  /** Over maxBufferedBytes: drop pending lines, oldest first. An entry attempted, or a completion, stays. */
+  /** Over maxBufferedBytes: the memory budget picks the lines; they are counted here. */
   private evict (): void {
-    while (this.memory.over) {
-      const queue = this.memory.oldest()
-      if (queue === undefined) return
-      let lines = 0
-      while (this.memory.over) {
-        const bytes = queue.dropOldest()
-        if (bytes === -1) break
-        this.memory.bytes -= bytes + 1
-        lines++
-      }
+    this.memory.evict((queue, lines) => {
       queue.finish(lines)
       this.drops.lines('overflow', lines, queue.token)
-      // Lines left means it is still the oldest: it keeps its place.
-      if (queue.pendingLines === 0) this.memory.taken(queue)
       this.forgetIfIdle(queue)
-    }
+    })
   }
 
   private forgetIfIdle (queue: TokenQueue): void {

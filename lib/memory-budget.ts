@@ -40,6 +40,29 @@ export class MemoryBudget {
     return this.byAge.values().next().value
   }
 
+  /**
+   * Over the cap: drops pending lines, oldest first, until under it, and
+   * tells `dropped` how many lines of which token went. An entry already sent,
+   * or a completion, is never dropped here: they are not pending lines.
+   */
+  evict (dropped: (queue: TokenQueue, lines: number) => void): void {
+    while (this.over) {
+      const queue = this.oldest()
+      if (queue === undefined) return
+      let lines = 0
+      while (this.over) {
+        const bytes = queue.dropOldest()
+        if (bytes === -1) break
+        // Each pending line was counted with its newline.
+        this.bytes -= bytes + 1
+        lines++
+      }
+      // Lines left means it is still the oldest: it keeps its place.
+      if (queue.pendingLines === 0) this.byAge.delete(queue.token)
+      dropped(queue, lines)
+    }
+  }
+
   /** When the oldest pending line was queued; `otherwise` when none is pending. */
   oldestSince (otherwise: number): number {
     return this.oldest()?.headSince ?? otherwise

@@ -27,3 +27,25 @@ t.test('tokens with pending lines, oldest run first; a token taken from moves be
   m.bytes = 100
   t.notOk(m.over)
 })
+
+t.test('evict drops the oldest pending lines until under the cap, and says whose', async (t) => {
+  const m = new MemoryBudget(10)
+  const a = new TokenQueue('a')
+  const b = new TokenQueue('b')
+  for (const [q, text] of [[a, 'a1'], [a, 'a2'], [b, 'b1'], [a, 'a3']] as const) {
+    q.push(text, 2, 0)
+    m.bytes += 3
+    m.pending(q)
+  }
+  m.bytes += 3 // something that is not a pending line: an entry in flight
+  const seen: Array<[string, number]> = []
+  m.evict((q, lines) => seen.push([q.token, lines]))
+  t.same(seen, [['a', 2]], 'two of a\'s lines were enough')
+  t.equal(m.bytes, 9)
+  t.equal(m.oldest(), a, 'a still has a line: still the oldest')
+  m.bytes += 10
+  m.evict((q, lines) => seen.push([q.token, lines]))
+  t.same(seen.slice(1), [['a', 1], ['b', 1]])
+  t.equal(m.bytes, 13, 'only what is not a pending line is left, over the cap')
+  t.equal(m.oldest(), undefined)
+})
