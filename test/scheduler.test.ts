@@ -300,3 +300,11 @@ t.test('5 workflows × 40 lines over 2 s, flushInterval 100, a healthy server, 8
   t.ok(s.requests.length <= 25, `${s.requests.length} requests: paced at 2/s, lines packed while waiting`)
   t.equal(s.stats.dropped.shutdown, 0)
 })
+
+t.test('long token strings count against maxBufferedBytes', async (t) => {
+  const s = stub(t, { maxBufferedBytes: 1024 * 1024 }, () => ({ latency: 60_000 }))
+  for (let i = 0; i < 100; i++) s.delivery.add(`wf.${i}.`.padEnd(100_000, 'x'), 'tiny')
+  t.ok(s.delivery.bufferedBytes <= 1024 * 1024, `${s.delivery.bufferedBytes} bytes held`)
+  t.ok(s.delivery.activeTokens <= 11, `${s.delivery.activeTokens} tokens queued, not 100`)
+  t.ok(s.stats.dropped.overflow >= 89)
+})
