@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap'
 import pino from 'pino'
+import { systemClock } from '../lib/clock'
+import { LocalBudget } from '../lib/request-budget'
 import { createTransport } from '../lib/transport'
 import { API_KEY, waitFor } from './fixtures/harness'
 import { startSimulator } from '../lib/simulator'
@@ -96,4 +98,22 @@ t.test('the defaults of the replaceable parts are the real ones', async (t) => {
   t.equal(sim.entries('wf.real.clock').length, 1)
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
+})
+
+t.test('the request budget can be handed in: delivery spends that one, and closes it', async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const budget = new LocalBudget(0, 1, systemClock, 30_000)
+  let takes = 0
+  let closed = false
+  const take = budget.take.bind(budget)
+  budget.take = (now) => { takes++; return take(now) }
+  budget.close = async () => { closed = true }
+  const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, flushInterval: 1 }, { budget })
+  pino(stream).child({ eventToken: 'wf.budget' }).info('spent from the budget handed in')
+  await waitFor(() => sim.entries('wf.budget').length === 1, 'the entry')
+  t.equal(takes, 1)
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.ok(closed)
 })
