@@ -71,7 +71,8 @@ export class Delivery {
     this.dropMode = config.onRateLimit === 'drop'
     this.budget = budget ?? new LocalBudget(config.maxRequestsPerSecond, config.burst, clock, config.maxRetryDelay)
     this.scheduler = new Scheduler(config.concurrency, this.budget, clock, (queue) => this.dispatch(queue))
-    this.memory = new MemoryBudget(config.maxBufferedBytes)
+    // A flood into a stalled server evicts an entry's worth at a time (at most 1/64 of the cap).
+    this.memory = new MemoryBudget(config.maxBufferedBytes, Math.min(config.maxEntryBytes, Math.floor(config.maxBufferedBytes / 64)))
     this.drops = new Drops(stats, reporter, emit, config.maxBufferedBytes)
     this.dead = new BoundedSet(config.maxTokens)
     this.completed = new BoundedSet(config.maxTokens)
@@ -476,11 +477,13 @@ export class Delivery {
 
   /** Over maxBufferedBytes: the memory budget picks the lines; they are counted here. */
   private evict (): void {
-    this.memory.evict((queue, lines) => {
-      queue.finish(lines)
-      this.drops.lines('overflow', lines, queue.token)
-      this.forgetIfIdle(queue)
-    })
+    this.memory.evict(this.evicted)
+  }
+
+  private readonly evicted = (queue: TokenQueue, lines: number): void => {
+    queue.finish(lines)
+    this.drops.lines('overflow', lines, queue.token)
+    this.forgetIfIdle(queue)
   }
 
   private forgetIfIdle (queue: TokenQueue): void {

@@ -8,6 +8,8 @@ import type { TokenQueue } from './token-queue'
  */
 export class MemoryBudget {
   private readonly max: number
+  /** Eviction goes down to here, not just under the cap: see evict(). */
+  private readonly low: number
   bytes = 0
   /**
    * Tokens with pending lines, in the order their current run of waiting lines
@@ -16,8 +18,10 @@ export class MemoryBudget {
    */
   private readonly byAge = new Map<string, TokenQueue>()
 
-  constructor (max: number) {
+  /** `max` bytes at most; eviction frees `slack` bytes more than it must. */
+  constructor (max: number, slack = 0) {
     this.max = max
+    this.low = max - slack
   }
 
   get over (): boolean {
@@ -41,16 +45,18 @@ export class MemoryBudget {
   }
 
   /**
-   * Over the cap: drops pending lines, oldest first, until under it, and
-   * tells `dropped` how many lines of which token went. An entry already sent,
-   * or a completion, is never dropped here: they are not pending lines.
+   * Over the cap: drops pending lines, oldest first, down to `slack` below it,
+   * and tells `dropped` how many lines of which token went. Freeing a little
+   * more than needed makes a flood evict (and report) in batches, not once
+   * per line it adds. An entry already sent, or a completion, is never dropped
+   * here: they are not pending lines.
    */
   evict (dropped: (queue: TokenQueue, lines: number) => void): void {
-    while (this.over) {
+    while (this.bytes > this.low) {
       const queue = this.oldest()
       if (queue === undefined) return
       let lines = 0
-      while (this.over) {
+      while (this.bytes > this.low) {
         const bytes = queue.dropOldest()
         if (bytes === -1) break
         // Each pending line was counted with its newline.

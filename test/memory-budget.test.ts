@@ -49,3 +49,18 @@ t.test('evict drops the oldest pending lines until under the cap, and says whose
   t.equal(m.bytes, 13, 'only what is not a pending line is left, over the cap')
   t.equal(m.oldest(), undefined)
 })
+
+t.test('with slack, eviction frees a batch: a flood evicts (and reports) once per batch, not per line', async (t) => {
+  const m = new MemoryBudget(100, 30)
+  const a = new TokenQueue('a')
+  m.pending(a)
+  const calls: number[] = []
+  for (let i = 0; i < 100; i++) {
+    a.push('123456789', 9, i)
+    m.bytes += 10
+    if (m.over) m.evict((_q, lines) => calls.push(lines))
+  }
+  t.ok(m.bytes <= 100)
+  t.same(calls, Array(calls.length).fill(4), 'four lines at a time: down to 70 bytes')
+  t.equal(calls.length, 23, '92 lines evicted in 23 batches')
+})
