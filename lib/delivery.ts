@@ -121,13 +121,10 @@ export class Delivery {
     const queue = this.accept(token, false)
     if (queue === undefined) return
     const max = this.config.maxEntryBytes
-    let bytes = Buffer.byteLength(text)
-    if (bytes > max) {
-      text = truncate(text, max)
-      bytes = Buffer.byteLength(text)
-    }
+    // Only a line that might be over the limit is measured before it is queued.
+    if (text.length * 3 > max && Buffer.byteLength(text) > max) text = truncate(text, max)
     const first = queue.pendingLines === 0
-    queue.push(text, bytes, this.clock.now())
+    const bytes = queue.push(text, this.clock.now())
     // Each line is counted with the newline that will join it to the next.
     this.memory.bytes += bytes + 1
     if (first) this.memory.pending(queue)

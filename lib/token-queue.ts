@@ -25,6 +25,10 @@ export interface Entry {
  */
 export type Phase = 'collecting' | 'ready' | 'sending' | 'retryWait'
 
+const EMPTY = Buffer.alloc(0)
+// The first arena of a token: most workflows log a few short lines.
+const FIRST_ARENA = 1024
+
 /** A completion waiting behind the token's lines. */
 interface Completion {
   text: string
@@ -41,8 +45,16 @@ interface Completion {
 export class TokenQueue {
   readonly token: string
   phase: Phase = 'collecting'
-  /** Pending lines, from `head` on, with their UTF-8 sizes and arrival times. */
-  private lines: string[] = []
+  /**
+   * Pending lines as UTF-8 bytes in one arena, each followed by a newline,
+   * from `start` to `end`; their sizes and arrival times from `head` on. A
+   * line's string dies young once written here: under a flood into a stalled
+   * server, queued and evicted lines do not pile up as garbage in V8's old
+   * generation, and an entry is one decode of a contiguous range.
+   */
+  private arena: Buffer = EMPTY
+  private start = 0
+  private end = 0
   private sizes: number[] = []
   private times: number[] = []
   private head = 0
@@ -90,12 +102,12 @@ export class TokenQueue {
   }
 
   get pendingLines (): number {
-    return this.lines.length - this.head
+    return this.sizes.length - this.head
   }
 
   /** Lines or a completion still to be sent (not counting the entry attempted). */
   get hasWork (): boolean {
-    return this.head < this.lines.length || this.completion !== undefined
+    return this.head < this.sizes.length || this.completion !== undefined
   }
 
   /** Nothing queued, nothing attempted: the token can be forgotten. */
@@ -110,7 +122,7 @@ export class TokenQueue {
 
   /** When the oldest thing still to be sent was queued. */
   get headSince (): number {
-    return this.head < this.lines.length ? this.times[this.head] as number : this.completion?.since ?? 0
+    return this.head < this.sizes.length ? this.times[this.head] as number : this.completion?.since ?? 0
   }
 
   /** Whether the oldest pending text would fill an entry by itself. */
@@ -118,12 +130,19 @@ export class TokenQueue {
     return this.pendingBytes + this.pendingLines - 1 >= maxBytes
   }
 
-  push (text: string, bytes: number, now: number): void {
-    this.lines.push(text)
+  /** Queues a line; returns its UTF-8 size. */
+  push (text: string, now: number): number {
+    // Room for the worst case (3 bytes per UTF-16 unit): encoding once is all the line costs.
+    const room = text.length * 3 + 1
+    if (this.end + room > this.arena.length) this.grow(room)
+    const bytes = this.arena.write(text, this.end, 'utf8')
+    this.end += bytes
+    this.arena[this.end++] = 10
     this.sizes.push(bytes)
     this.times.push(now)
     this.pendingBytes += bytes
     this.pushed++
+    return bytes
   }
 
   /** Queues the completion behind every line; it goes as its own request. */
@@ -133,6 +152,22 @@ export class TokenQueue {
     this.pushed++
   }
 
+  /** Makes room for `need` more bytes: moves the live bytes to the front, or into an arena twice as large. */
+  private grow (need: number): void {
+    const live = this.end - this.start
+    const size = this.arena.length
+    if (live + need <= size / 2) {
+      this.arena.copyWithin(0, this.start, this.end)
+    } else {
+      // Unpooled: a token's arena is freed with it, never kept alive by another's slab.
+      const next = Buffer.allocUnsafeSlow(Math.max(FIRST_ARENA, size * 2, (live + need) * 2))
+      this.arena.copy(next, 0, this.start, this.end)
+      this.arena = next
+    }
+    this.start = 0
+    this.end = live
+  }
+
   /**
    * Forms the next entry: the oldest lines up to `maxBytes` joined by newlines,
    * or, once no line is left, the completion. `text` is as queued; the caller
@@ -140,7 +175,7 @@ export class TokenQueue {
    */
   take (maxBytes: number): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> | undefined } | undefined {
     const start = this.head
-    if (start === this.lines.length) {
+    if (start === this.sizes.length) {
       const c = this.completion
       if (c === undefined) return undefined
       this.completion = undefined
@@ -149,11 +184,11 @@ export class TokenQueue {
     }
     let end = start + 1
     let bytes = this.sizes[start] as number
-    while (end < this.lines.length && bytes + 1 + (this.sizes[end] as number) <= maxBytes) {
+    while (end < this.sizes.length && bytes + 1 + (this.sizes[end] as number) <= maxBytes) {
       bytes += 1 + (this.sizes[end] as number)
       end++
     }
-    const text = end === start + 1 ? this.lines[start] as string : this.lines.slice(start, end).join('\n')
+    const text = this.arena.toString('utf8', this.start, this.start + bytes)
     const since = this.times[start] as number
     this.advance(end)
     return { text, bytes, lines: end - start, since, returnValues: undefined }
@@ -161,7 +196,7 @@ export class TokenQueue {
 
   /** Drops the oldest pending line; returns its bytes, or -1 when none is pending. */
   dropOldest (): number {
-    if (this.head === this.lines.length) return -1
+    if (this.head === this.sizes.length) return -1
     const bytes = this.sizes[this.head] as number
     this.advance(this.head + 1)
     return bytes
@@ -172,7 +207,7 @@ export class TokenQueue {
     const lines = this.pendingLines
     const bytes = this.pendingBytes
     const completionBytes = this.completion?.bytes ?? -1
-    this.advance(this.lines.length)
+    this.advance(this.sizes.length)
     if (this.completion !== undefined) {
       this.completion = undefined
       this.consumed++
@@ -181,17 +216,22 @@ export class TokenQueue {
   }
 
   private advance (to: number): void {
-    for (let i = this.head; i < to; i++) this.pendingBytes -= this.sizes[i] as number
+    let bytes = 0
+    for (let i = this.head; i < to; i++) bytes += this.sizes[i] as number
+    this.pendingBytes -= bytes
+    this.start += bytes + to - this.head
     this.consumed += to - this.head
     this.head = to
-    if (this.head === this.lines.length) {
-      this.lines = []
+    if (this.head === this.sizes.length) {
       this.sizes = []
       this.times = []
       this.head = 0
-    } else if (this.head > 1024 && this.head * 2 > this.lines.length) {
+      // An emptied arena is kept for the token's next lines unless a burst made it large.
+      if (this.arena.length > 64 * 1024) this.arena = EMPTY
+      this.start = 0
+      this.end = 0
+    } else if (this.head > 1024 && this.head * 2 > this.sizes.length) {
       // Let go of what was taken without copying on every take.
-      this.lines = this.lines.slice(this.head)
       this.sizes = this.sizes.slice(this.head)
       this.times = this.times.slice(this.head)
       this.head = 0

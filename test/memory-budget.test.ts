@@ -8,10 +8,10 @@ t.test('tokens with pending lines, oldest run first; a token taken from moves be
   t.equal(m.oldestSince(-1), -1, 'none pending')
   const a = new TokenQueue('a')
   const b = new TokenQueue('b')
-  a.push('x', 1, 10)
-  a.push('y', 1, 30)
+  a.push('x', 10)
+  a.push('y', 30)
   m.pending(a)
-  b.push('z', 1, 20)
+  b.push('z', 20)
   m.pending(b)
   m.pending(a)
   t.equal(m.oldest(), a, 'pending() again keeps its place')
@@ -33,7 +33,7 @@ t.test('evict drops the oldest pending lines until under the cap, and says whose
   const a = new TokenQueue('a')
   const b = new TokenQueue('b')
   for (const [q, text] of [[a, 'a1'], [a, 'a2'], [b, 'b1'], [a, 'a3']] as const) {
-    q.push(text, 2, 0)
+    q.push(text, 0)
     m.bytes += 3
     m.pending(q)
   }
@@ -56,7 +56,7 @@ t.test('with slack, eviction frees a batch: a flood evicts (and reports) once pe
   m.pending(a)
   const calls: number[] = []
   for (let i = 0; i < 100; i++) {
-    a.push('123456789', 9, i)
+    a.push('123456789', i)
     m.bytes += 10
     if (m.over) m.evict((_q, lines) => calls.push(lines))
   }
