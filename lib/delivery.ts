@@ -121,15 +121,18 @@ export class Delivery {
     const queue = this.accept(token, false)
     if (queue === undefined) return
     const max = this.config.maxEntryBytes
-    // Only a line that might be over the limit is measured before it is queued.
-    if (text.length * 3 > max && Buffer.byteLength(text) > max) text = truncate(text, max)
+    let bytes = Buffer.byteLength(text)
+    if (bytes > max) {
+      text = truncate(text, max)
+      bytes = Buffer.byteLength(text)
+    }
     const first = queue.pendingLines === 0
-    const bytes = queue.push(text, this.clock.now())
+    queue.push(text, bytes, this.clock.now())
     // Each line is counted with the newline that will join it to the next.
     this.memory.bytes += bytes + 1
     if (first) this.memory.pending(queue)
     if (queue.phase === 'collecting') {
-      if (queue.full(max) || queue.consumed < queue.forceUntil) this.makeReady(queue)
+      if (queue.full || queue.consumed < queue.forceUntil) this.makeReady(queue)
       else if (queue.timer === undefined) this.armFlush(queue, this.config.flushInterval)
     }
     if (this.memory.over) this.evict()
@@ -172,7 +175,7 @@ export class Delivery {
       return undefined
     }
     if (queue === undefined) {
-      queue = new TokenQueue(token)
+      queue = new TokenQueue(token, this.config.maxEntryBytes)
       this.tokens.set(token, queue)
       // Tokens come from outside and may be long: they count against the memory cap too.
       this.memory.bytes += token.length
@@ -206,7 +209,7 @@ export class Delivery {
       return
     }
     const age = this.clock.now() - queue.headSince
-    if (queue.completing || queue.full(this.config.maxEntryBytes) || queue.consumed < queue.forceUntil || age >= this.config.flushInterval) {
+    if (queue.completing || queue.full || queue.consumed < queue.forceUntil || age >= this.config.flushInterval) {
       this.makeReady(queue)
     } else if (queue.timer === undefined) {
       this.armFlush(queue, this.config.flushInterval - age)
@@ -235,7 +238,7 @@ export class Delivery {
       return true
     }
     for (;;) {
-      const raw = queue.take(this.config.maxEntryBytes)
+      const raw = queue.take()
       if (raw === undefined) {
         this.memory.taken(queue)
         this.forgetIfIdle(queue)

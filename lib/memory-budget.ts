@@ -45,7 +45,8 @@ export class MemoryBudget {
   }
 
   /**
-   * Over the cap: drops pending lines, oldest first, down to `slack` below it,
+   * Over the cap: drops pending lines, oldest first, a batch (an entry's
+   * worth) at a time, down to `slack` below it,
    * and tells `dropped` how many lines of which token went. Freeing a little
    * more than needed makes a flood evict (and report) in batches, not once
    * per line it adds. An entry already sent, or a completion, is never dropped
@@ -57,11 +58,11 @@ export class MemoryBudget {
       if (queue === undefined) return
       let lines = 0
       while (this.bytes > this.low) {
-        const bytes = queue.dropOldest()
-        if (bytes === -1) break
-        // Each pending line was counted with its newline.
-        this.bytes -= bytes + 1
-        lines++
+        const batch = queue.dropOldest()
+        if (batch === undefined) break
+        // Each pending line was counted with its newline; a batch holds all but the last.
+        this.bytes -= batch.bytes + 1
+        lines += batch.lines
       }
       // Lines left means it is still the oldest: it keeps its place.
       if (queue.pendingLines === 0) this.byAge.delete(queue.token)

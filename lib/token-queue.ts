@@ -25,9 +25,14 @@ export interface Entry {
  */
 export type Phase = 'collecting' | 'ready' | 'sending' | 'retryWait'
 
-const EMPTY = Buffer.alloc(0)
-// The first arena of a token: most workflows log a few short lines.
-const FIRST_ARENA = 1024
+/** Lines joined as one entry would take them. */
+interface Batch {
+  text: string
+  /** UTF-8 bytes of `text`. */
+  bytes: number
+  lines: number
+  since: number
+}
 
 /** A completion waiting behind the token's lines. */
 interface Completion {
@@ -46,18 +51,20 @@ export class TokenQueue {
   readonly token: string
   phase: Phase = 'collecting'
   /**
-   * Pending lines as UTF-8 bytes in one arena, each followed by a newline,
-   * from `start` to `end`; their sizes and arrival times from `head` on. A
-   * line's string dies young once written here: under a flood into a stalled
-   * server, queued and evicted lines do not pile up as garbage in V8's old
-   * generation, and an entry is one decode of a contiguous range.
+   * Pending lines, oldest first: full batches already joined (each what one
+   * entry would take), then the lines still gathering into the next batch.
+   * Joining early is storage only, not sealing: the entry is still formed when
+   * its request can go, and a batch is exactly what `take` would form from
+   * those lines. It keeps a long queue (a stalled server, a flood) as a few
+   * flat strings instead of thousands that V8 must promote and collect.
    */
-  private arena: Buffer = EMPTY
-  private start = 0
-  private end = 0
-  private sizes: number[] = []
-  private times: number[] = []
-  private head = 0
+  private batches: Batch[] = []
+  private batchHead = 0
+  private gathering: string[] = []
+  private gatheringBytes = 0
+  private gatheringSince = 0
+  private readonly maxBytes: number
+  private lineCount = 0
   /** UTF-8 bytes of pending lines, without the newlines that will join them. */
   pendingBytes = 0
   private completion: Completion | undefined = undefined
@@ -80,8 +87,10 @@ export class TokenQueue {
   /** flush() callers waiting for `finished` to reach a count. Lines finish in order, so a count is enough. */
   private waiters: Array<{ upTo: number, resolve: () => void }> | undefined = undefined
 
-  constructor (token: string) {
+  /** `maxBytes`: the most one entry may hold (maxEntryBytes). */
+  constructor (token: string, maxBytes: number) {
     this.token = token
+    this.maxBytes = maxBytes
   }
 
   /** Resolves once every line queued so far is delivered or given up on. */
@@ -102,12 +111,12 @@ export class TokenQueue {
   }
 
   get pendingLines (): number {
-    return this.sizes.length - this.head
+    return this.lineCount
   }
 
   /** Lines or a completion still to be sent (not counting the entry attempted). */
   get hasWork (): boolean {
-    return this.head < this.sizes.length || this.completion !== undefined
+    return this.lineCount > 0 || this.completion !== undefined
   }
 
   /** Nothing queued, nothing attempted: the token can be forgotten. */
@@ -122,27 +131,38 @@ export class TokenQueue {
 
   /** When the oldest thing still to be sent was queued. */
   get headSince (): number {
-    return this.head < this.sizes.length ? this.times[this.head] as number : this.completion?.since ?? 0
+    if (this.batchHead < this.batches.length) return (this.batches[this.batchHead] as Batch).since
+    return this.gathering.length > 0 ? this.gatheringSince : this.completion?.since ?? 0
   }
 
-  /** Whether the oldest pending text would fill an entry by itself. */
-  full (maxBytes: number): boolean {
-    return this.pendingBytes + this.pendingLines - 1 >= maxBytes
+  /** Whether the oldest pending text fills an entry by itself. */
+  get full (): boolean {
+    return this.batchHead < this.batches.length || this.gatheringBytes + this.gathering.length - 1 >= this.maxBytes
   }
 
-  /** Queues a line; returns its UTF-8 size. */
-  push (text: string, now: number): number {
-    // Room for the worst case (3 bytes per UTF-16 unit): encoding once is all the line costs.
-    const room = text.length * 3 + 1
-    if (this.end + room > this.arena.length) this.grow(room)
-    const bytes = this.arena.write(text, this.end, 'utf8')
-    this.end += bytes
-    this.arena[this.end++] = 10
-    this.sizes.push(bytes)
-    this.times.push(now)
+  /** Queues a line of `bytes` UTF-8 bytes. */
+  push (text: string, bytes: number, now: number): void {
+    const n = this.gathering.length
+    if (n > 0 && this.gatheringBytes + n + bytes > this.maxBytes) this.seal()
+    if (this.gathering.length === 0) this.gatheringSince = now
+    this.gathering.push(text)
+    this.gatheringBytes += bytes
     this.pendingBytes += bytes
+    this.lineCount++
     this.pushed++
-    return bytes
+  }
+
+  /** The lines gathered so far become one batch (joined: one flat string). */
+  private seal (): void {
+    const lines = this.gathering
+    this.batches.push({
+      text: lines.length === 1 ? lines[0] as string : lines.join('\n'),
+      bytes: this.gatheringBytes + lines.length - 1,
+      lines: lines.length,
+      since: this.gatheringSince
+    })
+    this.gathering = []
+    this.gatheringBytes = 0
   }
 
   /** Queues the completion behind every line; it goes as its own request. */
@@ -152,89 +172,60 @@ export class TokenQueue {
     this.pushed++
   }
 
-  /** Makes room for `need` more bytes: moves the live bytes to the front, or into an arena twice as large. */
-  private grow (need: number): void {
-    const live = this.end - this.start
-    const size = this.arena.length
-    if (live + need <= size / 2) {
-      this.arena.copyWithin(0, this.start, this.end)
-    } else {
-      // Unpooled: a token's arena is freed with it, never kept alive by another's slab.
-      const next = Buffer.allocUnsafeSlow(Math.max(FIRST_ARENA, size * 2, (live + need) * 2))
-      this.arena.copy(next, 0, this.start, this.end)
-      this.arena = next
-    }
-    this.start = 0
-    this.end = live
-  }
-
   /**
-   * Forms the next entry: the oldest lines up to `maxBytes` joined by newlines,
+   * Forms the next entry: the oldest lines up to maxBytes joined by newlines,
    * or, once no line is left, the completion. `text` is as queued; the caller
    * cleans it.
    */
-  take (maxBytes: number): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> | undefined } | undefined {
-    const start = this.head
-    if (start === this.sizes.length) {
+  take (): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> | undefined } | undefined {
+    if (this.lineCount === 0) {
       const c = this.completion
       if (c === undefined) return undefined
       this.completion = undefined
       this.consumed++
       return { text: c.text, bytes: c.bytes, lines: 1, since: c.since, returnValues: c.returnValues }
     }
-    let end = start + 1
-    let bytes = this.sizes[start] as number
-    while (end < this.sizes.length && bytes + 1 + (this.sizes[end] as number) <= maxBytes) {
-      bytes += 1 + (this.sizes[end] as number)
-      end++
-    }
-    const text = this.arena.toString('utf8', this.start, this.start + bytes)
-    const since = this.times[start] as number
-    this.advance(end)
-    return { text, bytes, lines: end - start, since, returnValues: undefined }
+    const batch = this.dropOldest() as Batch
+    return { text: batch.text, bytes: batch.bytes, lines: batch.lines, since: batch.since, returnValues: undefined }
   }
 
-  /** Drops the oldest pending line; returns its bytes, or -1 when none is pending. */
-  dropOldest (): number {
-    if (this.head === this.sizes.length) return -1
-    const bytes = this.sizes[this.head] as number
-    this.advance(this.head + 1)
-    return bytes
+  /** Removes the oldest batch of lines (what one entry would take) and returns it; undefined when no line is pending. */
+  dropOldest (): Batch | undefined {
+    if (this.batchHead === this.batches.length) {
+      if (this.gathering.length === 0) return undefined
+      this.seal()
+    }
+    const batch = this.batches[this.batchHead] as Batch
+    this.batches[this.batchHead++] = undefined as unknown as Batch
+    if (this.batchHead === this.batches.length) {
+      this.batches = []
+      this.batchHead = 0
+    } else if (this.batchHead > 64 && this.batchHead * 2 > this.batches.length) {
+      this.batches = this.batches.slice(this.batchHead)
+      this.batchHead = 0
+    }
+    this.pendingBytes -= batch.bytes - (batch.lines - 1)
+    this.lineCount -= batch.lines
+    this.consumed += batch.lines
+    return batch
   }
 
   /** Drops every pending line and the completion; returns what went (`bytes` of lines, `completionBytes` of the completion, -1 if none). */
   dropAll (): { lines: number, bytes: number, completionBytes: number } {
-    const lines = this.pendingLines
+    const lines = this.lineCount
     const bytes = this.pendingBytes
     const completionBytes = this.completion?.bytes ?? -1
-    this.advance(this.sizes.length)
+    this.batches = []
+    this.batchHead = 0
+    this.gathering = []
+    this.gatheringBytes = 0
+    this.pendingBytes = 0
+    this.lineCount = 0
+    this.consumed += lines
     if (this.completion !== undefined) {
       this.completion = undefined
       this.consumed++
     }
     return { lines, bytes, completionBytes }
-  }
-
-  private advance (to: number): void {
-    let bytes = 0
-    for (let i = this.head; i < to; i++) bytes += this.sizes[i] as number
-    this.pendingBytes -= bytes
-    this.start += bytes + to - this.head
-    this.consumed += to - this.head
-    this.head = to
-    if (this.head === this.sizes.length) {
-      this.sizes = []
-      this.times = []
-      this.head = 0
-      // An emptied arena is kept for the token's next lines unless a burst made it large.
-      if (this.arena.length > 64 * 1024) this.arena = EMPTY
-      this.start = 0
-      this.end = 0
-    } else if (this.head > 1024 && this.head * 2 > this.sizes.length) {
-      // Let go of what was taken without copying on every take.
-      this.sizes = this.sizes.slice(this.head)
-      this.times = this.times.slice(this.head)
-      this.head = 0
-    }
   }
 }

@@ -706,14 +706,16 @@ t.test('a completion whose text came out empty is sent without a log message', a
 })
 
 t.test('eviction takes a token\'s oldest pending lines; the token stays one queue', async (t) => {
-  const h = await harness(t, { maxBufferedBytes: 65536, maxEntryBytes: 16384, concurrency: 4 })
+  const h = await harness(t, { maxBufferedBytes: 80000, maxEntryBytes: 16384, concurrency: 4 })
   h.sim.stall(true)
   for (const k of ['A', 'B', 'C', 'D']) h.delivery.add(`wf.${k}.token`, k.repeat(15000))
   h.clock.tick(2000)
   await waitFor(() => h.sim.requests.length === 4, 'four stalled requests')
   const S = 'wf.ssssssssssss.token-s'
-  h.delivery.add(S, 'L'.repeat(3000))
-  h.delivery.add(S, 'M'.repeat(3000))
+  h.delivery.add(S, 'L'.repeat(9000))
+  h.delivery.add(S, 'M'.repeat(9000))
+  t.equal(h.stats.dropped.overflow, 0)
+  h.delivery.add(S, 'N'.repeat(9000))
   t.equal(h.stats.dropped.overflow, 1, 'the oldest pending line went; entries in flight stay')
   t.match(h.events.find((e) => e.name === 'bitrix24:drop')?.payload, { reason: 'overflow', token: S, lines: 1 })
   h.delivery.add(S, 'after')
@@ -721,7 +723,7 @@ t.test('eviction takes a token\'s oldest pending lines; the token stays one queu
   const closing = h.delivery.close()
   h.clock.tick(5000)
   await closing
-  t.equal(h.stats.dropped.shutdown, 6, 'every line accounted for once')
+  t.equal(h.stats.dropped.shutdown, 7, 'every line accounted for once')
   await waitFor(() => h.delivery.bufferedBytes === 0, 'the aborted requests to be let go of')
 })
 

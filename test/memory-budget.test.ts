@@ -6,20 +6,20 @@ t.test('tokens with pending lines, oldest run first; a token taken from moves be
   const m = new MemoryBudget(100)
   t.equal(m.oldest(), undefined)
   t.equal(m.oldestSince(-1), -1, 'none pending')
-  const a = new TokenQueue('a')
-  const b = new TokenQueue('b')
-  a.push('x', 10)
-  a.push('y', 30)
+  const a = new TokenQueue('a', 1)
+  const b = new TokenQueue('b', 1)
+  a.push('x', 1, 10)
+  a.push('y', 1, 30)
   m.pending(a)
-  b.push('z', 20)
+  b.push('z', 1, 20)
   m.pending(b)
   m.pending(a)
   t.equal(m.oldest(), a, 'pending() again keeps its place')
   t.equal(m.oldestSince(-1), 10)
-  a.take(1)
+  a.take()
   m.taken(a)
   t.equal(m.oldest(), b, 'after a take, behind the others')
-  b.take(10)
+  b.take()
   m.taken(b)
   t.equal(m.oldest(), a, 'emptied: out')
   m.bytes = 101
@@ -28,12 +28,12 @@ t.test('tokens with pending lines, oldest run first; a token taken from moves be
   t.notOk(m.over)
 })
 
-t.test('evict drops the oldest pending lines until under the cap, and says whose', async (t) => {
+t.test('evict drops the oldest pending lines, an entry\'s worth at a time, until under the cap, and says whose', async (t) => {
   const m = new MemoryBudget(10)
-  const a = new TokenQueue('a')
-  const b = new TokenQueue('b')
+  const a = new TokenQueue('a', 2)
+  const b = new TokenQueue('b', 2)
   for (const [q, text] of [[a, 'a1'], [a, 'a2'], [b, 'b1'], [a, 'a3']] as const) {
-    q.push(text, 0)
+    q.push(text, 2, 0)
     m.bytes += 3
     m.pending(q)
   }
@@ -52,11 +52,11 @@ t.test('evict drops the oldest pending lines until under the cap, and says whose
 
 t.test('with slack, eviction frees a batch: a flood evicts (and reports) once per batch, not per line', async (t) => {
   const m = new MemoryBudget(100, 30)
-  const a = new TokenQueue('a')
+  const a = new TokenQueue('a', 9)
   m.pending(a)
   const calls: number[] = []
   for (let i = 0; i < 100; i++) {
-    a.push('123456789', i)
+    a.push('123456789', 9, i)
     m.bytes += 10
     if (m.over) m.evict((_q, lines) => calls.push(lines))
   }
