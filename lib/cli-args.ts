@@ -85,7 +85,14 @@ const TABLE: Table = {
   retryAmbiguous: { type: 'boolean', description: 'Retry a request that may have landed (at-least-once: an entry may be written twice).' },
   maxBufferedBytes: { type: 'number', value: 'bytes', description: 'Cap of queued text.' },
   maxTokens: { type: 'number', value: 'n', description: 'Cap of tokens with queued data, and of remembered dead tokens.' },
-  statsInterval: { type: 'number', value: 'ms', description: 'Emit the bitrix24:stats event this often while the counters change; 0 = only at close (pipe mode has no listener for it).' }
+  statsInterval: { type: 'number', value: 'ms', description: 'Emit the bitrix24:stats event this often while the counters change; 0 = only at close (pipe mode has no listener for it).' },
+  redisUrl: {
+    type: 'string',
+    value: 'url',
+    description: 'redis:// or rediss:// URL: every process on this key and base URL shares one request budget there. Prefer the environment variable: it may hold a password.',
+    fallback: 'none; each process paces itself',
+    env: 'BITRIX24_REDIS_URL'
+  }
 }
 
 export interface Flag {

@@ -4,8 +4,9 @@ import { BoundedSet } from './bounded-set'
 import type { Clock } from './clock'
 import type { Emit } from './events'
 import type { Config } from './options'
-import { Pacer } from './pacer'
+import { PacerBudget } from './pacer-budget'
 import { Reporter, shortToken } from './reporter'
+import type { RequestBudget } from './request-budget'
 import { sanitize } from './sanitize'
 import { type DropReason, type Stats, summaryLine } from './stats'
 import { truncate } from './truncate'
@@ -70,7 +71,8 @@ export class Delivery {
   private readonly reporter: Reporter
   private readonly emit: Emit
   readonly stats: Stats
-  private readonly pacer: Pacer
+  /** Request slots: this process's own pacer, or one shared through Redis (issue 12). */
+  private readonly budget: RequestBudget
   private readonly tokens = new Map<string, TokenState>()
   /** Round-robin queue of tokens with an entry ready and no request in flight. */
   private runnable: TokenState[] = []
@@ -97,7 +99,7 @@ export class Delivery {
   private statsTimer: unknown = undefined
   private statsSeen = -1
 
-  constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats) {
+  constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats, budget?: RequestBudget) {
     this.config = config
     this.sender = sender
     this.clock = clock
@@ -105,7 +107,9 @@ export class Delivery {
     this.emit = emit
     this.stats = stats
     this.dropMode = config.onRateLimit === 'drop'
-    this.pacer = new Pacer(config.maxRequestsPerSecond, config.burst, clock.now())
+    this.budget = budget ?? new PacerBudget(config.maxRequestsPerSecond, config.burst, clock.now())
+    // Permits or a pause arrived from elsewhere: what waits may go, or must wait longer.
+    this.budget.onChange(() => this.pump())
     this.dead = new BoundedSet(config.maxTokens)
     this.completed = new BoundedSet(config.maxTokens)
     if (config.statsInterval > 0) this.armStats()
@@ -319,7 +323,7 @@ export class Delivery {
         state.queued = false
         continue
       }
-      const wait = this.pacer.take(now)
+      const wait = this.budget.take(now)
       if (wait > 0) {
         this.armPacing(wait)
         break
@@ -388,7 +392,7 @@ export class Delivery {
       case 'ok':
         this.rateLimitStreak = 0
         this.succeeded = true
-        this.pacer.speedUp()
+        this.budget.speedUp()
         this.stats.delivered += entry.lines
         if (entry.returnValues === undefined) {
           this.stats.entries++
@@ -430,13 +434,14 @@ export class Delivery {
     // Requests in flight together meet one limit together: slow down once per pause.
     if (now >= this.pauseUntil) {
       this.rateLimitStreak++
-      this.pacer.slowDown(now)
+      this.budget.slowDown(now)
     }
     // Without a delay from the server, wait at least the second the API asks for.
     const delay = verdict.retryAfter === undefined
       ? Math.max(RATE_LIMIT_BASE, backoff(this.rateLimitStreak, RATE_LIMIT_BASE, this.config.maxRetryDelay, undefined))
       : backoff(this.rateLimitStreak, RATE_LIMIT_BASE, this.config.maxRetryDelay, verdict.retryAfter)
     this.pauseUntil = Math.max(this.pauseUntil, now + delay)
+    this.budget.pause(this.pauseUntil)
     this.emit('bitrix24:rateLimited', { code: verdict.code, retryAfter: delay })
     this.reporter.problem('RATE_LIMITED', `${this.describe(verdict)}; sending pauses ${delay} ms (onRateLimit: ${this.config.onRateLimit})`)
     if (this.dropMode) {
@@ -454,7 +459,7 @@ export class Delivery {
 
   private retry (state: TokenState, entry: Entry, verdict: Verdict, now: number): void {
     // A 502 is also how the portal's own rate limit shows: slow down as for a 429.
-    if (verdict.status === 502) this.pacer.slowDown(now)
+    if (verdict.status === 502) this.budget.slowDown(now)
     if (verdict.ambiguous && !this.config.retryAmbiguous) {
       this.reporter.problem('AMBIGUOUS', `a request failed after it was sent (${this.describe(verdict)}); retryAmbiguous is off, so the entry is dropped rather than risk writing it twice`)
       this.dropEntry(entry, 'ambiguous', verdict.code)
@@ -651,7 +656,7 @@ export class Delivery {
     this.closing = true
     this.deadline = this.clock.now() + this.config.closeTimeout
     const timer = this.clock.setTimeout(() => this.abandon(), this.config.closeTimeout)
-    if (this.pauseUntil > this.deadline) this.abandon()
+    if (Math.max(this.pauseUntil, this.budget.pausedUntil()) > this.deadline) this.abandon()
     await this.flush()
     this.clock.clearTimeout(timer)
     this.closed = true
@@ -665,6 +670,7 @@ export class Delivery {
     }
     // Aborts whatever is still in flight after the deadline.
     await this.sender.destroy()
+    await this.budget.close()
   }
 
   /** The deadline: every entry still queued, pending or in flight is dropped as `shutdown`. */

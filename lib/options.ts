@@ -57,6 +57,8 @@ export interface Options {
   maxTokens?: number
   /** Emit `bitrix24:stats` this often (ms) while counters change; 0 = only at close. Default 0. */
   statsInterval?: number
+  /** `redis://` or `rediss://` URL: every process on this key and base URL shares one request budget there. Env: BITRIX24_REDIS_URL. */
+  redisUrl?: string
 }
 
 /** The options after validation, defaults and environment applied. */
@@ -86,6 +88,7 @@ export interface Config {
   maxBufferedBytes: number
   maxTokens: number
   statsInterval: number
+  redisUrl: string | undefined
 }
 
 export const DEFAULT_BASE_URL = 'https://vibecode.bitrix24.tech'
@@ -120,6 +123,8 @@ export const defaults = {
 const MAX_ENTRY_BYTES = 65535
 // Options given as a string are most likely a key passed where an object belongs.
 const SECRET = new Set(['apiKey', 'sessionToken', 'options'])
+// URLs may carry credentials (a Redis password) or a key in their query.
+const URLS = new Set(['baseUrl', 'redisUrl'])
 
 /** Describes a given value for an error message, without ever echoing a secret. */
 export function describe (name: string, value: unknown): string {
@@ -128,7 +133,7 @@ export function describe (name: string, value: unknown): string {
   if (typeof value === 'string') {
     if (SECRET.has(name)) return `a string of ${value.length} characters`
     // A URL may carry credentials or a key in its query: show neither.
-    const shown = name === 'baseUrl' ? value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…') : value
+    const shown = URLS.has(name) ? value.replace(/^([a-z][a-z0-9+.-]*:\/*)?.*@/i, '$1…@').replace(/[?#].*$/, '?…') : value
     return JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown)
   }
   if (typeof value === 'number' || typeof value === 'boolean') return SECRET.has(name) ? `a value of type ${typeof value}` : String(value)
@@ -219,6 +224,18 @@ function baseUrl (value: string): string {
   return url.origin + url.pathname.replace(/\/+$/, '')
 }
 
+function redisUrl (value: unknown): string | undefined {
+  if (value === undefined || value === '') return undefined
+  let url: URL | undefined
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined
+  } catch {}
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw invalid('redisUrl', 'a redis:// or rediss:// URL (or env BITRIX24_REDIS_URL)', value)
+  }
+  return value as string
+}
+
 /**
  * Validates options and applies environment fallbacks and defaults. Throws a
  * Bitrix24TransportError naming the option, what was expected and what was given.
@@ -280,6 +297,7 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
     retryAmbiguous: boolean(opts, 'retryAmbiguous', defaults.retryAmbiguous),
     maxBufferedBytes,
     maxTokens: integer(opts, 'maxTokens', 1, 10000000, defaults.maxTokens),
-    statsInterval: integer(opts, 'statsInterval', 0, 86400000, defaults.statsInterval)
+    statsInterval: integer(opts, 'statsInterval', 0, 86400000, defaults.statsInterval),
+    redisUrl: redisUrl(opts.redisUrl ?? env.BITRIX24_REDIS_URL)
   }
 }

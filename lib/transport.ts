@@ -7,9 +7,11 @@ import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
 import { createEmit } from './events'
 import { Formatter, levelNumber, type PinoConfig } from './format'
 import { type Options, parseOptions } from './options'
+import { PacerBudget } from './pacer-budget'
 import { Reporter, writeStderr } from './reporter'
 import { Router } from './router'
 import { pinoSendsConfig } from './runtime'
+import { createBudget } from './shared-budget'
 import { createStats, type Stats } from './stats'
 
 /** The stream the factory returns: what pino writes to, plus delivery's controls. */
@@ -67,7 +69,8 @@ export async function createTransport (options?: Options, internals: Internals =
       }
     }
     const reporter = new Reporter(internals.stderr ?? writeStderr, clock)
-    delivery = new Delivery(config, sender, clock, reporter, createEmit(source), stats)
+    const budget = createBudget(config, clock, reporter, new PacerBudget(config.maxRequestsPerSecond, config.burst, clock.now()))
+    delivery = new Delivery(config, sender, clock, reporter, createEmit(source), stats, budget)
     router = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel }, new Formatter(config, pino), delivery, stats)
     // What parseLine returns is of no further use: let it flow away.
     source.resume()

@@ -71,7 +71,8 @@ t.test('defaults', async (t) => {
     retryAmbiguous: true,
     maxBufferedBytes: 8 * 1024 * 1024,
     maxTokens: 10000,
-    statsInterval: 0
+    statsInterval: 0,
+    redisUrl: undefined
   }
   t.same(config, expected)
   t.equal(DEFAULT_BASE_URL, 'https://vibecode.bitrix24.tech')
