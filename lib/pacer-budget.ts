@@ -14,10 +14,6 @@ export class PacerBudget implements RequestBudget {
     this.pacer = new Pacer(rate, burst, now)
   }
 
-  get currentRate (): number {
-    return this.pacer.currentRate
-  }
-
   take (now: number): number {
     if (now < this.until) return this.until - now
     return this.pacer.take(now)

@@ -177,8 +177,8 @@ export class SharedBudget implements RequestBudget {
     await this.fallback.close()
   }
 
+  // Never called once closed: the connection is gone and does not come back.
   private onReady (): void {
-    if (this.closed) return
     if (this.connectTimer !== undefined) {
       this.clock.clearTimeout(this.connectTimer)
       this.connectTimer = undefined
@@ -266,14 +266,8 @@ export class SharedBudget implements RequestBudget {
     this.reserve = 0
     this.wanted = false
     this.ahead = false
-    if (this.connectTimer !== undefined) {
-      this.clock.clearTimeout(this.connectTimer)
-      this.connectTimer = undefined
-    }
-    if (this.retryTimer !== undefined) {
-      this.clock.clearTimeout(this.retryTimer)
-      this.retryTimer = undefined
-    }
+    // No timer of the shared mode is pending here: the connect timer is gone once it fired or
+    // Redis was ready, and the retry timer once a call to Redis went out (the one that failed).
     // A pause learned from the others still holds.
     this.fallback.pause(this.sharedPause)
     this.reporter.problem('REDIS_UNAVAILABLE', `Redis (${this.target}) is unreachable or slow (${reason}); each process paces itself until it answers again, so rate limits may be met meanwhile`)
