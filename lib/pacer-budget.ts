@@ -39,7 +39,7 @@ export class PacerBudget implements RequestBudget {
   observe (): void {}
 
   // Nothing here changes but through the calls above.
-  onChange (): void {}
+  onChange (_listener: () => void): void {}
 
   close (): Promise<void> {
     return Promise.resolve()
