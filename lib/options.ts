@@ -123,8 +123,6 @@ export const defaults = {
 const MAX_ENTRY_BYTES = 65535
 // Options given as a string are most likely a key passed where an object belongs.
 const SECRET = new Set(['apiKey', 'sessionToken', 'options'])
-// URLs may carry credentials (a Redis password) or a key in their query.
-const URLS = new Set(['baseUrl', 'redisUrl'])
 
 /** Describes a given value for an error message, without ever echoing a secret. */
 export function describe (name: string, value: unknown): string {
@@ -133,7 +131,10 @@ export function describe (name: string, value: unknown): string {
   if (typeof value === 'string') {
     if (SECRET.has(name)) return `a string of ${value.length} characters`
     // A URL may carry credentials or a key in its query: show neither.
-    const shown = URLS.has(name) ? value.replace(/^([a-z][a-z0-9+.-]*:\/*)?.*@/i, '$1…@').replace(/[?#].*$/, '?…') : value
+    // A Redis URL that does not parse may still hold a password anywhere before its last '@'.
+    const shown = name === 'baseUrl'
+      ? value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…')
+      : name === 'redisUrl' ? value.replace(/^([a-z][a-z0-9+.-]*:\/*)?.*@/i, '$1…@').replace(/[?#].*$/, '?…') : value
     return JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown)
   }
   if (typeof value === 'number' || typeof value === 'boolean') return SECRET.has(name) ? `a value of type ${typeof value}` : String(value)

@@ -433,3 +433,25 @@ t.test('Bitrix24TransportError', async (t) => {
   t.equal(ERR_MISSING_API_KEY, 'ERR_BITRIX24_MISSING_API_KEY')
   t.equal(ERR_INSECURE_BASE_URL, 'ERR_BITRIX24_INSECURE_BASE_URL')
 })
+
+t.test('redisUrl: redis:// or rediss://, from the option or BITRIX24_REDIS_URL, its password never echoed', async (t) => {
+  t.equal(parseOptions({ apiKey: KEY, redisUrl: 'redis://127.0.0.1:6379' }, NO_ENV).redisUrl, 'redis://127.0.0.1:6379')
+  t.equal(parseOptions({ apiKey: KEY }, { BITRIX24_REDIS_URL: 'rediss://:pw@cache.example:6380/1' }).redisUrl, 'rediss://:pw@cache.example:6380/1')
+  t.equal(parseOptions({ apiKey: KEY, redisUrl: 'redis://a' }, { BITRIX24_REDIS_URL: 'redis://b' }).redisUrl, 'redis://a', 'an option wins over env')
+  t.equal(parseOptions({ apiKey: KEY, redisUrl: '' }, NO_ENV).redisUrl, undefined, 'empty: none')
+  const expected = 'a redis:// or rediss:// URL (or env BITRIX24_REDIS_URL)'
+  const cases: Array<[unknown, string]> = [
+    ['http://user:hunter2@cache:6379', '"http://…@cache:6379"'],
+    ['redis:/:hunter2@', '"redis:/…@"'],
+    ['rediss://:hunter2@?password=x', '"rediss://…@?…"'],
+    ['not a url with hunter2@ in it', '"…@ in it"'],
+    ['redis://', '"redis://"'],
+    [6379, '6379'],
+    [{ host: 'x' }, 'a value of type object']
+  ]
+  for (const [value, given] of cases) {
+    const err = rejects(t, { apiKey: KEY, redisUrl: value }, { option: 'redisUrl', expected, given })
+    t.notMatch(err.message, 'hunter2')
+  }
+  rejects(t, { apiKey: KEY }, { option: 'redisUrl', expected, given: '"ftp://…@x"' }, { BITRIX24_REDIS_URL: 'ftp://u:hunter2@x' })
+})
