@@ -2,7 +2,7 @@
 
 // Runs every benchmark of bench/README.md and prints one markdown report.
 //
-//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate]
+//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,processes]
 //                     [--reps=N] [--parallel] [--json=FILE] [--readme=FILE] [--verbose]
 //
 // Each run is a child process of its own (bench/app.js) and talks to servers
@@ -15,11 +15,12 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Server, runApp: spawnApp } = require('./lib/children')
+const { processes, processesTable } = require('./lib/shared')
 
 const ROOT = path.join(__dirname, '..')
 const MARK_START = '<!-- bench:start -->'
 const MARK_END = '<!-- bench:end -->'
-const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate']
+const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'processes']
 
 // ---------------------------------------------------------------- options
 
@@ -535,6 +536,9 @@ function report (res, info, elapsedMs) {
   if (res.rate) {
     parts.push(`**6. Rate-limited delivery** — simulator limited to ${plan.rate.rps} rps (burst ${plan.rate.burst}), transport pacing at its defaults (2 rps, burst 5); the minimum adds the 2000 ms flushInterval before the first entry.\n\n` + rateTable(res.rate, 2000))
   }
+  if (res.processes) {
+    parts.push(`**7. Several processes on one key** — ${res.processes.entries} entries in all (one line for each of as many tokens), split among N processes logging at once, each through its own pino worker, into a simulator limited to ${2} rps (burst 5); transport pacing at its defaults (2 rps, burst 5), with and without \`redisUrl\` (a local redis-server).\n\n` + processesTable(res.processes, { table, fmtInt, fmtNum, fmtPct }))
+  }
   const summary = targets(res)
   if (summary !== '') parts.push('**Targets**\n\n' + summary)
   return parts.join('\n\n')
@@ -597,6 +601,7 @@ async function main () {
     }
     res.rate = await ratePromise
   }
+  if (want.has('processes')) res.processes = await processes({ quick: flags.quick, verbose: flags.verbose, log })
 
   const markdown = report(res, info, Date.now() - startedAt)
   process.stdout.write(markdown + '\n')
