@@ -213,7 +213,9 @@ const modes = {
   /** Logs one line per token, then waits for run.js to see everything delivered. */
   async rate () {
     const { transport, logger, closed, result } = await start()
-    const tokens = makeTokens(scenario.count)
+    // Several processes of one bench run log for tokens of their own.
+    const offset = scenario.tokenOffset ?? 0
+    const tokens = makeTokens(offset + scenario.count).slice(offset)
     const finishAsked = waitForMessage('finish')
     const t0 = Date.now()
     for (let i = 0; i < scenario.count; i++) {

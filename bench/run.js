@@ -2,7 +2,7 @@
 
 // Runs every benchmark of bench/README.md and prints one markdown report.
 //
-//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood]
+//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood,processes]
 //                     [--reps=N] [--parallel] [--json=FILE] [--readme=FILE] [--verbose]
 //
 // Each run is a child process of its own (bench/app.js) and talks to servers
@@ -16,11 +16,12 @@ const os = require('node:os')
 const path = require('node:path')
 const { Server, runApp: spawnApp } = require('./lib/children')
 const { contextCost, contextTable, contextTarget } = require('./context')
+const { processes, processesTable } = require('./lib/shared')
 
 const ROOT = path.join(__dirname, '..')
 const MARK_START = '<!-- bench:start -->'
 const MARK_END = '<!-- bench:end -->'
-const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context', 'budget', 'flood']
+const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context', 'budget', 'flood', 'processes']
 
 // ---------------------------------------------------------------- options
 
@@ -684,6 +685,9 @@ function report (res, info, elapsedMs) {
   if (res.flood) {
     parts.push(`**9. Memory under a flood into a stalled server** — ${plan.flood.tokens} tokens × ${fmtInt(plan.flood.perToken)} lines of ~${plan.flood.msgBytes} bytes of text, as fast as possible; pino's own backlog in the main thread dominates both, so the difference is the figure; ${plan.memoryReps} round(s).\n\n` + floodTable(res.flood))
   }
+  if (res.processes) {
+    parts.push(`**10. Several processes on one key** — ${res.processes.entries} entries in all (one line for each of as many tokens), split among N processes logging at once, each through its own pino worker, into a simulator limited to ${2} rps (burst 5); transport pacing at its defaults (2 rps, burst 5), with and without \`redisUrl\` (a local redis-server).\n\n` + processesTable(res.processes, { table, fmtInt, fmtNum, fmtPct }))
+  }
   const summary = targets(res)
   if (summary !== '') parts.push('**Targets**\n\n' + summary)
   return parts.join('\n\n')
@@ -749,6 +753,7 @@ async function main () {
     res.rate = await ratePromise
   }
   if (want.has('budget')) res.budget = await budget()
+  if (want.has('processes')) res.processes = await processes({ quick: flags.quick, verbose: flags.verbose, log })
 
   const markdown = report(res, info, Date.now() - startedAt)
   process.stdout.write(markdown + '\n')

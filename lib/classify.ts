@@ -23,8 +23,8 @@ export interface Rule { action: Action, advice: string }
 
 // Frozen: an app that changed it would change delivery for every user of the module.
 export const RULES: Readonly<Record<string, Readonly<Rule>>> = deepFreeze({
-  RATE_LIMITED: { action: 'rateLimited', advice: 'the key\'s request rate was exceeded; sending pauses as the server says. Lower maxRequestsPerSecond if this repeats' },
-  QUEUE_TIMEOUT: { action: 'rateLimited', advice: 'the API\'s queue timed out; sending pauses as the server says' },
+  RATE_LIMITED: { action: 'rateLimited', advice: 'the key\'s request rate was exceeded (lower maxRequestsPerSecond if this repeats)' },
+  QUEUE_TIMEOUT: { action: 'rateLimited', advice: 'the API\'s queue timed out' },
   // Delivery says how it retries: the advice only says what happened.
   BITRIX_UNAVAILABLE: { action: 'retry', advice: 'Bitrix24 is unavailable (or the portal\'s own rate limit was hit)' },
   INTERNAL_ERROR: { action: 'retry', advice: 'the API failed internally' },

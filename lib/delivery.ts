@@ -8,6 +8,7 @@ import type { Config } from './options'
 import { decide, type Decision } from './policy'
 import { Reporter, shortToken } from './reporter'
 import { LocalBudget, type RequestBudget } from './request-budget'
+import { createBudget } from './shared-budget'
 import { sanitize } from './sanitize'
 import { Scheduler } from './scheduler'
 import { count, type DropReason, type Stats, summaryLine } from './stats'
@@ -69,7 +70,8 @@ export class Delivery {
     this.emit = emit
     this.stats = stats
     this.dropMode = config.onRateLimit === 'drop'
-    this.budget = budget ?? new LocalBudget(config.maxRequestsPerSecond, config.burst, clock, config.maxRetryDelay)
+    // This process's own pacer and pause, or, with redisUrl, one bucket shared by every process on the key.
+    this.budget = budget ?? createBudget(config, clock, reporter, new LocalBudget(config.maxRequestsPerSecond, config.burst, clock, config.maxRetryDelay))
     this.scheduler = new Scheduler(config.concurrency, this.budget, clock, (queue) => this.dispatch(queue))
     // A flood into a stalled server evicts an entry's worth at a time (at most 1/64 of the cap).
     this.memory = new MemoryBudget(config.maxBufferedBytes, Math.min(config.maxEntryBytes, Math.floor(config.maxBufferedBytes / 64)))

@@ -25,6 +25,12 @@ export interface RequestBudget {
   onChange: (listener: () => void) => void
   /** Releases timers/connections. Must resolve quickly (never waits past what the caller allows). */
   close: () => Promise<void>
+  /**
+   * Whether its waits hold even while flush() or close() bypass client pacing.
+   * An exiting process has no later requests of its own to protect, but a
+   * budget shared with other processes guards theirs too.
+   */
+  holdsWhileClosing: () => boolean
 }
 
 /**
@@ -68,6 +74,10 @@ export class LocalBudget implements RequestBudget {
 
   pausedUntil (): number {
     return this.until
+  }
+
+  holdsWhileClosing (): boolean {
+    return false
   }
 
   observe (limit: number, remaining: number, resetAt: number): void {

@@ -10,6 +10,7 @@ import type { TokenQueue } from './token-queue'
  * more of them. While a flush or close is under way the
  * client's own pacing is bypassed: only a pause the server asked for holds
  * requests back, since an exiting process has no later requests to protect.
+ * A budget shared with other processes is never bypassed: it guards theirs.
  */
 export class Scheduler {
   private readonly concurrency: number
@@ -101,7 +102,7 @@ export class Scheduler {
       }
       // Taken even when bypassed, so that a shared budget still counts the request.
       const wait = this.budget.take(now)
-      if (wait > 0 && this.bypass === 0) {
+      if (wait > 0 && (this.bypass === 0 || this.budget.holdsWhileClosing())) {
         this.arm(wait)
         return
       }

@@ -158,6 +158,27 @@ t.test('close: the server\'s 429s still slow it, and the deadline still holds', 
   t.ok(after.every((r) => r.at >= start + 2150), 'nothing went during the server\'s pause')
 })
 
+t.test('a budget that holds while closing (shared with other processes) is never bypassed', async (t) => {
+  let granted = 0
+  const budget = new LocalBudget(1, 1, { now: () => 0, setTimeout: () => undefined, clearTimeout: () => {} }, 30_000)
+  const shared: RequestBudget = {
+    take: (now) => { const wait = granted < 2 ? 0 : 1000 - (now % 1000); if (wait === 0) granted++; return wait },
+    slowDown: () => {},
+    speedUp: () => {},
+    pause: (until) => { budget.pause(until) },
+    pausedUntil: () => budget.pausedUntil(),
+    observe: () => {},
+    onChange: () => {},
+    close: async () => {},
+    holdsWhileClosing: () => true
+  }
+  const s = stub(t, { concurrency: 4 }, () => ({}), shared)
+  for (let i = 0; i < 6; i++) s.delivery.add(`wf.shared.${i}`, 'x')
+  s.delivery.flush().catch(() => {})
+  await s.clock.tickAsync(500)
+  t.equal(s.requests.length, 2, 'flush took only what the shared budget granted')
+})
+
 t.test('flush() bypasses client pacing too, and pacing applies again after', async (t) => {
   const s = stub(t, { maxRequestsPerSecond: 1, burst: 1, concurrency: 4 })
   for (let i = 0; i < 8; i++) s.delivery.add(`wf.flush.${i}`, 'x')
@@ -225,7 +246,8 @@ t.test('the scheduler spends exactly the one budget it is given, and re-checks w
     pausedUntil: () => 0,
     observe: (limit, remaining) => { calls.push(`observe ${limit} ${remaining}`) },
     onChange: (fn) => { listener = fn },
-    close: async () => { calls.push('close') }
+    close: async () => { calls.push('close') },
+    holdsWhileClosing: () => false
   }
   const s = stub(t, {}, () => ({ headers: { limit: '300', remaining: '299', reset: '60' } }), budget)
   s.delivery.add(A, 'a')
