@@ -7,6 +7,7 @@ import type * as options from './lib/options'
 import type * as stats from './lib/stats'
 import type * as transport from './lib/transport'
 import type * as events from './lib/events'
+import type * as requestBudget from './lib/request-budget'
 
 /**
  * `module.exports` is the factory itself, so that `require()`, ESM `import`
@@ -35,6 +36,13 @@ declare namespace pinoBitrix24Workflow {
   export type DropReason = stats.DropReason
   export type TransportStream = transport.TransportStream
   export type EventName = events.EventName
+  export type EventPayloads = events.EventPayloads
+  export type DropEvent = events.DropEvent
+  export type AuthErrorEvent = events.AuthErrorEvent
+  export type RateLimitedEvent = events.RateLimitedEvent
+  export type CompletedEvent = events.CompletedEvent
+  export type CompletionFailedEvent = events.CompletionFailedEvent
+  export type RequestBudget = requestBudget.RequestBudget
 }
 
 export = pinoBitrix24Workflow

@@ -106,16 +106,17 @@ async function finish (transport, closed, result) {
  * full, as an application with backpressure would; `perTick` lines every
  * `tickMs` when a steady rate is asked for.
  */
-async function logLines (logger, transport, tokens, { count, tokenShare = 1, perTick = 0, tickMs = 0 }) {
+async function logLines (logger, transport, tokens, { count, tokenShare = 1, perTick = 0, tickMs = 0, msgBytes = 0 }) {
   const every = Math.round(1 / tokenShare)
+  const msg = 'order step finished'.padEnd(msgBytes, ' lorem ipsum dolor sit amet')
   let k = 0
   for (let i = 0; i < count; i++) {
     const obj = { orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
     if (i % every === 0) {
-      logger.info({ eventToken: tokens[k % tokens.length], ...obj }, 'order step finished')
+      logger.info({ eventToken: tokens[k % tokens.length], ...obj }, msg)
       k++
     } else {
-      logger.info(obj, 'order step finished')
+      logger.info(obj, msg)
     }
     if (perTick > 0 && i % perTick === perTick - 1) {
       await new Promise((resolve) => setTimeout(resolve, tickMs))
@@ -184,10 +185,37 @@ const modes = {
     return { ...result, calls: scenario.calls, p50Ns: at(0.5), p90Ns: at(0.9), p99Ns: at(0.99), p999Ns: at(0.999), maxNs: samples[samples.length - 1] }
   },
 
+  /**
+   * Workflows logging at a steady rate: every `intervalMs`, one line per
+   * token, `steps` times; each line carries its log time (t=…) so that the
+   * server can tell how long it waited. Then the app returns (transport.end(),
+   * as pino does at exit), or, with `serveOn`, goes on serving until run.js
+   * has seen everything delivered.
+   */
+  async workflows () {
+    const { transport, logger, closed, result } = await start()
+    const children = makeTokens(scenario.tokens).map((eventToken) => logger.child({ eventToken }))
+    const t0 = Date.now()
+    for (let step = 0; step < scenario.steps; step++) {
+      for (const child of children) child.info('step %d t=%d', step, Date.now())
+      await new Promise((resolve) => setTimeout(resolve, scenario.intervalMs))
+    }
+    const tLogged = Date.now()
+    if (scenario.serveOn) {
+      const finishAsked = waitForMessage('finish')
+      process.send({ type: 'logged', t0 })
+      await finishAsked
+    }
+    await finish(transport, closed, result)
+    return { ...result, lines: scenario.steps * scenario.tokens, t0, tLogged, closedMs: Date.now() - tLogged }
+  },
+
   /** Logs one line per token, then waits for run.js to see everything delivered. */
   async rate () {
     const { transport, logger, closed, result } = await start()
-    const tokens = makeTokens(scenario.count)
+    // Several processes of one bench run log for tokens of their own.
+    const offset = scenario.tokenOffset ?? 0
+    const tokens = makeTokens(offset + scenario.count).slice(offset)
     const finishAsked = waitForMessage('finish')
     const t0 = Date.now()
     for (let i = 0; i < scenario.count; i++) {

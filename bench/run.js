@@ -2,7 +2,7 @@
 
 // Runs every benchmark of bench/README.md and prints one markdown report.
 //
-//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context]
+//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood,processes]
 //                     [--reps=N] [--parallel] [--json=FILE] [--readme=FILE] [--verbose]
 //
 // Each run is a child process of its own (bench/app.js) and talks to servers
@@ -16,11 +16,12 @@ const os = require('node:os')
 const path = require('node:path')
 const { Server, runApp: spawnApp } = require('./lib/children')
 const { contextCost, contextTable, contextTarget } = require('./context')
+const { processes, processesTable } = require('./lib/shared')
 
 const ROOT = path.join(__dirname, '..')
 const MARK_START = '<!-- bench:start -->'
 const MARK_END = '<!-- bench:end -->'
-const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context']
+const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context', 'budget', 'flood', 'processes']
 
 // ---------------------------------------------------------------- options
 
@@ -73,7 +74,18 @@ const plan = {
   latency: { calls: 50000, warmup: 10000, yieldEvery: 100 },
   memory: { counts: [250000, 1000000], closeTimeout: 1000 },
   steady: { count: 5000, perTick: 10, tickMs: 10 },
-  rate: { count: flags.quick ? 40 : 200, rps: 2, burst: 5 }
+  rate: { count: flags.quick ? 40 : 200, rps: 2, burst: 5 },
+  // A portal's own budget: 2 requests/s drained, a bucket of 50, answers in ~150 ms.
+  budget: {
+    rps: 2,
+    burst: 50,
+    latency: 150,
+    scenarios: [
+      { key: 'return', name: '20 workflows × 4 lines/s × 15 s, then the app returns', tokens: 20, steps: 60, intervalMs: 250, serveOn: false },
+      { key: 'serve', name: '100 workflows × 3 lines (one a second), the app serving on', tokens: 100, steps: 3, intervalMs: 1000, serveOn: true }
+    ]
+  },
+  flood: { tokens: 20, perToken: 20000, msgBytes: 200, closeTimeout: 1000 }
 }
 
 // ---------------------------------------------------------------- helpers
@@ -467,6 +479,119 @@ function rateTable (r, flushInterval) {
   )
 }
 
+async function budgetScenario (sc) {
+  const { rps, burst, latency } = plan.budget
+  const server = await Server.start({ rateLimit: { rps, burst }, latency })
+  const total = sc.tokens * sc.steps
+  try {
+    let poll
+    const run = await runApp({ mode: 'workflows', variant: 'bitrix24', urls: server.urls, options: {}, ...sc }, {
+      timeoutMs: 240000,
+      onMessage: (msg, child) => {
+        if (msg.type !== 'logged') return
+        const until = Date.now() + 180000
+        poll = setInterval(async () => {
+          const counts = await server.call('counts').catch(() => null)
+          if (counts === null) return
+          if (counts.sim.lines >= total || Date.now() > until) {
+            clearInterval(poll)
+            child.send({ type: 'finish' })
+          }
+        }, 250)
+      }
+    })
+    clearInterval(poll)
+    const sim = (await server.call('counts')).sim
+    const waits = await server.call('latencies')
+    log(`budget: ${sc.key} done`)
+    return { sc, total, run, sim, waits }
+  } catch (err) {
+    return { sc, total, run: failure(err) }
+  } finally {
+    await server.close()
+  }
+}
+
+async function budget () {
+  const rows = []
+  for (const sc of plan.budget.scenarios) rows.push(await budgetScenario(sc))
+  return rows
+}
+
+function budgetTable (rows) {
+  return table(
+    ['scenario', 'delivered', 'entries', 'entries per workflow (max)', 'requests', 'requests / 1,000 lines', 'line → entry p50', 'p95', '429s met', 'app end → closed'],
+    rows.map((r) => {
+      if (r.run.error !== undefined) return [r.sc.name, 'failed: ' + r.run.error, '', '', '', '', '', '', '', '']
+      const s = r.sim
+      return [
+        r.sc.name,
+        fmtPct(s.lines / r.total),
+        fmtInt(s.entries),
+        s.entriesPerToken === null ? '—' : fmtInt(s.entriesPerToken.max),
+        fmtInt(s.requests),
+        fmtNum(s.requests / r.total * 1000, 1),
+        r.waits.p50 === null ? '—' : fmtNum(r.waits.p50 / 1000, 1) + ' s',
+        r.waits.p95 === null ? '—' : fmtNum(r.waits.p95 / 1000, 1) + ' s',
+        fmtInt(s.byCode.RATE_LIMITED ?? 0),
+        r.sc.serveOn ? '(served on)' : fmtNum(r.run.closedMs / 1000, 1) + ' s'
+      ]
+    })
+  )
+}
+
+/** Peak RSS of this transport and of the parse floor, flooded into a server that never answers. */
+async function flood (server) {
+  const { tokens, perToken, msgBytes, closeTimeout } = plan.flood
+  const runs = { floor: [], bitrix24: [] }
+  for (let r = 0; r < plan.memoryReps; r++) {
+    for (const variant of r % 2 === 0 ? ['floor', 'bitrix24'] : ['bitrix24', 'floor']) {
+      await server.call('reset')
+      await server.call('stall', true)
+      try {
+        runs[variant].push(await runApp({
+          mode: 'throughput',
+          variant,
+          urls: server.urls,
+          options: variant === 'bitrix24' ? { closeTimeout } : {},
+          count: tokens * perToken,
+          tokens,
+          tokenShare: 1,
+          msgBytes
+        }, { timeoutMs: 240000 }))
+      } catch (err) {
+        runs[variant].push(failure(err))
+      }
+    }
+    log(`flood: round ${r + 1}/${plan.memoryReps} done`)
+  }
+  await server.call('stall', false)
+  await server.call('reset')
+  const peaks = (v) => runs[v].filter((x) => x.error === undefined).map((x) => x.peakRss)
+  const last = runs.bitrix24.filter((x) => x.error === undefined).at(-1)
+  // Per round, the transport's peak above the floor's of the same round: the two ran side by side.
+  const diffs = runs.bitrix24.map((x, i) => x.peakRss - runs.floor[i]?.peakRss).filter(Number.isFinite)
+  return {
+    floor: median(peaks('floor')),
+    bitrix24: median(peaks('bitrix24')),
+    diff: median(diffs),
+    diffMin: Math.min(...diffs),
+    diffMax: Math.max(...diffs),
+    stats: last?.stats ?? null,
+    failed: [...runs.floor, ...runs.bitrix24].filter((x) => x.error !== undefined).length
+  }
+}
+
+function floodTable (f) {
+  return table(
+    ['variant', 'peak RSS (VmHWM), median', 'above the floor (median of per-round differences)', 'range of differences'],
+    [
+      ['parse floor (pino-abstract-transport, parses only)', fmtMB(f.floor), '', ''],
+      [`**pino-bitrix24-workflow** → stalled simulator, closeTimeout ${plan.flood.closeTimeout}` + (f.stats === null ? '' : ` (overflow drops ${fmtInt(f.stats.dropped.overflow)})`), fmtMB(f.bitrix24), '+' + fmtMB(f.diff), `${fmtMB(f.diffMin)} – ${fmtMB(f.diffMax)}`]
+    ]
+  )
+}
+
 // ---------------------------------------------------------------- report
 
 function targets (res) {
@@ -511,6 +636,20 @@ function targets (res) {
   if (res.rate && res.rate.run.error === undefined) {
     out.push([`§6 all ${res.rate.count} entries delivered under the rate limit`, fmtPct(res.rate.sim.lines / res.rate.count), mark(res.rate.sim.lines === res.rate.count)])
   }
+  if (res.budget) {
+    for (const r of res.budget) {
+      if (r.run.error !== undefined) {
+        out.push([`§7 ${r.sc.key}: 100 % delivered`, 'failed', mark(false)])
+        continue
+      }
+      out.push([`§7 ${r.sc.name}: 100 % delivered`, fmtPct(r.sim.lines / r.total), mark(r.sim.lines === r.total)])
+      if (!r.sc.serveOn) out.push(['§7 at most 5 entries per workflow', r.sim.entriesPerToken === null ? '—' : fmtInt(r.sim.entriesPerToken.max), mark(r.sim.entriesPerToken !== null && r.sim.entriesPerToken.max <= 5)])
+    }
+  }
+  if (res.flood && Number.isFinite(res.flood.diff)) {
+    const d = res.flood.diff
+    out.push(['§8 flood: peak RSS ≤ floor + 64 MB', '+' + fmtMB(d), mark(d <= 64 * 1048576)])
+  }
   return out.length === 0 ? '' : table(['target', 'measured', ''], out)
 }
 
@@ -539,6 +678,15 @@ function report (res, info, elapsedMs) {
   }
   if (res.context) {
     parts.push(`**7. Main-thread cost of the context mixin** — \`logger.info\` with \`pino-bitrix24-workflow/context\`'s mixin, every variant through pino/file to /dev/null; ${fmtInt(plan.latency.calls)} timed calls after ${fmtInt(plan.latency.warmup)} warm-up calls, as §5.\n\n` + contextTable(res.context, { table, fmtNum }))
+  }
+  if (res.budget) {
+    parts.push(`**8. Request budget** — the simulator limited like a portal: ${plan.budget.rps} requests/s drained, bucket ${plan.budget.burst}, answers in ${plan.budget.latency} ms; default options. Line → entry is from a line's log time to the arrival of the request that carried it.\n\n` + budgetTable(res.budget))
+  }
+  if (res.flood) {
+    parts.push(`**9. Memory under a flood into a stalled server** — ${plan.flood.tokens} tokens × ${fmtInt(plan.flood.perToken)} lines of ~${plan.flood.msgBytes} bytes of text, as fast as possible; pino's own backlog in the main thread dominates both, so the difference is the figure; ${plan.memoryReps} round(s).\n\n` + floodTable(res.flood))
+  }
+  if (res.processes) {
+    parts.push(`**10. Several processes on one key** — ${res.processes.entries} entries in all (one line for each of as many tokens), split among N processes logging at once, each through its own pino worker, into a simulator limited to ${2} rps (burst 5); transport pacing at its defaults (2 rps, burst 5), with and without \`redisUrl\` (a local redis-server).\n\n` + processesTable(res.processes, { table, fmtInt, fmtNum, fmtPct }))
   }
   const summary = targets(res)
   if (summary !== '') parts.push('**Targets**\n\n' + summary)
@@ -591,6 +739,7 @@ async function main () {
     if (want.has('latency')) res.latency = await latency(server)
     if (want.has('memory')) res.memory = await memory(server)
     if (want.has('context')) res.context = await contextCost({ plan, runApp, log, median })
+    if (want.has('flood')) res.flood = await flood(server)
   } finally {
     await server.close()
   }
@@ -603,6 +752,8 @@ async function main () {
     }
     res.rate = await ratePromise
   }
+  if (want.has('budget')) res.budget = await budget()
+  if (want.has('processes')) res.processes = await processes({ quick: flags.quick, verbose: flags.verbose, log })
 
   const markdown = report(res, info, Date.now() - startedAt)
   process.stdout.write(markdown + '\n')

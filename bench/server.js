@@ -47,12 +47,30 @@ function simCounts (sim) {
   }
 }
 
+/**
+ * Time from each line to the request that landed it, from lines that carry
+ * `t=<epoch ms>` (the budget section logs them so): p50 and p95 in ms.
+ */
+function lineLatencies (sim) {
+  const waits = []
+  for (const record of sim.requests) {
+    if (record.status !== 200 || record.body === null || typeof record.body !== 'object') continue
+    const text = record.body.logMessage
+    if (typeof text !== 'string') continue
+    for (const m of text.matchAll(/ t=(\d+)/g)) waits.push(record.at - Number(m[1]))
+  }
+  waits.sort((a, b) => a - b)
+  const at = (q) => waits.length === 0 ? null : waits[Math.min(waits.length - 1, Math.floor(q * waits.length))]
+  return { lines: waits.length, p50: at(0.5), p95: at(0.95), max: at(1) }
+}
+
 async function main () {
   const opts = JSON.parse(process.argv[2] || '{}')
-  const sim = await startSimulator({ rateLimit: opts.rateLimit })
+  const sim = await startSimulator({ rateLimit: opts.rateLimit, latency: opts.latency })
   const sink = await startSink()
   const commands = {
     counts: () => ({ sim: simCounts(sim), sink: sink.counts() }),
+    latencies: () => lineLatencies(sim),
     reset: () => {
       sim.reset()
       sink.reset()

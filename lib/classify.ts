@@ -23,8 +23,8 @@ export interface Rule { action: Action, advice: string }
 
 // Frozen: an app that changed it would change delivery for every user of the module.
 export const RULES: Readonly<Record<string, Readonly<Rule>>> = deepFreeze({
-  RATE_LIMITED: { action: 'rateLimited', advice: 'the key\'s request rate was exceeded; sending pauses as the server says. Lower maxRequestsPerSecond if this repeats' },
-  QUEUE_TIMEOUT: { action: 'rateLimited', advice: 'the API\'s queue timed out; sending pauses as the server says' },
+  RATE_LIMITED: { action: 'rateLimited', advice: 'the key\'s request rate was exceeded (lower maxRequestsPerSecond if this repeats)' },
+  QUEUE_TIMEOUT: { action: 'rateLimited', advice: 'the API\'s queue timed out' },
   // Delivery says how it retries: the advice only says what happened.
   BITRIX_UNAVAILABLE: { action: 'retry', advice: 'Bitrix24 is unavailable (or the portal\'s own rate limit was hit)' },
   INTERNAL_ERROR: { action: 'retry', advice: 'the API failed internally' },
@@ -55,6 +55,22 @@ export interface Verdict {
   retryAfter: number | undefined
   /** The request may have landed although it failed: a retry may write it twice. */
   ambiguous: boolean
+  /** What the X-RateLimit headers say is left of the key's window, when the server sent all three. */
+  rateLimit: RateLimitWindow | undefined
+}
+
+export interface RateLimitWindow {
+  limit: number
+  remaining: number
+  /** Clock ms when the window resets. */
+  resetAt: number
+}
+
+/** The X-RateLimit-* header values as received. */
+export interface RateLimitHeaders {
+  limit: string | undefined
+  remaining: string | undefined
+  reset: string | undefined
 }
 
 /** The request outlived requestTimeout (connect, headers and body together) and was aborted. */
@@ -77,7 +93,7 @@ export function cannotSucceed (code: string): boolean {
 }
 
 export type Outcome =
-  | { status: number, body: string, retryAfter: string | undefined }
+  | { status: number, body: string, retryAfter: string | undefined, rateLimit?: RateLimitHeaders }
   | { error: { code?: string, name?: string, message?: string }, sent: boolean }
 
 function byStatus (status: number): Action {
@@ -96,6 +112,23 @@ export function parseRetryAfter (value: unknown, now: number): number | undefine
   if (!/[a-z]{3}/i.test(value)) return undefined
   const date = Date.parse(value)
   return Number.isFinite(date) ? Math.max(0, date - now) : undefined
+}
+
+const COUNT = /^\s*\d{1,15}\s*$/
+
+/**
+ * X-RateLimit-Limit / -Remaining / -Reset to numbers; undefined unless all three
+ * are plain counts. Reset is read as epoch ms, epoch seconds, or seconds from
+ * now, by its size: servers differ, and the spec does not say.
+ */
+export function parseRateLimit (headers: RateLimitHeaders | undefined, now: number): RateLimitWindow | undefined {
+  if (headers === undefined) return undefined
+  const { limit, remaining, reset } = headers
+  if (limit === undefined || remaining === undefined || reset === undefined) return undefined
+  if (!COUNT.test(limit) || !COUNT.test(remaining) || !COUNT.test(reset)) return undefined
+  const r = Number(reset)
+  const resetAt = r > 1e12 ? r : r > 1e9 ? r * 1000 : now + r * 1000
+  return { limit: Number(limit), remaining: Number(remaining), resetAt }
 }
 
 interface Envelope {
@@ -135,7 +168,8 @@ export function classify (outcome: Outcome, now: number): Verdict {
       hint: undefined,
       warning: undefined,
       retryAfter: undefined,
-      ambiguous: outcome.sent
+      ambiguous: outcome.sent,
+      rateLimit: undefined
     }
   }
   const { status } = outcome
@@ -160,6 +194,7 @@ export function classify (outcome: Outcome, now: number): Verdict {
     hint: text(error.hint),
     warning: text(error.warning),
     retryAfter: fromHeader ?? parseRetryAfter(error.retryAfter, now),
-    ambiguous: false
+    ambiguous: false,
+    rateLimit: parseRateLimit(outcome.rateLimit, now)
   }
 }

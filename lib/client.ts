@@ -32,6 +32,10 @@ const NOT_SENT = new Set([
  */
 export const MAX_ANSWER_BYTES = 16 * 1024
 
+function first (value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
 export const USER_AGENT = `pino-bitrix24-workflow/${version}`
 
 /** Whether a failure with this code happened before any byte of the request left. */
@@ -116,8 +120,13 @@ export class Client {
       })
       const text = await readCapped(res.body)
       clearTimeout(timer)
-      const retryAfter = res.headers['retry-after']
-      return { status: res.statusCode, body: text, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter }
+      const h = res.headers
+      const outcome: Outcome = { status: res.statusCode, body: text, retryAfter: first(h['retry-after']) }
+      // Only a server that sends them pays for carrying them.
+      if (h['x-ratelimit-remaining'] !== undefined) {
+        outcome.rateLimit = { limit: first(h['x-ratelimit-limit']), remaining: first(h['x-ratelimit-remaining']), reset: first(h['x-ratelimit-reset']) }
+      }
+      return outcome
     } catch (err) {
       clearTimeout(timer)
       const e = err as { code?: string, name?: string, message?: string }

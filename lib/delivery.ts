@@ -1,21 +1,26 @@
 import { classify, type Outcome, type Verdict } from './classify'
-import { backoff } from './backoff'
 import { BoundedSet } from './bounded-set'
 import type { Clock } from './clock'
+import { Drops } from './drops'
 import type { Emit } from './events'
+import { MemoryBudget } from './memory-budget'
 import type { Config } from './options'
-import { Pacer } from './pacer'
+import { decide, type Decision } from './policy'
 import { Reporter, shortToken } from './reporter'
+import { LocalBudget, type RequestBudget } from './request-budget'
+import { createBudget } from './shared-budget'
 import { sanitize } from './sanitize'
-import { type DropReason, type Stats, summaryLine } from './stats'
+import { Scheduler } from './scheduler'
+import { count, type DropReason, type Stats, summaryLine } from './stats'
+import { type Entry, TokenQueue } from './token-queue'
 import { truncate } from './truncate'
 
 export const LOG_PATH = '/v1/workflows/activity-log'
 export const EVENT_PATH = '/v1/workflows/event'
 
-// First retry waits up to this long; each further one doubles the ceiling.
-const RETRY_BASE = 500
-const RATE_LIMIT_BASE = 1000
+// A ready token that waits this long for a request slot means the request
+// budget cannot keep up with the log rate: say so once.
+export const BACKLOG_AFTER = 10_000
 
 /** What delivery needs of the network: Client, or anything that answers like it. */
 export interface Sender {
@@ -24,44 +29,13 @@ export interface Sender {
   destroy: () => Promise<void>
 }
 
-/** One request's worth of text for one token. */
-interface Entry {
-  state: TokenState
-  text: string
-  bytes: number
-  lines: number
-  /** When its first line was queued: eviction drops the oldest first. */
-  since: number
-  attempts: number
-  /** Set for the entry that completes the activity. */
-  returnValues: Record<string, unknown> | undefined
-  settled: boolean
-  waiters: Array<() => void> | undefined
-}
-
-/** Everything queued for one event token. Forgotten as soon as it holds nothing. */
-interface TokenState {
-  token: string
-  /** Formatted lines not yet sealed into an entry. */
-  pending: string[]
-  pendingBytes: number
-  pendingSince: number
-  flushTimer: unknown
-  /** Sealed entries in log order; the head is in flight while `busy`. */
-  entries: Entry[]
-  /** A request is in flight or a retry is waiting: one at a time per token keeps order. */
-  busy: boolean
-  retryTimer: unknown
-  /** In the round-robin queue of tokens waiting for a request slot. */
-  queued: boolean
-  /** Its activity was completed through the stream: no more lines are taken. */
-  closed: boolean
-}
-
 /**
- * Per-token batching and the delivery of entries: ordering, parallelism,
- * pacing, retries, pauses, drops and shutdown. Reading lines never waits for
- * it: `add` only enqueues, and requests go out from timers and answers.
+ * Delivery of log lines as workflow log entries. It wires the parts and
+ * carries out their decisions: lines wait in a TokenQueue per token, the
+ * Scheduler grants request slots, an entry is formed from a token's oldest
+ * lines only when its request can go, `decide` says what an answer means,
+ * the MemoryBudget bounds what is queued, and Drops counts what is given up.
+ * Reading lines never waits for any of it: `add` only enqueues.
  */
 export class Delivery {
   private readonly config: Config
@@ -70,34 +44,25 @@ export class Delivery {
   private readonly reporter: Reporter
   private readonly emit: Emit
   readonly stats: Stats
-  private readonly pacer: Pacer
-  private readonly tokens = new Map<string, TokenState>()
-  /** Round-robin queue of tokens with an entry ready and no request in flight. */
-  private runnable: TokenState[] = []
-  private runHead = 0
-  /** Entries in the order they were sealed, so an overflow drops the oldest first. */
-  private fifo: Entry[] = []
-  private fifoHead = 0
-  /** Tokens with pending lines, oldest first pending line first (a Map keeps insertion order). */
-  private readonly pendingOrder = new Map<string, TokenState>()
+  private readonly budget: RequestBudget
+  private readonly scheduler: Scheduler
+  private readonly memory: MemoryBudget
+  private readonly drops: Drops
+  private readonly tokens = new Map<string, TokenQueue>()
   private readonly dead: BoundedSet
   private readonly completed: BoundedSet
-  private buffered = 0
-  private inFlight = 0
-  private pauseUntil = 0
-  private pauseTimer: unknown = undefined
-  private pacingTimer: unknown = undefined
+  private readonly dropMode: boolean
   private rateLimitStreak = 0
   private keyFailure: Verdict | undefined = undefined
   private succeeded = false
   private closing = false
   private deadline = Infinity
   private closed = false
-  private readonly dropMode: boolean
+  private backlogReported = false
   private statsTimer: unknown = undefined
   private statsSeen = -1
 
-  constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats) {
+  constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats, budget?: RequestBudget) {
     this.config = config
     this.sender = sender
     this.clock = clock
@@ -105,7 +70,12 @@ export class Delivery {
     this.emit = emit
     this.stats = stats
     this.dropMode = config.onRateLimit === 'drop'
-    this.pacer = new Pacer(config.maxRequestsPerSecond, config.burst, clock.now())
+    // This process's own pacer and pause, or, with redisUrl, one bucket shared by every process on the key.
+    this.budget = budget ?? createBudget(config, clock, reporter, new LocalBudget(config.maxRequestsPerSecond, config.burst, clock, config.maxRetryDelay))
+    this.scheduler = new Scheduler(config.concurrency, this.budget, clock, (queue) => this.dispatch(queue))
+    // A flood into a stalled server evicts an entry's worth at a time (at most 1/64 of the cap).
+    this.memory = new MemoryBudget(config.maxBufferedBytes, Math.min(config.maxEntryBytes, Math.floor(config.maxBufferedBytes / 64)))
+    this.drops = new Drops(stats, reporter, emit, config.maxBufferedBytes)
     this.dead = new BoundedSet(config.maxTokens)
     this.completed = new BoundedSet(config.maxTokens)
     if (config.statsInterval > 0) this.armStats()
@@ -126,12 +96,16 @@ export class Delivery {
   }
 
   private emitStats (): void {
+    const now = this.clock.now()
+    const oldest = this.memory.oldestSince(now)
+    this.stats.waitingTokens = this.scheduler.waiting
+    this.stats.oldestWaitingMs = now - oldest
     this.emit('bitrix24:stats', { ...this.stats, dropped: { ...this.stats.dropped } })
   }
 
-  /** Bytes of text queued, pending or in flight. */
+  /** Bytes held for queued text, entries not settled, and queued tokens. */
   get bufferedBytes (): number {
-    return this.buffered
+    return this.memory.bytes
   }
 
   /** Tokens with anything queued. */
@@ -139,129 +113,168 @@ export class Delivery {
     return this.tokens.size
   }
 
-  /** Entries not yet let go of: sealed and not settled, or settled behind one that is not. */
-  get trackedEntries (): number {
-    return this.fifo.length - this.fifoHead
+  /** Requests on the wire now. */
+  get requestsInFlight (): number {
+    return this.scheduler.requestsInFlight
   }
 
   /** Queues one formatted line for a token. */
   add (token: string, text: string): void {
-    const state = this.accept(token, false)
-    if (state === undefined) return
-    this.append(state, text)
-  }
-
-  /**
-   * Queues the line that completes the activity: every earlier line of the
-   * token goes first, then this line goes as the event's own log message.
-   * Later lines of the token are dropped: Bitrix24 would silently ignore them.
-   */
-  complete (token: string, text: string, returnValues: Record<string, unknown>): void {
-    const state = this.accept(token, true)
-    if (state === undefined) return
-    this.seal(state)
-    this.track(state)
-    this.completed.add(token)
-    state.closed = true
-    const bytes = Buffer.byteLength(text)
-    const clean = this.clean(text, bytes)
-    this.push(state, clean, 1, returnValues, this.clock.now())
-  }
-
-  /** A line given up on before it could be queued (see Router): reported once, counted and emitted like every drop. */
-  discard (token: string, reason: DropReason, why: string): void {
-    this.reporter.problem(`DISCARD:${reason}`, why)
-    this.drop(reason, 1, token)
-  }
-
-  /**
-   * Sealing can overflow the buffer, and an eviction can forget a token whose
-   * queue it emptied: the caller goes on with that token, so it is tracked again.
-   */
-  private track (state: TokenState): void {
-    if (this.tokens.get(state.token) !== state) this.tokens.set(state.token, state)
-  }
-
-  /** Checks whether lines of a token may be queued; counts them as dropped if not. */
-  private accept (token: string, completion: boolean): TokenState | undefined {
-    let state = this.tokens.get(token)
-    // The common case, a token already queueing and nothing wrong: no further lookups.
-    if (state !== undefined && !state.closed && this.keyFailure === undefined && !this.closed &&
-      (!this.dropMode || this.clock.now() >= this.pauseUntil)) return state
-    let reason: DropReason | undefined
-    if (this.keyFailure !== undefined) reason = 'auth'
-    else if (this.closed) reason = 'shutdown'
-    else if (this.dead.has(token)) reason = 'deadToken'
-    else if (this.completed.has(token) || state?.closed === true) reason = 'completed'
-    else if (this.dropMode && this.clock.now() < this.pauseUntil) reason = 'rateLimited'
-    // A completion is never refused for the token cap: it finishes a workflow.
-    if (reason === undefined && state === undefined && !completion && this.tokens.size >= this.config.maxTokens) reason = 'overflow'
-    if (reason !== undefined) {
-      this.drop(reason, 1, token)
-      if (completion) this.completionFailed(token, reason)
-      return undefined
-    }
-    if (state === undefined) {
-      state = {
-        token,
-        pending: [],
-        pendingBytes: 0,
-        pendingSince: 0,
-        flushTimer: undefined,
-        entries: [],
-        busy: false,
-        retryTimer: undefined,
-        queued: false,
-        closed: false
-      }
-      this.tokens.set(token, state)
-    }
-    return state
-  }
-
-  private append (state: TokenState, line: string): void {
+    const queue = this.accept(token, false)
+    if (queue === undefined) return
     const max = this.config.maxEntryBytes
-    let text = line
     let bytes = Buffer.byteLength(text)
     if (bytes > max) {
       text = truncate(text, max)
       bytes = Buffer.byteLength(text)
     }
-    if (state.pending.length > 0 && state.pendingBytes + 1 + bytes > max) {
-      this.seal(state)
-      this.track(state)
+    const first = queue.pendingLines === 0
+    queue.push(text, bytes, this.clock.now())
+    // Each line is counted with the newline that will join it to the next.
+    this.memory.bytes += bytes + 1
+    if (first) this.memory.pending(queue)
+    if (queue.phase === 'collecting') {
+      if (queue.full || queue.consumed < queue.forceUntil) this.makeReady(queue)
+      else if (queue.timer === undefined) this.armFlush(queue, this.config.flushInterval)
     }
-    // Pending bytes count the newline that will join this line to the one before.
-    const added = state.pending.length === 0 ? bytes : bytes + 1
-    if (state.pending.length === 0) {
-      state.pendingSince = this.clock.now()
-      this.pendingOrder.set(state.token, state)
-      state.flushTimer = this.clock.setTimeout(() => {
-        state.flushTimer = undefined
-        this.seal(state)
-      }, this.config.flushInterval)
-    }
-    state.pending.push(text)
-    state.pendingBytes += added
-    this.buffered += added
-    if (this.buffered > this.config.maxBufferedBytes) this.evict()
+    if (this.memory.over) this.evict()
   }
 
-  /** Turns a token's pending lines into one entry and queues it for sending. */
-  private seal (state: TokenState): void {
-    if (state.pending.length === 0) return
-    if (state.flushTimer !== undefined) {
-      this.clock.clearTimeout(state.flushTimer)
-      state.flushTimer = undefined
+  /**
+   * Queues the line that completes the activity: every earlier line of the
+   * token goes first, then this line goes as the event's own request.
+   * Later lines of the token are dropped: Bitrix24 would silently ignore them.
+   */
+  complete (token: string, text: string, returnValues: Record<string, unknown>): void {
+    const queue = this.accept(token, true)
+    if (queue === undefined) return
+    this.completed.add(token)
+    const bytes = Buffer.byteLength(text)
+    queue.complete(text, bytes, returnValues, this.clock.now())
+    this.memory.bytes += bytes
+    // The workflow waits for it: the token is ready now.
+    this.makeReady(queue)
+    if (this.memory.over) this.evict()
+  }
+
+  /** A line the router gave up on before it could be queued: counted, emitted and explained like every drop. */
+  discard (token: string, reason: DropReason): void {
+    this.drops.lines(reason, 1, token)
+  }
+
+  /** Checks whether lines of a token may be queued; counts them as dropped if not. */
+  private accept (token: string, completion: boolean): TokenQueue | undefined {
+    let queue = this.tokens.get(token)
+    // The common case, a token already queueing and nothing wrong: no further lookups.
+    if (queue !== undefined && !queue.closed && this.keyFailure === undefined && !this.closed && !this.dropMode) return queue
+    let reason: DropReason | undefined
+    if (this.keyFailure !== undefined) reason = 'auth'
+    else if (this.closed) reason = 'shutdown'
+    else if (this.dead.has(token)) reason = 'deadToken'
+    else if (this.completed.has(token) || queue?.closed === true) reason = 'completed'
+    else if (this.dropMode && this.clock.now() < this.budget.pausedUntil()) reason = 'rateLimited'
+    // A completion is never refused for the token cap: it finishes a workflow.
+    if (reason === undefined && queue === undefined && !completion && this.tokens.size >= this.config.maxTokens) reason = 'overflow'
+    if (reason !== undefined) {
+      this.drops.lines(reason, 1, token)
+      // A second completion of a completed activity failed nothing: the first one stands.
+      if (completion && reason !== 'completed') this.drops.completionFailed(token, reason, undefined)
+      return undefined
     }
-    const lines = state.pending.length
-    const joined = lines === 1 ? state.pending[0] as string : state.pending.join('\n')
-    const rawBytes = state.pendingBytes
-    state.pending = []
-    state.pendingBytes = 0
-    this.pendingOrder.delete(state.token)
-    this.buffered -= rawBytes
-    this.push(state, this.clean(joined, rawBytes), lines, undefined, state.pendingSince)
+    if (queue === undefined) {
+      queue = new TokenQueue(token, this.config.maxEntryBytes)
+      this.tokens.set(token, queue)
+      // Tokens come from outside and may be long: they count against the memory cap too.
+      this.memory.bytes += token.length
+    }
+    return queue
+  }
+
+  private armFlush (queue: TokenQueue, ms: number): void {
+    queue.timer = this.clock.setTimeout(() => {
+      queue.timer = undefined
+      this.makeReady(queue)
+    }, ms)
+  }
+
+  /** A collecting token with something to send joins the scheduler's waiting line. */
+  private makeReady (queue: TokenQueue): void {
+    if (queue.phase !== 'collecting' || queue.idle) return
+    if (queue.timer !== undefined) {
+      this.clock.clearTimeout(queue.timer)
+      queue.timer = undefined
+    }
+    this.scheduler.ready(queue)
+    if (!this.backlogReported && !this.closing) this.checkBacklog()
+  }
+
+  /** After a request of the token ended: ready again at once, later, or forgotten. */
+  private review (queue: TokenQueue): void {
+    if (queue.phase !== 'collecting') return
+    if (!queue.hasWork) {
+      this.forgetIfIdle(queue)
+      return
+    }
+    const age = this.clock.now() - queue.headSince
+    if (queue.completing || queue.full || queue.consumed < queue.forceUntil || age >= this.config.flushInterval) {
+      this.makeReady(queue)
+    } else if (queue.timer === undefined) {
+      this.armFlush(queue, this.config.flushInterval - age)
+    }
+  }
+
+  private checkBacklog (): void {
+    const since = this.scheduler.oldestWaiting
+    const now = this.clock.now()
+    if (since === undefined || now - since <= BACKLOG_AFTER) return
+    const waited = Math.round((now - this.memory.oldestSince(since)) / 1000)
+    if (this.reporter.problem('BACKLOG', `the request budget cannot keep up: ${this.scheduler.waiting} workflows wait for a request slot, the oldest line has waited ${waited} s. ` +
+      'Lines are packed into fuller entries meanwhile; a portal drains only about 2 requests/s, so log fewer lines per workflow, or lines will be dropped as overflow at maxBufferedBytes')) {
+      this.backlogReported = true
+      this.emitStats()
+    }
+  }
+
+  /**
+   * The scheduler granted a request slot: the token's entry is formed now from
+   * its oldest lines (or is the one already attempted, resent as it was).
+   */
+  private dispatch (queue: TokenQueue): boolean {
+    if (queue.current !== undefined) {
+      this.send(queue, queue.current)
+      return true
+    }
+    for (;;) {
+      const raw = queue.take()
+      if (raw === undefined) {
+        this.memory.taken(queue)
+        this.forgetIfIdle(queue)
+        return false
+      }
+      // Pending lines were counted with a newline each; the text joins them with one fewer.
+      this.memory.bytes -= raw.returnValues === undefined ? raw.bytes + 1 : raw.bytes
+      const clean = this.clean(raw.text, raw.bytes)
+      if (clean.text === '' && raw.returnValues === undefined) {
+        // Bitrix24 rejects an empty entry; lines that format to nothing are not worth a request.
+        this.stats.skipped += raw.lines
+        queue.finish(raw.lines)
+        continue
+      }
+      const entry: Entry = {
+        text: clean.text,
+        bytes: clean.bytes,
+        lines: raw.lines,
+        since: raw.since,
+        attempts: 0,
+        returnValues: raw.returnValues,
+        settled: false
+      }
+      this.memory.bytes += entry.bytes
+      this.memory.taken(queue)
+      queue.current = entry
+      this.send(queue, entry)
+      return true
+    }
   }
 
   /** Sanitised and trimmed text of an entry, still within maxEntryBytes. */
@@ -276,230 +289,145 @@ export class Delivery {
     return { text: out, bytes: outBytes }
   }
 
-  private push (state: TokenState, clean: { text: string, bytes: number }, lines: number, returnValues: Record<string, unknown> | undefined, since: number): void {
-    if (clean.text === '' && returnValues === undefined) {
-      // Bitrix24 rejects an empty entry; a line that formats to nothing is not worth a request.
-      this.stats.skipped += lines
-      this.forgetIfIdle(state)
-      return
-    }
-    const entry: Entry = {
-      state,
-      text: clean.text,
-      bytes: clean.bytes,
-      lines,
-      since,
-      attempts: 0,
-      returnValues,
-      settled: false,
-      waiters: undefined
-    }
-    this.buffered += entry.bytes
-    state.entries.push(entry)
-    this.fifo.push(entry)
-    if (this.buffered > this.config.maxBufferedBytes) this.evict()
-    this.schedule(state)
-  }
-
-  /** Puts a token with a ready entry and no request in flight into the round-robin queue. */
-  private schedule (state: TokenState): void {
-    if (state.busy || state.queued || state.entries.length === 0) return
-    state.queued = true
-    this.runnable.push(state)
-    this.pump()
-  }
-
-  /** Starts as many requests as concurrency, pauses and pacing allow. */
-  private pump (): void {
-    while (this.inFlight < this.config.concurrency && this.runHead < this.runnable.length && this.keyFailure === undefined) {
-      const now = this.clock.now()
-      if (now < this.pauseUntil) {
-        this.armPause()
-        break
-      }
-      const state = this.runnable[this.runHead] as TokenState
-      const entry = state.entries[0]
-      if (entry === undefined || state.busy) {
-        // Its entries were dropped or it is already sending: nothing to do for it.
-        this.runHead++
-        state.queued = false
-        continue
-      }
-      const wait = this.pacer.take(now)
-      if (wait > 0) {
-        this.armPacing(wait)
-        break
-      }
-      this.runHead++
-      state.queued = false
-      this.send(state, entry)
-    }
-    if (this.runHead > 1024 && this.runHead * 2 > this.runnable.length) {
-      this.runnable = this.runnable.slice(this.runHead)
-      this.runHead = 0
-    }
-  }
-
-  private armPause (): void {
-    if (this.pauseTimer !== undefined) return
-    this.pauseTimer = this.clock.setTimeout(() => {
-      this.pauseTimer = undefined
-      this.pump()
-    }, this.pauseUntil - this.clock.now())
-  }
-
-  private armPacing (wait: number): void {
-    if (this.pacingTimer !== undefined) return
-    this.pacingTimer = this.clock.setTimeout(() => {
-      this.pacingTimer = undefined
-      this.pump()
-    }, wait)
-  }
-
-  private send (state: TokenState, entry: Entry): void {
-    state.busy = true
-    this.inFlight++
+  private send (queue: TokenQueue, entry: Entry): void {
+    queue.phase = 'sending'
     this.stats.requests++
     const payload = entry.returnValues === undefined
-      ? { eventToken: state.token, logMessage: entry.text }
+      ? { eventToken: queue.token, logMessage: entry.text }
       : entry.text === ''
-        ? { eventToken: state.token, returnValues: entry.returnValues }
-        : { eventToken: state.token, returnValues: entry.returnValues, logMessage: entry.text }
+        ? { eventToken: queue.token, returnValues: entry.returnValues }
+        : { eventToken: queue.token, returnValues: entry.returnValues, logMessage: entry.text }
     this.sender.post(entry.returnValues === undefined ? LOG_PATH : EVENT_PATH, payload)
-      .then((outcome) => this.answer(state, entry, outcome))
+      .then((outcome) => this.answer(queue, entry, outcome))
       .catch((err: unknown) => {
         // A bug of ours must not become an unhandled rejection that kills the worker.
         this.reporter.problem('INTERNAL', `internal error while delivering: ${(err as Error)?.message}`)
       })
   }
 
-  private answer (state: TokenState, entry: Entry, outcome: Outcome): void {
-    this.inFlight--
-    state.busy = false
-    if (entry.settled) {
-      // Given up on while in flight (shutdown, key failure): its answer no longer matters.
-      this.after(state)
-      return
-    }
+  private answer (queue: TokenQueue, entry: Entry, outcome: Outcome): void {
+    queue.phase = 'collecting'
+    if (!entry.settled) this.carryOut(queue, entry, outcome)
+    // Else it was given up on while in flight (shutdown, key failure): its answer no longer matters.
+    this.review(queue)
+    this.scheduler.done()
+  }
+
+  private carryOut (queue: TokenQueue, entry: Entry, outcome: Outcome): void {
     const now = this.clock.now()
     const verdict = classify(outcome, now)
+    if (verdict.rateLimit !== undefined) this.budget.observe(verdict.rateLimit.limit, verdict.rateLimit.remaining, verdict.rateLimit.resetAt)
     if (this.keyFailure !== undefined && verdict.action !== 'ok') {
       // The key failed while this request was in flight: nothing will be sent again.
-      this.dropEntry(entry, 'auth', this.keyFailure.code)
-      this.after(state)
+      this.dropEntry(queue, entry, 'auth', this.keyFailure.code)
       return
     }
     if (verdict.warning !== undefined) this.reporter.problem('WARNING', `the server warns: ${verdict.warning}`)
-    switch (verdict.action) {
-      case 'ok':
+    const decision = decide(verdict, {
+      now,
+      attempts: entry.attempts,
+      rateLimitStreak: this.rateLimitStreak,
+      paused: now < this.budget.pausedUntil(),
+      deadline: this.deadline,
+      maxRetries: this.config.maxRetries,
+      maxRetryDelay: this.config.maxRetryDelay,
+      retryAmbiguous: this.config.retryAmbiguous,
+      dropOnRateLimit: this.dropMode
+    })
+    switch (decision.kind) {
+      case 'delivered':
         this.rateLimitStreak = 0
         this.succeeded = true
-        this.pacer.speedUp()
+        this.budget.speedUp()
         this.stats.delivered += entry.lines
         if (entry.returnValues === undefined) {
           this.stats.entries++
         } else {
           this.stats.completions++
-          this.emit('bitrix24:completed', { token: shortToken(state.token) })
+          this.emit('bitrix24:completed', { token: queue.token })
         }
-        this.settle(entry)
+        this.settle(queue, entry)
         break
-      case 'rateLimited':
-        this.rateLimited(state, entry, verdict, now)
+      case 'pause':
+        this.pause(queue, entry, verdict, decision, now)
         break
       case 'retry':
-        this.retry(state, entry, verdict, now)
+        this.retry(queue, entry, verdict, decision)
+        break
+      case 'drop':
+        this.giveUp(queue, entry, verdict, decision)
         break
       case 'keyFailure':
         this.failKey(verdict)
         break
       case 'tokenFailure':
-        this.failToken(state, entry, verdict)
-        break
-      case 'rejected':
-        this.reporter.problem(`REJECTED:${verdict.code}`, `an entry was refused (${this.describe(verdict)}); it is dropped, others go on`)
-        this.dropEntry(entry, 'rejected', verdict.code)
+        this.failToken(queue, entry, verdict)
         break
     }
-    this.after(state)
   }
 
-  /** After an answer: next entry of this token to the back of the queue (round robin), more requests. */
-  private after (state: TokenState): void {
-    this.schedule(state)
-    this.forgetIfIdle(state)
-    this.pump()
-  }
-
-  private rateLimited (state: TokenState, entry: Entry, verdict: Verdict, now: number): void {
+  private pause (queue: TokenQueue, entry: Entry, verdict: Verdict, decision: Decision & { kind: 'pause' }, now: number): void {
     this.stats.rateLimited++
-    // Requests in flight together meet one limit together: slow down once per pause.
-    if (now >= this.pauseUntil) {
+    if (decision.slowDown) {
       this.rateLimitStreak++
-      this.pacer.slowDown(now)
+      this.budget.slowDown(now)
     }
-    // Without a delay from the server, wait at least the second the API asks for.
-    const delay = verdict.retryAfter === undefined
-      ? Math.max(RATE_LIMIT_BASE, backoff(this.rateLimitStreak, RATE_LIMIT_BASE, this.config.maxRetryDelay, undefined))
-      : backoff(this.rateLimitStreak, RATE_LIMIT_BASE, this.config.maxRetryDelay, verdict.retryAfter)
-    this.pauseUntil = Math.max(this.pauseUntil, now + delay)
-    this.emit('bitrix24:rateLimited', { code: verdict.code, retryAfter: delay })
-    this.reporter.problem('RATE_LIMITED', `${this.describe(verdict)}; sending pauses ${delay} ms (onRateLimit: ${this.config.onRateLimit})`)
-    if (this.dropMode) {
-      this.dropEntry(entry, 'rateLimited', verdict.code)
+    this.budget.pause(decision.until)
+    this.emit('bitrix24:rateLimited', { code: verdict.code, retryAfter: decision.delay })
+    this.reporter.problem('RATE_LIMITED', `${this.describe(verdict)}; sending pauses ${decision.delay} ms (onRateLimit: ${this.config.onRateLimit})`)
+    if (decision.drop) {
+      this.dropEntry(queue, entry, 'rateLimited', verdict.code)
       for (const other of [...this.tokens.values()]) this.dropToken(other, 'rateLimited', verdict.code)
+      return
     }
-    if (this.closing && this.pauseUntil > this.deadline) {
+    if (this.closing && this.budget.pausedUntil() > this.deadline) {
       // The pause outlasts the time left to close: waiting it out would deliver nothing.
       this.abandon()
       return
     }
-    this.schedule(state)
-    this.armPause()
+    // The entry was not taken in: it goes again, unchanged, when the pause ends.
+    this.scheduler.ready(queue)
   }
 
-  private retry (state: TokenState, entry: Entry, verdict: Verdict, now: number): void {
-    // A 502 is also how the portal's own rate limit shows: slow down as for a 429.
-    if (verdict.status === 502) this.pacer.slowDown(now)
-    if (verdict.ambiguous && !this.config.retryAmbiguous) {
-      this.reporter.problem('AMBIGUOUS', `a request failed after it was sent (${this.describe(verdict)}); retryAmbiguous is off, so the entry is dropped rather than risk writing it twice`)
-      this.dropEntry(entry, 'ambiguous', verdict.code)
-      return
-    }
+  private retry (queue: TokenQueue, entry: Entry, verdict: Verdict, decision: Decision & { kind: 'retry' }): void {
+    if (decision.slowDown) this.budget.slowDown(this.clock.now())
     entry.attempts++
-    if (entry.attempts > this.config.maxRetries) {
-      this.reporter.problem(`EXHAUSTED:${verdict.code}`, `an entry failed ${entry.attempts} times (${this.describe(verdict)}); it is dropped`)
-      this.dropEntry(entry, 'retriesExhausted', verdict.code)
-      return
-    }
-    const delay = backoff(entry.attempts, RETRY_BASE, this.config.maxRetryDelay, verdict.retryAfter)
-    if (this.closing && now + delay > this.deadline) {
-      this.dropToken(state, 'shutdown', verdict.code)
-      return
-    }
     this.stats.retries++
-    if (verdict.ambiguous) this.stats.possibleDuplicates++
-    this.reporter.problem(`RETRY:${verdict.code}`, `${this.describe(verdict)}; retrying with backoff (at most ${this.config.maxRetries} times per entry)`)
-    state.busy = true
-    state.retryTimer = this.clock.setTimeout(() => {
-      state.retryTimer = undefined
-      state.busy = false
-      this.after(state)
-    }, delay)
+    if (decision.possibleDuplicate) this.stats.possibleDuplicates++
+    this.reporter.problem(`RETRY:${verdict.code}`, `${this.describe(verdict)}; retrying (at most ${count(this.config.maxRetries, 'time', 'times')} per entry)`)
+    queue.phase = 'retryWait'
+    queue.timer = this.clock.setTimeout(() => {
+      queue.timer = undefined
+      this.scheduler.ready(queue)
+    }, decision.delay)
+  }
+
+  private giveUp (queue: TokenQueue, entry: Entry, verdict: Verdict, decision: Decision & { kind: 'drop' }): void {
+    if (decision.slowDown) this.budget.slowDown(this.clock.now())
+    if (decision.reason === 'ambiguous') {
+      this.reporter.problem('AMBIGUOUS', `a request failed after it was sent (${this.describe(verdict)}); retryAmbiguous is off, so the entry is dropped rather than risk writing it twice`)
+    } else if (decision.reason === 'retriesExhausted') {
+      this.reporter.problem(`EXHAUSTED:${verdict.code}`, `an entry failed ${entry.attempts + 1} times (${this.describe(verdict)}); it is dropped`)
+    } else if (decision.reason === 'rejected') {
+      this.reporter.problem(`REJECTED:${verdict.code}`, `an entry was refused (${this.describe(verdict)}); it is dropped, others go on`)
+    }
+    this.dropEntry(queue, entry, decision.reason, verdict.code)
+    if (decision.wholeToken) this.dropToken(queue, decision.reason, verdict.code)
   }
 
   private failKey (verdict: Verdict): void {
     this.keyFailure = verdict
+    this.scheduler.stop()
     this.reporter.problem(`KEY:${verdict.code}`, `${this.describe(verdict)}. Nothing more is sent with this key; lines are dropped and counted`)
     this.emit('bitrix24:authError', { code: verdict.code, status: verdict.status, advice: verdict.advice })
-    for (const state of [...this.tokens.values()]) this.dropToken(state, 'auth', verdict.code)
+    for (const queue of [...this.tokens.values()]) this.dropToken(queue, 'auth', verdict.code)
   }
 
-  private failToken (state: TokenState, entry: Entry, verdict: Verdict): void {
-    this.dead.add(state.token)
-    this.reporter.problem('TOKEN:' + verdict.code, `event token ${shortToken(state.token)}: ${this.describe(verdict)}; its lines are dropped, other workflows go on`)
-    this.dropEntry(entry, 'deadToken', verdict.code)
-    this.dropToken(state, 'deadToken', verdict.code)
+  private failToken (queue: TokenQueue, entry: Entry, verdict: Verdict): void {
+    this.dead.add(queue.token)
+    this.reporter.problem('TOKEN:' + verdict.code, `event token ${shortToken(queue.token)}: ${this.describe(verdict)}; its lines are dropped, other workflows go on`)
+    this.dropEntry(queue, entry, 'deadToken', verdict.code)
+    this.dropToken(queue, 'deadToken', verdict.code)
     if (!this.succeeded && this.dead.size >= 2) this.scopeHint()
   }
 
@@ -513,139 +441,84 @@ export class Delivery {
     return text
   }
 
-  private drop (reason: DropReason, lines: number, token: string, code?: string): void {
-    if (lines === 0) return
-    this.stats.dropped[reason] += lines
-    if (reason === 'completed') {
-      this.reporter.problem('COMPLETED', `lines were logged for event token ${shortToken(token)} after its activity was completed; Bitrix24 would ignore them, so they are dropped`)
-    }
-    if (reason === 'overflow') {
-      this.reporter.problem('OVERFLOW', `more than maxBufferedBytes (${this.config.maxBufferedBytes}) is waiting to be sent; the oldest lines are dropped`)
-    }
-    this.emit('bitrix24:drop', { reason, lines, token: shortToken(token), code })
-  }
-
-  /** Each one needs a person to finish the activity by hand: named per token, past the stderr budget. */
-  private completionFailed (token: string, reason: DropReason, code?: string): void {
-    this.reporter.problem(`COMPLETION_FAILED:${token}`, `the activity of event token ${shortToken(token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`, true)
-    this.emit('bitrix24:completionFailed', { token: shortToken(token), reason, code })
-  }
-
-  private settle (entry: Entry): void {
+  /** The attempted entry is done with: delivered or given up on. */
+  private settle (queue: TokenQueue, entry: Entry): void {
     entry.settled = true
-    this.buffered -= entry.bytes
-    const { state } = entry
-    const i = state.entries.indexOf(entry)
-    if (i !== -1) state.entries.splice(i, 1)
-    if (entry.waiters !== undefined) for (const resolve of entry.waiters) resolve()
-    // Let go of settled entries at the front, so that delivered text is not kept.
-    while (this.fifoHead < this.fifo.length && (this.fifo[this.fifoHead] as Entry).settled) this.fifoHead++
-    this.compactFifo()
+    this.memory.bytes -= entry.bytes
+    if (queue.current === entry) queue.current = undefined
+    queue.finish(entry.lines)
   }
 
-  private compactFifo (): void {
-    if (this.fifoHead === this.fifo.length) {
-      this.fifo = []
-      this.fifoHead = 0
-    } else if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
-      this.fifo = this.fifo.slice(this.fifoHead)
-      this.fifoHead = 0
+  private dropEntry (queue: TokenQueue, entry: Entry, reason: DropReason, code?: string, unknown = false): void {
+    if (entry.returnValues !== undefined) this.drops.completionFailed(queue.token, reason, code, unknown)
+    this.settle(queue, entry)
+    this.drops.lines(reason, entry.lines, queue.token, code)
+  }
+
+  /** Drops what a token has not yet sent: its pending lines and its completion. */
+  private dropPending (queue: TokenQueue, reason: DropReason, code?: string): void {
+    if (queue.current === undefined) this.scheduler.remove(queue)
+    const gone = queue.dropAll()
+    this.memory.bytes -= gone.bytes + gone.lines
+    this.memory.taken(queue)
+    let lines = gone.lines
+    if (gone.completionBytes !== -1) {
+      this.memory.bytes -= gone.completionBytes
+      this.drops.completionFailed(queue.token, reason, code)
+      lines++
     }
-  }
-
-  private dropEntry (entry: Entry, reason: DropReason, code?: string): void {
-    if (entry.returnValues !== undefined) this.completionFailed(entry.state.token, reason, code)
-    this.settle(entry)
-    this.drop(reason, entry.lines, entry.state.token, code)
-  }
-
-  private dropPending (state: TokenState, reason: DropReason, code?: string): void {
-    if (state.flushTimer !== undefined) {
-      this.clock.clearTimeout(state.flushTimer)
-      state.flushTimer = undefined
-    }
-    const lines = state.pending.length
-    this.buffered -= state.pendingBytes
-    state.pending = []
-    state.pendingBytes = 0
-    this.pendingOrder.delete(state.token)
-    this.drop(reason, lines, state.token, code)
+    queue.finish(lines)
+    this.drops.lines(reason, lines, queue.token, code)
   }
 
   /** Drops everything queued for a token, except an entry whose request is in flight. */
-  private dropToken (state: TokenState, reason: DropReason, code?: string): void {
-    this.dropPending(state, reason, code)
-    if (state.retryTimer !== undefined) {
-      this.clock.clearTimeout(state.retryTimer)
-      state.retryTimer = undefined
-      state.busy = false
+  private dropToken (queue: TokenQueue, reason: DropReason, code?: string): void {
+    this.dropPending(queue, reason, code)
+    const current = queue.current
+    if (current !== undefined && queue.phase !== 'sending') {
+      this.scheduler.remove(queue)
+      this.dropEntry(queue, current, reason, code)
     }
-    for (const entry of [...state.entries]) {
-      if (state.busy && entry === state.entries[0]) continue
-      this.dropEntry(entry, reason, code)
-    }
-    this.forgetIfIdle(state)
+    this.forgetIfIdle(queue)
   }
 
-  /** Over maxBufferedBytes: drop the oldest entry not in flight, else the oldest pending lines. */
+  /** Over maxBufferedBytes: the memory budget picks the lines; they are counted here. */
   private evict (): void {
-    while (this.buffered > this.config.maxBufferedBytes) {
-      const victim = this.oldestEvictable()
-      const pending = this.pendingOrder.values().next().value as TokenState | undefined
-      if (victim !== undefined && (pending === undefined || victim.since <= pending.pendingSince)) {
-        this.dropEntry(victim, 'overflow')
-        this.forgetIfIdle(victim.state)
-      } else if (pending !== undefined) {
-        this.dropPending(pending, 'overflow')
-        this.forgetIfIdle(pending)
-      } else {
-        // Only entries in flight and completions are left: nothing more may go.
-        return
-      }
-    }
+    this.memory.evict(this.evicted)
   }
 
-  /** The oldest sealed entry that may be dropped: not in flight, not a completion. */
-  private oldestEvictable (): Entry | undefined {
-    let victim: Entry | undefined
-    let i = this.fifoHead
-    for (; i < this.fifo.length; i++) {
-      const entry = this.fifo[i] as Entry
-      // An entry in flight (or waiting for its retry) keeps its place, and so does a
-      // completion: one line that finishes a workflow is worth more than any log line.
-      if (entry.settled || entry.returnValues !== undefined || (entry.state.busy && entry.state.entries[0] === entry)) continue
-      victim = entry
-      break
-    }
-    // Pack what was looked past (only unsettled entries still count) right before
-    // the victim, so the next eviction does not walk over the settled ones again.
-    let write = i
-    for (let j = i - 1; j >= this.fifoHead; j--) {
-      const entry = this.fifo[j] as Entry
-      if (!entry.settled) this.fifo[--write] = entry
-    }
-    this.fifoHead = write
-    this.compactFifo()
-    return victim
+  private readonly evicted = (queue: TokenQueue, lines: number): void => {
+    queue.finish(lines)
+    this.drops.lines('overflow', lines, queue.token)
+    this.forgetIfIdle(queue)
   }
 
-  private forgetIfIdle (state: TokenState): void {
-    if (state.busy || state.pending.length > 0 || state.entries.length > 0) return
-    if (this.tokens.get(state.token) === state) this.tokens.delete(state.token)
+  private forgetIfIdle (queue: TokenQueue): void {
+    if (!queue.idle || queue.phase === 'sending' || this.tokens.get(queue.token) !== queue) return
+    this.scheduler.remove(queue)
+    if (queue.timer !== undefined) {
+      this.clock.clearTimeout(queue.timer)
+      queue.timer = undefined
+    }
+    this.tokens.delete(queue.token)
+    this.memory.bytes -= queue.token.length
   }
 
-  /** Seals every pending line and resolves once all entries queued now are delivered or given up on. */
+  /**
+   * Makes every token with queued lines ready and resolves once what was
+   * queued now is delivered or given up on. Meanwhile client pacing holds
+   * nothing back: only the server's own pauses do.
+   */
   flush (): Promise<void> {
     const waits: Array<Promise<void>> = []
-    for (const state of [...this.tokens.values()]) {
-      this.seal(state)
-      for (const entry of state.entries) {
-        waits.push(new Promise<void>((resolve) => {
-          (entry.waiters ??= []).push(resolve)
-        }))
-      }
+    for (const queue of this.tokens.values()) {
+      queue.forceUntil = queue.pushed
+      this.makeReady(queue)
+      waits.push(queue.settled())
     }
-    return Promise.all(waits).then(() => undefined)
+    if (waits.length === 0) return Promise.resolve()
+    this.scheduler.bypassPacing(true)
+    return Promise.all(waits).then(() => { this.scheduler.bypassPacing(false) })
   }
 
   /**
@@ -656,12 +529,15 @@ export class Delivery {
     if (this.closing) return
     this.closing = true
     this.deadline = this.clock.now() + this.config.closeTimeout
+    // An exiting process has no later requests to protect: from now on only the server paces.
+    this.scheduler.bypassPacing(true)
     const timer = this.clock.setTimeout(() => this.abandon(), this.config.closeTimeout)
-    if (this.pauseUntil > this.deadline) this.abandon()
+    if (this.budget.pausedUntil() > this.deadline) this.abandon()
     await this.flush()
     this.clock.clearTimeout(timer)
     this.closed = true
-    for (const t of [this.pauseTimer, this.pacingTimer, this.statsTimer]) if (t !== undefined) this.clock.clearTimeout(t)
+    this.scheduler.stop()
+    if (this.statsTimer !== undefined) this.clock.clearTimeout(this.statsTimer)
     if (!this.succeeded && this.dead.size >= 1) this.scopeHint()
     this.emitStats()
     const summary = summaryLine(this.stats)
@@ -671,14 +547,16 @@ export class Delivery {
     }
     // Aborts whatever is still in flight after the deadline.
     await this.sender.destroy()
+    await this.budget.close()
   }
 
-  /** The deadline: every entry still queued, pending or in flight is dropped as `shutdown`. */
+  /** The deadline: everything still queued, waiting or in flight is dropped as `shutdown`. */
   private abandon (): void {
-    for (const state of [...this.tokens.values()]) {
-      this.dropToken(state, 'shutdown')
-      const head = state.entries[0]
-      if (head !== undefined) this.dropEntry(head, 'shutdown')
+    for (const queue of [...this.tokens.values()]) {
+      const current = queue.current
+      // Its answer may still come, but close() will not wait for it: the outcome is unknown.
+      if (current !== undefined && queue.phase === 'sending') this.dropEntry(queue, current, 'shutdown', undefined, true)
+      this.dropToken(queue, 'shutdown')
     }
   }
 }

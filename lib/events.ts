@@ -1,9 +1,60 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads'
 import type { EventEmitter } from 'node:events'
 import { isThreadStreamData } from './runtime'
+import type { DropReason, Stats } from './stats'
 
-export type EventName = 'bitrix24:drop' | 'bitrix24:authError' | 'bitrix24:rateLimited' | 'bitrix24:stats' | 'bitrix24:completed' | 'bitrix24:completionFailed'
-export type Emit = (name: EventName, payload: Record<string, unknown>) => void
+// Events go to the application's own code, which may act on a workflow: they
+// carry the full event token. Only stderr, read by people, shortens it.
+
+/** Lines were given up on. */
+export interface DropEvent {
+  reason: DropReason
+  lines: number
+  token: string
+  /** The server's error code (or a network code) behind the drop, when there was one. */
+  code: string | undefined
+}
+
+/** The key cannot write: nothing more is sent. */
+export interface AuthErrorEvent {
+  code: string
+  status: number
+  advice: string
+}
+
+/** The server asked sending to pause. */
+export interface RateLimitedEvent {
+  code: string
+  /** How long sending pauses, ms. */
+  retryAfter: number
+}
+
+/** An activity was completed through the stream. */
+export interface CompletedEvent {
+  token: string
+}
+
+/** An activity may not have been completed: a person may have to finish it. */
+export interface CompletionFailedEvent {
+  token: string
+  reason: DropReason
+  code: string | undefined
+  /** 'failed': the server did not complete it. 'unknown': its request was in flight when closeTimeout ran out; it may have landed. */
+  outcome: 'failed' | 'unknown'
+}
+
+/** Each event's payload, by name. */
+export interface EventPayloads {
+  'bitrix24:drop': DropEvent
+  'bitrix24:authError': AuthErrorEvent
+  'bitrix24:rateLimited': RateLimitedEvent
+  'bitrix24:stats': Stats
+  'bitrix24:completed': CompletedEvent
+  'bitrix24:completionFailed': CompletionFailedEvent
+}
+
+export type EventName = keyof EventPayloads
+export type Emit = <N extends EventName>(name: N, payload: EventPayloads[N]) => void
 
 /**
  * Inside pino's worker, events travel to the main thread as thread-stream's

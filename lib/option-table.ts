@@ -119,7 +119,7 @@ export const OPTIONS = deepFreeze({
   flushInterval: {
     kind: 'integer',
     type: 'ms',
-    doc: 'How long a token\'s first pending line may wait before its entry is sent.',
+    doc: 'How long a token\'s oldest pending line waits before the token is ready to send; its entry is formed when its request can go, so under a shortfall lines pack into fuller entries.',
     // 2 s: a workflow log is read by people, so a second or two of delay
     // costs nothing, while fewer entries matter twice: Bitrix24 keeps only the
     // newest 50 rows of a workflow, and a portal drains only 2 requests/s.

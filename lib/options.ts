@@ -31,7 +31,7 @@ export interface Options {
   tokenKey?: string
   /** Field of a log line that completes the activity. Default: 'workflowEvent'. */
   eventKey?: string
-  /** How long a token's first pending line may wait before its entry is sent. Default: 2000. Range: 0 to 3600000. */
+  /** How long a token's oldest pending line waits before the token is ready to send; its entry is formed when its request can go, so under a shortfall lines pack into fuller entries. Default: 2000. Range: 0 to 3600000. */
   flushInterval?: number
   /** Largest entry, in UTF-8 bytes of `logMessage` (the Bitrix24 log column holds 64 KB). Default: 16384. Range: 256 to 65535. */
   maxEntryBytes?: number

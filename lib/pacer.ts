@@ -9,6 +9,9 @@ export class Pacer {
   private rate: number
   private tokens: number
   private last: number
+  /** What the server's X-RateLimit headers leave for the current window, as a rate; Infinity = no word. */
+  private ceiling = Infinity
+  private ceilingUntil = 0
 
   /** `rate` requests per second, 0 for no pacing. */
   constructor (rate: number, burst: number, now: number) {
@@ -23,8 +26,13 @@ export class Pacer {
     return this.rate
   }
 
+  /** The rate in force at `now`: the adaptive rate, or less while the server's window asks for less. */
+  private effective (now: number): number {
+    return now < this.ceilingUntil ? Math.min(this.rate, this.ceiling) : this.rate
+  }
+
   private refill (now: number): void {
-    this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.rate / 1000)
+    this.tokens = Math.min(this.burst, this.tokens + Math.max(0, now - this.last) * this.effective(now) / 1000)
     this.last = now
   }
 
@@ -36,7 +44,21 @@ export class Pacer {
       this.tokens -= 1
       return 0
     }
-    return Math.ceil((1 - this.tokens) * 1000 / this.rate)
+    return Math.ceil((1 - this.tokens) * 1000 / this.effective(now))
+  }
+
+  /**
+   * The server said how many requests are left until `until`: spread them over
+   * the time left, so that the window is not spent before it resets. A ceiling
+   * above the configured rate changes nothing.
+   */
+  limit (rate: number, until: number, now: number): void {
+    if (this.max === 0) return
+    this.refill(now)
+    // Never quite 0: a window with nothing left is a pause, which the budget handles.
+    this.ceiling = Math.max(rate, this.max / 16)
+    this.ceilingUntil = until
+    if (this.ceiling < this.rate) this.tokens = Math.min(this.tokens, 1)
   }
 
   /** The server pushed back: halve the rate and spend the burst. */

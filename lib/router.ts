@@ -1,5 +1,6 @@
 import type { Delivery } from './delivery'
 import { type Formatter, levelValues, type PinoConfig } from './format'
+import { shortToken } from './reporter'
 import type { Stats } from './stats'
 import { MAX_TOKEN_LENGTH } from './token-length'
 
@@ -75,7 +76,8 @@ export class Router {
     }
     if (token.length > MAX_TOKEN_LENGTH) {
       // Never a Map key, never sent: no token of Bitrix24's is this long.
-      this.delivery.discard(token, 'tokenTooLong', `a line's event token is ${token.length} characters long, over the ${MAX_TOKEN_LENGTH} a Bitrix24 token can have; such lines are dropped`)
+      // The event names it shortened: no workflow has such a token, and the whole string is the attack.
+      this.delivery.discard(shortToken(token), 'tokenTooLong')
       return
     }
     let text: string
@@ -84,7 +86,7 @@ export class Router {
     } catch {
       // E.g. a value nested too deep for JSON.stringify: any NDJSON source can send one.
       if (!completes) {
-        this.delivery.discard(token, 'unformattable', 'a log line could not be formatted (nested too deep?); such lines are dropped')
+        this.delivery.discard(token, 'unformattable')
         return
       }
       text = UNFORMATTABLE_TEXT

@@ -28,6 +28,10 @@ export interface Stats {
   possibleDuplicates: number
   /** Rate-limit answers (429, 504) met. */
   rateLimited: number
+  /** Tokens whose lines are ready and wait for a request slot (pacing, a pause, concurrency). Refreshed when stats are emitted. */
+  waitingTokens: number
+  /** Age in ms of the oldest line still waiting to be sent; 0 when none waits. Refreshed when stats are emitted. */
+  oldestWaitingMs: number
   dropped: Record<DropReason, number>
 }
 
@@ -45,6 +49,8 @@ export function createStats (): Stats {
     retries: 0,
     possibleDuplicates: 0,
     rateLimited: 0,
+    waitingTokens: 0,
+    oldestWaitingMs: 0,
     dropped
   }
 }
@@ -55,13 +61,18 @@ export function totalDropped (stats: Stats): number {
   return n
 }
 
+/** `1 line`, `2 lines`: the summary is read by people. */
+export function count (n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`
+}
+
 /** One line for stderr, or '' when there is nothing a person needs to know. */
 export function summaryLine (stats: Stats): string {
   const dropped = totalDropped(stats)
   if (dropped === 0 && stats.retries === 0 && stats.rateLimited === 0) return ''
   const reasons = DROP_REASONS.filter((r) => stats.dropped[r] > 0).map((r) => `${r} ${stats.dropped[r]}`)
-  let line = `delivered ${stats.delivered} lines in ${stats.entries} entries; dropped ${dropped} lines`
+  let line = `delivered ${count(stats.delivered, 'line', 'lines')} in ${count(stats.entries, 'entry', 'entries')}; dropped ${count(dropped, 'line', 'lines')}`
   if (reasons.length > 0) line += ` (${reasons.join(', ')})`
-  line += `; ${stats.retries} retries, ${stats.possibleDuplicates} possibly duplicated; ${stats.rateLimited} rate-limit answers`
+  line += `; ${count(stats.retries, 'retry', 'retries')}, ${stats.possibleDuplicates} possibly duplicated; ${count(stats.rateLimited, 'rate-limit answer', 'rate-limit answers')}`
   return line
 }

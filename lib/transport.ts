@@ -10,6 +10,7 @@ import { Formatter, levelNumber, type PinoConfig } from './format'
 import { OPTIONS } from './option-table'
 import { type Config, describe, type Options, parseOptions } from './options'
 import { Reporter, writeStderr } from './reporter'
+import type { RequestBudget } from './request-budget'
 import { Router } from './router'
 import { isThreadStreamData, pinoSendsConfig } from './runtime'
 import { createStats, type Stats } from './stats'
@@ -32,6 +33,8 @@ export interface Internals {
   pino?: PinoConfig
   /** Whether this runs in pino's worker, where invalid options disable the transport rather than reject. */
   worker?: boolean
+  /** The one request budget delivery spends (default: this process's own pacer and pause). */
+  budget?: RequestBudget
 }
 
 // Returned by parseLine for every line: delivery has already taken it, and a
@@ -114,7 +117,7 @@ export async function createTransport (options?: Options, internals: Internals =
       }
     }
     const reporter = new Reporter(write, clock)
-    delivery = new Delivery(config, sender, clock, reporter, emit, stats)
+    delivery = new Delivery(config, sender, clock, reporter, emit, stats, internals.budget)
     sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel, levels: pino.levels }, new Formatter(config, pino), delivery, stats)
   }, {
     parseLine: (line: string) => {

@@ -3,7 +3,8 @@ import { backoff } from '../lib/backoff'
 
 t.test('a delay the server asked for is obeyed as given', async (t) => {
   t.equal(backoff(1, 500, 30000, 1234, () => 0), 1234, 'not jittered below it')
-  t.equal(backoff(7, 500, 30000, 0, () => 0.9), 0, 'zero is a valid server delay')
+  t.equal(backoff(7, 500, 30000, 0, () => 0.5), 15000, 'a delay of 0 is no delay: backoff applies, or a server saying 0 would loop')
+  t.equal(backoff(2, 500, 30000, -5, () => 0.5), 500, 'so does a date in the past')
 })
 
 t.test('a server delay is capped', async (t) => {

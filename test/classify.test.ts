@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RULES, cannotSucceed, classify, ERR_SERIALIZE, parseRetryAfter } from '../lib/classify'
+import { RULES, cannotSucceed, classify, ERR_SERIALIZE, parseRateLimit, parseRetryAfter } from '../lib/classify'
 import type { Action, Outcome } from '../lib/classify'
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0)
@@ -283,7 +283,7 @@ t.test('the server\'s texts are kept short: a hostile answer cannot make them la
 })
 
 t.test('advice says what happened, not how delivery retries: it adds that itself', async (t) => {
-  for (const [code, rule] of Object.entries(RULES)) t.notMatch(rule.advice, /retrying/, code)
+  for (const [code, rule] of Object.entries(RULES)) t.notMatch(rule.advice, /retrying|pauses/, code)
 })
 
 t.test('local failures that cannot succeed are dropped, not retried, and never ambiguous', async (t) => {
@@ -294,4 +294,18 @@ t.test('local failures that cannot succeed are dropped, not retried, and never a
   t.match(classify({ error: { code: 'UND_ERR_INVALID_ARG' }, sent: false }, 0), { advice: /could not be built/ })
   t.match(classify({ error: { code: 'ECONNREFUSED' }, sent: false }, 0), { action: 'retry', advice: 'the server could not be reached' })
   t.equal(cannotSucceed('ECONNRESET'), false)
+})
+
+t.test('X-RateLimit headers: all three plain counts, reset as seconds from now, epoch seconds or epoch ms', async (t) => {
+  const h = (limit?: string, remaining?: string, reset?: string) => ({ limit, remaining, reset })
+  t.same(parseRateLimit(h('300', '12', '30'), NOW), { limit: 300, remaining: 12, resetAt: NOW + 30_000 })
+  t.same(parseRateLimit(h('300', '12', '1700000030'), NOW), { limit: 300, remaining: 12, resetAt: 1_700_000_030_000 })
+  t.same(parseRateLimit(h('300', '12', '1700000030000'), NOW), { limit: 300, remaining: 12, resetAt: 1_700_000_030_000 })
+  t.equal(parseRateLimit(undefined, NOW), undefined)
+  t.equal(parseRateLimit(h('300', '12'), NOW), undefined, 'a missing header')
+  t.equal(parseRateLimit(h('300', '-1', '30'), NOW), undefined, 'not a count')
+  t.equal(parseRateLimit(h('lots', '1', '30'), NOW), undefined)
+  t.equal(parseRateLimit(h('300', '1', '9'.repeat(40)), NOW), undefined, 'absurdly long')
+  const verdict = classify({ status: 200, body: '{"success":true}', retryAfter: undefined, rateLimit: h('300', '0', '5') }, NOW)
+  t.same(verdict.rateLimit, { limit: 300, remaining: 0, resetAt: NOW + 5000 })
 })

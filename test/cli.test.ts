@@ -212,7 +212,7 @@ t.test('run: a line longer than the cap is skipped, the next one is not', async 
   h.stdin.end(line('tok', 'after'))
   tt.equal(await done, 0)
   tt.same(delivered(sim, 'tok'), ['before', 'after'])
-  tt.match(h.err(), /closed: delivered 2 lines in \d+ entries; dropped 1 lines \(lineTooLong 1\)/, 'the skipped line is counted')
+  tt.match(h.err(), /closed: delivered 2 lines in \d+ entr(y|ies); dropped 1 line \(lineTooLong 1\)/, 'the skipped line is counted')
 })
 
 t.test('run: a terminal on stdin gets a hint on stderr', async tt => {
@@ -268,7 +268,7 @@ t.test('run: a signal while closing changes nothing; close gives up at closeTime
   signals.emit('SIGINT')
   tt.equal(await done, 0)
   tt.ok(Date.now() - start < 1300, 'within closeTimeout')
-  tt.match(h.err(), /closed: delivered 0 lines in 0 entries; dropped 1 lines \(shutdown 1\)/)
+  tt.match(h.err(), /closed: delivered 0 lines in 0 entries; dropped 1 line \(shutdown 1\)/)
 })
 
 t.test('run: a failing stdin ends the input like its end', async tt => {
@@ -322,7 +322,7 @@ t.test('run: delivery failures are summed up on stderr, and the exit code is sti
   h.stdin.end(line('tok', 'refused'))
   tt.equal(await done, 0)
   tt.same(delivered(sim, 'tok'), [])
-  tt.match(h.err(), /closed: delivered 0 lines in 0 entries; dropped 1 lines \(auth 1\)/)
+  tt.match(h.err(), /closed: delivered 0 lines in 0 entries; dropped 1 line \(auth 1\)/)
   tt.notMatch(h.err(), 'vibe_api_wrong_key')
 })
 
@@ -540,7 +540,7 @@ t.test('binary', async tb => {
     tt.equal(res.signal, null)
     tt.ok(took < closeTimeout + 1000, `exited after ${took} ms`)
     tt.ok(took >= closeTimeout - 50, 'waited for delivery until closeTimeout')
-    tt.match(res.stderr, /closed: delivered 0 lines in 0 entries; dropped 1 lines \(shutdown 1\)/)
+    tt.match(res.stderr, /closed: delivered 0 lines in 0 entries; dropped 1 line \(shutdown 1\)/)
   })
 
   tb.test('SIGINT stops reading and delivers what was read', async tt => {

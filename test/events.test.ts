@@ -1,7 +1,10 @@
 import t, { type Test } from 'tap'
 import { EventEmitter, once } from 'node:events'
 import { MessageChannel, isMainThread } from 'node:worker_threads'
-import { createEmit } from '../lib/events'
+import { createEmit, type DropEvent } from '../lib/events'
+import { createStats } from '../lib/stats'
+
+const DROP: DropEvent = { reason: 'overflow', lines: 1, token: 'wf.x', code: undefined }
 
 function threadStreamData (): { dataBuf: SharedArrayBuffer, stateBuf: SharedArrayBuffer } {
   return { dataBuf: new SharedArrayBuffer(4), stateBuf: new SharedArrayBuffer(4) }
@@ -27,7 +30,7 @@ t.test('on the main thread, events are emitted on the stream', async (t) => {
   const stream = new EventEmitter()
   const seen = collect(stream, 'bitrix24:drop')
   const emit = createEmit(stream, undefined, true, null)
-  const payload = { reason: 'overflow', lines: 3 }
+  const payload: DropEvent = { reason: 'overflow', lines: 3, token: 'wf.full.token.kept', code: undefined }
   emit('bitrix24:drop', payload)
   t.equal(seen.length, 0, 'not while delivery is still working')
   await new Promise((resolve) => process.nextTick(resolve))
@@ -40,16 +43,18 @@ t.test('the defaults are this thread\'s own (the test runs on the main thread)',
   t.equal(isMainThread, true)
   const stream = new EventEmitter()
   const seen = collect(stream, 'bitrix24:stats')
-  createEmit(stream)('bitrix24:stats', { received: 1 })
+  const stats = createStats()
+  stats.received = 1
+  createEmit(stream)('bitrix24:stats', stats)
   await new Promise((resolve) => process.nextTick(resolve))
-  t.same(seen, [[{ received: 1 }]])
+  t.same(seen, [[stats]])
 })
 
 t.test('a listener that throws cannot break the code that emitted', async (t) => {
   const stream = new EventEmitter()
   stream.on('bitrix24:drop', () => { throw new Error('listener bug') })
   const emit = createEmit(stream, undefined, true, null)
-  t.doesNotThrow(() => emit('bitrix24:drop', { reason: 'overflow' }))
+  t.doesNotThrow(() => emit('bitrix24:drop', DROP))
   // The listener's error surfaces as the uncaught exception it is, on its own tick.
   const uncaught = await new Promise<Error>((resolve) => {
     const listeners = process.listeners('uncaughtException')
@@ -68,9 +73,9 @@ t.test('in thread-stream\'s worker, events go to the main thread as EVENT messag
   const local = collect(stream, 'bitrix24:authError')
   const emit = createEmit(stream, threadStreamData(), false, port1)
   const received = once(port2, 'message')
-  emit('bitrix24:authError', { code: 'INVALID_API_KEY', status: 401 })
+  emit('bitrix24:authError', { code: 'INVALID_API_KEY', status: 401, advice: 'issue a new key' })
   const [message] = await received
-  t.same(message, { code: 'EVENT', name: 'bitrix24:authError', args: [{ code: 'INVALID_API_KEY', status: 401 }] })
+  t.same(message, { code: 'EVENT', name: 'bitrix24:authError', args: [{ code: 'INVALID_API_KEY', status: 401, advice: 'issue a new key' }] })
   t.same(local, [], 'nothing is emitted on the stream itself')
 })
 
@@ -85,11 +90,11 @@ t.test('several events arrive in order', async (t) => {
     })
   })
   emit('bitrix24:completed', { token: 'a' })
-  emit('bitrix24:completionFailed', { token: 'b' })
+  emit('bitrix24:completionFailed', { token: 'b', reason: 'shutdown', code: undefined, outcome: 'unknown' })
   await done
   t.same(messages, [
     { code: 'EVENT', name: 'bitrix24:completed', args: [{ token: 'a' }] },
-    { code: 'EVENT', name: 'bitrix24:completionFailed', args: [{ token: 'b' }] }
+    { code: 'EVENT', name: 'bitrix24:completionFailed', args: [{ token: 'b', reason: 'shutdown', code: undefined, outcome: 'unknown' }] }
   ])
 })
 
@@ -109,9 +114,9 @@ t.test('a user\'s own worker thread is left alone', async (t) => {
     port2.on('message', (m) => posted.push(m))
     const stream = new EventEmitter()
     const local = collect(stream, 'bitrix24:rateLimited')
-    createEmit(stream, data, false, port1)('bitrix24:rateLimited', { retryAfter: 1000 })
+    createEmit(stream, data, false, port1)('bitrix24:rateLimited', { code: 'RATE_LIMITED', retryAfter: 1000 })
     await new Promise((resolve) => process.nextTick(resolve))
-    t.same(local, [[{ retryAfter: 1000 }]], `${name}: emitted on the stream`)
+    t.same(local, [[{ code: 'RATE_LIMITED', retryAfter: 1000 }]], `${name}: emitted on the stream`)
     // A round trip on the same channel: anything posted before it would arrive first.
     port1.postMessage('probe')
     await once(port2, 'message')
@@ -122,9 +127,9 @@ t.test('a user\'s own worker thread is left alone', async (t) => {
 t.test('without a parent port, events stay on the stream', async (t) => {
   const stream = new EventEmitter()
   const seen = collect(stream, 'bitrix24:drop')
-  createEmit(stream, threadStreamData(), false, null)('bitrix24:drop', { n: 1 })
+  createEmit(stream, threadStreamData(), false, null)('bitrix24:drop', DROP)
   await new Promise((resolve) => process.nextTick(resolve))
-  t.same(seen, [[{ n: 1 }]])
+  t.same(seen, [[DROP]])
 })
 
 t.test('on the main thread, thread-stream\'s buffers alone do not redirect', async (t) => {
@@ -133,9 +138,9 @@ t.test('on the main thread, thread-stream\'s buffers alone do not redirect', asy
   port2.on('message', (m) => posted.push(m))
   const stream = new EventEmitter()
   const seen = collect(stream, 'bitrix24:drop')
-  createEmit(stream, threadStreamData(), true, port1)('bitrix24:drop', { n: 2 })
+  createEmit(stream, threadStreamData(), true, port1)('bitrix24:drop', DROP)
   port1.postMessage('probe')
   await once(port2, 'message')
-  t.same(seen, [[{ n: 2 }]])
+  t.same(seen, [[DROP]])
   t.same(posted, ['probe'])
 })

@@ -258,5 +258,5 @@ t.test('a shortened token with an escape sequence, and a 500: clean lines, the r
   await h.clock.runUntil(() => h.stats.entries === 1, 50)
   t.match(h.stderr[0], /^pino-bitrix24-workflow: event token wf.dea…: HTTP 403 BITRIX_ACCESS_DENIED/, 'the escape sequence in the token is gone whole')
   t.notOk(h.stderr[0]?.includes('\x1b'), 'no escape character')
-  t.equal(h.stderr[1], 'pino-bitrix24-workflow: HTTP 500 INTERNAL_ERROR: the API failed internally; retrying with backoff (at most 1 times per entry)\n')
+  t.equal(h.stderr[1], 'pino-bitrix24-workflow: HTTP 500 INTERNAL_ERROR: the API failed internally; retrying (at most 1 time per entry)\n')
 })

@@ -14,6 +14,8 @@ t.test('createStats starts every counter at zero', async (t) => {
     retries: 0,
     possibleDuplicates: 0,
     rateLimited: 0,
+    waitingTokens: 0,
+    oldestWaitingMs: 0,
     dropped: {
       overflow: 0,
       rateLimited: 0,
@@ -77,14 +79,24 @@ t.test('summaryLine after retries alone has no reason list', async (t) => {
   stats.entries = 1
   stats.retries = 2
   t.equal(summaryLine(stats),
-    'delivered 1 lines in 1 entries; dropped 0 lines; 2 retries, 0 possibly duplicated; 0 rate-limit answers')
+    'delivered 1 line in 1 entry; dropped 0 lines; 2 retries, 0 possibly duplicated; 0 rate-limit answers')
 })
 
 t.test('summaryLine after rate limits alone', async (t) => {
   const stats = createStats()
   stats.rateLimited = 1
   t.equal(summaryLine(stats),
-    'delivered 0 lines in 0 entries; dropped 0 lines; 0 retries, 0 possibly duplicated; 1 rate-limit answers')
+    'delivered 0 lines in 0 entries; dropped 0 lines; 0 retries, 0 possibly duplicated; 1 rate-limit answer')
+})
+
+t.test('summaryLine counts in words: one line, one entry, one retry', async (t) => {
+  const stats = createStats()
+  stats.delivered = 1
+  stats.entries = 1
+  stats.retries = 1
+  stats.dropped.shutdown = 1
+  t.equal(summaryLine(stats),
+    'delivered 1 line in 1 entry; dropped 1 line (shutdown 1); 1 retry, 0 possibly duplicated; 0 rate-limit answers')
 })
 
 t.test('summaryLine after drops alone', async (t) => {

@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap'
 import pino from 'pino'
 import type { Options } from '../lib/options'
+import { systemClock } from '../lib/clock'
+import { LocalBudget } from '../lib/request-budget'
 import { createTransport } from '../lib/transport'
 import { API_KEY, waitFor } from './fixtures/harness'
 import { startSimulator } from '../lib/simulator'
@@ -49,7 +51,7 @@ t.test('events are plain stream events in-process', async (t) => {
   const drop = new Promise((resolve) => stream.once('bitrix24:drop', resolve))
   pino(stream).child({ eventToken: 'wf.dead' }).info('x')
   stream.flush()
-  t.match(await drop, { reason: 'deadToken', lines: 1, token: 'wf.…' })
+  t.match(await drop, { reason: 'deadToken', lines: 1, token: 'wf.dead' }, 'the full token: events go to the app')
   stream.end()
 })
 
@@ -166,4 +168,22 @@ t.test('the same problem without quiet is written', async (t) => {
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
   t.match(stderr.join(''), /BITRIX_ACCESS_DENIED[^]*closed: delivered 0 lines/)
+})
+
+t.test('the request budget can be handed in: delivery spends that one, and closes it', async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const budget = new LocalBudget(0, 1, systemClock, 30_000)
+  let takes = 0
+  let closed = false
+  const take = budget.take.bind(budget)
+  budget.take = (now) => { takes++; return take(now) }
+  budget.close = async () => { closed = true }
+  const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, flushInterval: 1 }, { budget })
+  pino(stream).child({ eventToken: 'wf.budget' }).info('spent from the budget handed in')
+  await waitFor(() => sim.entries('wf.budget').length === 1, 'the entry')
+  t.equal(takes, 1)
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.ok(closed)
 })

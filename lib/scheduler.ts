@@ -1,0 +1,150 @@
+import type { Clock } from './clock'
+import type { RequestBudget } from './request-budget'
+import type { TokenQueue } from './token-queue'
+
+/**
+ * Who sends next, and when: ready tokens are served longest-waiting first, at
+ * most `concurrency` at once, as the request budget allows. A token served goes
+ * to the back when it is ready again, so a flooding workflow gets one turn per
+ * round like every other, and its backlog grows into fuller entries, not into
+ * more of them. While a flush or close is under way the
+ * client's own pacing is bypassed: only a pause the server asked for holds
+ * requests back, since an exiting process has no later requests to protect.
+ * A budget shared with other processes is never bypassed: it guards theirs.
+ */
+export class Scheduler {
+  private readonly concurrency: number
+  private readonly budget: RequestBudget
+  private readonly clock: Clock
+  /** Forms the token's entry and sends it; false when nothing was left to send. */
+  private readonly dispatch: (queue: TokenQueue) => boolean
+  private heap: TokenQueue[] = []
+  private inFlight = 0
+  private order = 0
+  private timer: unknown = undefined
+  private bypass = 0
+  private stopped = false
+
+  constructor (concurrency: number, budget: RequestBudget, clock: Clock, dispatch: (queue: TokenQueue) => boolean) {
+    this.concurrency = concurrency
+    this.budget = budget
+    this.clock = clock
+    this.dispatch = dispatch
+    budget.onChange(() => this.pump())
+  }
+
+  /** Tokens ready and waiting for a request slot. */
+  get waiting (): number {
+    return this.heap.length
+  }
+
+  get requestsInFlight (): number {
+    return this.inFlight
+  }
+
+  /** Since when the longest-waiting ready token has waited for a slot; undefined when none waits. */
+  get oldestWaiting (): number | undefined {
+    return this.heap[0]?.readySince
+  }
+
+  /** A token is ready: it waits its turn. */
+  ready (queue: TokenQueue): void {
+    queue.phase = 'ready'
+    queue.readySince = this.clock.now()
+    queue.order = this.order++
+    // Joining last is always in heap order: `order` only grows.
+    queue.heapIndex = this.heap.length
+    this.heap.push(queue)
+    this.pump()
+  }
+
+  /** Takes a token out of the waiting line (its lines were dropped). */
+  remove (queue: TokenQueue): void {
+    const i = queue.heapIndex
+    if (i === -1) return
+    queue.heapIndex = -1
+    queue.phase = 'collecting'
+    const last = this.heap.pop() as TokenQueue
+    if (last === queue) return
+    // The last one joined last: it can only move down.
+    this.heap[i] = last
+    last.heapIndex = i
+    this.down(i)
+  }
+
+  /** A request finished (answered, or given up on): its slot is free. */
+  done (): void {
+    this.inFlight--
+    this.pump()
+  }
+
+  /** flush() and close() call this while they wait: client pacing stops holding requests back. */
+  bypassPacing (on: boolean): void {
+    this.bypass += on ? 1 : -1
+    this.pump()
+  }
+
+  /** Nothing more is sent (the key failed, or close is done). */
+  stop (): void {
+    this.stopped = true
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  /** Starts as many requests as concurrency, the server's pause and pacing allow. */
+  pump (): void {
+    while (!this.stopped && this.inFlight < this.concurrency && this.heap.length > 0) {
+      const now = this.clock.now()
+      const paused = this.budget.pausedUntil()
+      if (now < paused) {
+        this.arm(paused - now)
+        return
+      }
+      // Taken even when bypassed, so that a shared budget still counts the request.
+      const wait = this.budget.take(now)
+      if (wait > 0 && (this.bypass === 0 || this.budget.holdsWhileClosing())) {
+        this.arm(wait)
+        return
+      }
+      const queue = this.pop()
+      if (this.dispatch(queue)) this.inFlight++
+    }
+  }
+
+  private arm (ms: number): void {
+    if (this.timer !== undefined) return
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined
+      this.pump()
+    }, ms)
+  }
+
+  private pop (): TokenQueue {
+    const top = this.heap[0] as TokenQueue
+    this.remove(top)
+    return top
+  }
+
+  /** Who joined the waiting line first: a heap rather than a list, so that any token can leave it. */
+  private before (a: TokenQueue, b: TokenQueue): boolean {
+    return a.order < b.order
+  }
+
+  private down (i: number): void {
+    const heap = this.heap
+    const n = heap.length
+    const item = heap[i] as TokenQueue
+    for (;;) {
+      let c = 2 * i + 1
+      if (c >= n) break
+      if (c + 1 < n && this.before(heap[c + 1] as TokenQueue, heap[c] as TokenQueue)) c++
+      const child = heap[c] as TokenQueue
+      if (!this.before(child, item)) break
+      heap[i] = child
+      child.heapIndex = i
+      i = c
+    }
+    heap[i] = item
+    item.heapIndex = i
+  }
+}

@@ -1,0 +1,310 @@
+import type { Clock } from './clock'
+import type { Config } from './options'
+import { bucketKey, DEFAULT_PREFIX, RedisBucket, redisTarget, type SyncReply } from './redis-bucket'
+import type { Reporter } from './reporter'
+import type { RequestBudget } from './request-budget'
+
+// Redis answers in a millisecond on a LAN: half a second means something is wrong.
+const DEFAULT_TIMEOUT = 500
+// While pacing locally, how often to ask whether Redis answers again.
+const DEFAULT_PROBE_INTERVAL = 1000
+// A permit held unused longer than this is thrown away: spent late, it would add to
+// another process's burst and the portal would see more than the bucket allowed.
+const DEFAULT_PERMIT_TTL = 1000
+// Successes carried to Redis in one call: enough to restore any rate, bounded.
+const MAX_UPS = 100
+
+export interface SharedBudgetOptions {
+  /** `redis://` or `rediss://` URL; its password is a secret. */
+  redisUrl: string
+  apiKey: string
+  baseUrl: string
+  /** Requests per second of the shared bucket (maxRequestsPerSecond); 0 shares pauses only. */
+  rate: number
+  burst: number
+  clock: Clock
+  reporter: Reporter
+  /** Paces this process alone while Redis is away. */
+  fallback: RequestBudget
+  /** ms a Redis call (and the first connection) may take before local pacing takes over. */
+  timeout?: number
+  probeInterval?: number
+  permitTtl?: number
+  prefix?: string
+}
+
+type Mode = 'connecting' | 'shared' | 'local'
+
+/**
+ * A request budget shared by every process that uses the same API key on the
+ * same portal, through a token bucket in Redis. `take` never waits on Redis:
+ * it serves a small reserve of permits fetched ahead, one call to Redis at a
+ * time, and tells the scheduler (onChange) when permits or news arrive. Pauses
+ * and the adaptive rate live in the bucket, so a 429 met by one process slows
+ * and pauses all of them; each learns it with its next permit. Redis is an
+ * accelerator: unreachable or slow, the fallback paces this process alone
+ * (one stderr line) until Redis answers again.
+ */
+export class SharedBudget implements RequestBudget {
+  private readonly clock: Clock
+  private readonly reporter: Reporter
+  private readonly fallback: RequestBudget
+  private readonly bucket: RedisBucket
+  private readonly target: string
+  private readonly burst: number
+  private readonly timeout: number
+  private readonly probeInterval: number
+  private readonly permitTtl: number
+  private mode: Mode = 'connecting'
+  private reserve = 0
+  private reserveUntil = 0
+  /** Clock ms until which the shared bucket says to wait, as last heard. */
+  private sharedPause = 0
+  /** Clock ms of the longest pause asked here. */
+  private ownPause = 0
+  /** What Redis has not heard yet. */
+  private pendingPause = 0
+  private pendingUps = 0
+  private pendingSlow = false
+  /** A take found no permit: fetch for it. */
+  private wanted = false
+  /** The last permit went: fetch one ahead. */
+  private ahead = false
+  /** Clock ms when the bucket will have a token, as last heard; 0 = ask at once. */
+  private retryAt = 0
+  private syncing = false
+  private again = false
+  private readonly connectDeadline: number
+  private connectTimer: unknown = undefined
+  private retryTimer: unknown = undefined
+  private probeTimer: unknown = undefined
+  private lastError = 'no answer'
+  private listener: () => void = () => {}
+  private closed = false
+  /** The shared rate as last heard, requests per second. */
+  sharedRate: number
+
+  constructor (opts: SharedBudgetOptions) {
+    this.clock = opts.clock
+    this.reporter = opts.reporter
+    this.fallback = opts.fallback
+    this.burst = opts.burst
+    this.sharedRate = opts.rate
+    this.timeout = opts.timeout ?? DEFAULT_TIMEOUT
+    this.probeInterval = opts.probeInterval ?? DEFAULT_PROBE_INTERVAL
+    this.permitTtl = opts.permitTtl ?? DEFAULT_PERMIT_TTL
+    this.target = redisTarget(opts.redisUrl)
+    const key = bucketKey(opts.apiKey, opts.baseUrl, opts.prefix ?? DEFAULT_PREFIX)
+    this.bucket = new RedisBucket(opts.redisUrl, key, opts.rate, opts.burst, {
+      timeout: this.timeout,
+      onReady: () => this.onReady(),
+      onError: (message) => { this.lastError = message }
+    })
+    this.connectDeadline = this.clock.now() + this.timeout
+    this.connectTimer = this.clock.setTimeout(() => {
+      this.connectTimer = undefined
+      this.fallBack(`no connection within ${this.timeout} ms: ${this.lastError}`)
+    }, this.timeout)
+  }
+
+  /** Whether the bucket in Redis paces requests now (false: connecting, or pacing locally). */
+  get shared (): boolean {
+    return this.mode === 'shared'
+  }
+
+  take (now: number): number {
+    if (this.mode === 'local') return this.fallback.take(now)
+    const paused = Math.max(this.sharedPause, this.ownPause)
+    if (now < paused) return paused - now
+    if (this.reserve > 0 && now <= this.reserveUntil) {
+      this.reserve--
+      if (this.reserve === 0) {
+        this.ahead = true
+        this.sync()
+      }
+      return 0
+    }
+    this.reserve = 0
+    this.wanted = true
+    if (this.mode === 'connecting') return Math.max(1, this.connectDeadline - now)
+    if (now >= this.retryAt) this.sync()
+    // onChange comes as soon as a permit is there; this is only the latest time to ask again.
+    return Math.max(1, this.retryAt > now ? this.retryAt - now : this.timeout)
+  }
+
+  slowDown (now: number): void {
+    this.fallback.slowDown(now)
+    if (this.mode === 'local') return
+    this.pendingSlow = true
+    // The portal pushed back: permits fetched before that are spent no more.
+    this.reserve = 0
+    this.sync()
+  }
+
+  speedUp (): void {
+    this.fallback.speedUp()
+    if (this.mode !== 'local' && this.pendingUps < MAX_UPS) this.pendingUps++
+  }
+
+  pause (until: number): void {
+    this.fallback.pause(until)
+    if (until > this.ownPause) this.ownPause = until
+    if (until > this.pendingPause) this.pendingPause = until
+    // Published at once, so that the others stop before their next request.
+    if (this.mode !== 'local') this.sync()
+  }
+
+  pausedUntil (): number {
+    return Math.max(this.sharedPause, this.ownPause)
+  }
+
+  /** Connecting or shared: the other processes on the key are what a burst at exit would eat. Pacing locally: as alone. */
+  holdsWhileClosing (): boolean {
+    return this.mode !== 'local'
+  }
+
+  observe (limit: number, remaining: number, resetAt: number): void {
+    this.fallback.observe(limit, remaining, resetAt)
+  }
+
+  onChange (listener: () => void): void {
+    this.listener = listener
+  }
+
+  /** Never waits on Redis: what it still holds (a few permits, some successes) is not worth it. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const timer of [this.connectTimer, this.retryTimer, this.probeTimer]) {
+      if (timer !== undefined) this.clock.clearTimeout(timer)
+    }
+    this.bucket.close()
+    await this.fallback.close()
+  }
+
+  // Never called once closed: the connection is gone and does not come back.
+  private onReady (): void {
+    if (this.connectTimer !== undefined) {
+      this.clock.clearTimeout(this.connectTimer)
+      this.connectTimer = undefined
+    }
+    // Connected at last, or back after an outage: ask the bucket now.
+    this.sync(true)
+  }
+
+  /** One call to Redis at a time; what comes up meanwhile goes with the next one. */
+  private sync (probe = false): void {
+    if (this.closed || (this.mode !== 'shared' && !probe)) return
+    if (this.syncing) {
+      this.again = true
+      return
+    }
+    if (this.retryTimer !== undefined) {
+      this.clock.clearTimeout(this.retryTimer)
+      this.retryTimer = undefined
+    }
+    const now = this.clock.now()
+    const want = Math.min(this.burst, this.wanted ? 2 : this.ahead ? 1 : 0)
+    const sent = { ups: this.pendingUps, slow: this.pendingSlow, pauseUntil: this.pendingPause }
+    this.pendingUps = 0
+    this.pendingSlow = false
+    this.pendingPause = 0
+    this.syncing = true
+    this.bucket.sync({ want, ups: sent.ups, slow: sent.slow, pauseMs: sent.pauseUntil - now }).then(
+      (reply) => this.synced(reply),
+      (err: Error) => {
+        this.syncing = false
+        // Not heard by Redis: kept for the next call.
+        this.pendingUps = Math.min(MAX_UPS, this.pendingUps + sent.ups)
+        this.pendingSlow ||= sent.slow
+        this.pendingPause = Math.max(this.pendingPause, sent.pauseUntil)
+        this.fallBack(err.message)
+      }
+    )
+  }
+
+  private synced (reply: SyncReply): void {
+    this.syncing = false
+    if (this.closed) return
+    const now = this.clock.now()
+    let changed = false
+    if (this.mode !== 'shared') {
+      if (this.mode === 'local') {
+        this.reporter.problem('REDIS_BACK', `Redis (${this.target}) answers again: requests are paced with the other processes on this key once more`)
+      }
+      this.mode = 'shared'
+      if (this.probeTimer !== undefined) {
+        this.clock.clearTimeout(this.probeTimer)
+        this.probeTimer = undefined
+      }
+      changed = true
+    }
+    this.sharedRate = reply.rate
+    const pause = reply.pauseLeft > 0 ? now + reply.pauseLeft : 0
+    if (pause > now || this.sharedPause > now) changed = true
+    this.sharedPause = pause
+    if (reply.granted > 0) {
+      this.reserve += reply.granted
+      this.reserveUntil = now + this.permitTtl
+      this.wanted = false
+      this.ahead = false
+      changed = true
+    }
+    this.retryAt = reply.wait > 0 ? now + reply.wait : 0
+    if (this.again) {
+      this.again = false
+      this.sync()
+    } else if (this.wanted) {
+      // No permit yet: ask again when the bucket says one will be there.
+      this.retryTimer = this.clock.setTimeout(() => {
+        this.retryTimer = undefined
+        this.sync()
+      }, Math.max(1, reply.wait))
+    }
+    if (changed) this.listener()
+  }
+
+  /** Redis failed or was slow: this process paces itself until Redis answers again. */
+  private fallBack (reason: string): void {
+    if (this.closed || this.mode === 'local') return
+    this.mode = 'local'
+    this.reserve = 0
+    this.wanted = false
+    this.ahead = false
+    // No timer of the shared mode is pending here: the connect timer is gone once it fired or
+    // Redis was ready, and the retry timer once a call to Redis went out (the one that failed).
+    // A pause learned from the others still holds.
+    this.fallback.pause(this.sharedPause)
+    this.reporter.problem('REDIS_UNAVAILABLE', `Redis (${this.target}) is unreachable or slow (${reason}); each process paces itself until it answers again, so rate limits may be met meanwhile`)
+    this.probe()
+    this.listener()
+  }
+
+  private probe (): void {
+    this.probeTimer = this.clock.setTimeout(() => {
+      this.probeTimer = undefined
+      if (this.bucket.ready) this.sync(true)
+      if (this.mode === 'local') this.probe()
+    }, this.probeInterval)
+    // Waiting for Redis must not keep an in-process application alive.
+    ;(this.probeTimer as { unref?: () => void }).unref?.()
+  }
+}
+
+/**
+ * The budget of a transport: the local one, or, with `redisUrl`, the shared one
+ * that falls back to it. The Redis client is loaded in the second case only.
+ */
+export function createBudget (config: Config, clock: Clock, reporter: Reporter, local: RequestBudget): RequestBudget {
+  if (config.redisUrl === undefined) return local
+  return new SharedBudget({
+    redisUrl: config.redisUrl,
+    apiKey: config.apiKey,
+    baseUrl: config.baseUrl,
+    rate: config.maxRequestsPerSecond,
+    burst: config.burst,
+    clock,
+    reporter,
+    fallback: local
+  })
+}

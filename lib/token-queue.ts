@@ -1,0 +1,231 @@
+/**
+ * What one request carries for one token. Formed when the request can go (see
+ * TokenQueue.take), and never changed afterwards: a retry resends this text.
+ */
+export interface Entry {
+  text: string
+  bytes: number
+  lines: number
+  /** When its oldest line was queued. */
+  since: number
+  /** Failed attempts so far. */
+  attempts: number
+  /** Set for the entry that completes the activity. */
+  returnValues: Record<string, unknown> | undefined
+  /** Delivered or given up on; an answer that comes after is ignored. */
+  settled: boolean
+}
+
+/**
+ * Where a token stands. One request per token at a time keeps its lines in order.
+ * - collecting: lines may wait here until the token is ready (flushInterval, a full entry, a flush);
+ * - ready: waiting in the scheduler for a request slot;
+ * - sending: a request is in flight;
+ * - retryWait: an attempted entry waits for its retry.
+ */
+export type Phase = 'collecting' | 'ready' | 'sending' | 'retryWait'
+
+/** Lines joined as one entry would take them. */
+interface Batch {
+  text: string
+  /** UTF-8 bytes of `text`. */
+  bytes: number
+  lines: number
+  since: number
+}
+
+/** A completion waiting behind the token's lines. */
+interface Completion {
+  text: string
+  bytes: number
+  since: number
+  returnValues: Record<string, unknown>
+}
+
+/**
+ * Everything queued for one event token: its lines, oldest first, as given;
+ * they become an entry only when `take` is called for a request that goes now,
+ * so a token that must wait grows a fuller entry, never more entries.
+ */
+export class TokenQueue {
+  readonly token: string
+  phase: Phase = 'collecting'
+  /**
+   * Pending lines, oldest first: full batches already joined (each what one
+   * entry would take), then the lines still gathering into the next batch.
+   * Joining early is storage only, not sealing: the entry is still formed when
+   * its request can go, and a batch is exactly what `take` would form from
+   * those lines. It keeps a long queue (a stalled server, a flood) as a few
+   * flat strings instead of thousands that V8 must promote and collect.
+   */
+  private batches: Batch[] = []
+  private batchHead = 0
+  private gathering: string[] = []
+  private gatheringBytes = 0
+  private gatheringSince = 0
+  private readonly maxBytes: number
+  private lineCount = 0
+  /** UTF-8 bytes of pending lines, without the newlines that will join them. */
+  pendingBytes = 0
+  private completion: Completion | undefined = undefined
+  /** Its activity was completed through the stream: no more lines are taken. */
+  closed = false
+  /** The entry attempted and not settled: in flight, or waiting for its retry. */
+  current: Entry | undefined = undefined
+  /** Lines ever queued; lines gone from the pending queue (taken or dropped); lines delivered or given up on. */
+  pushed = 0
+  consumed = 0
+  finished = 0
+  /** Until `consumed` reaches this, the token is ready whatever its age (flush, close). */
+  forceUntil = 0
+  /** The flushInterval timer, while collecting. */
+  timer: unknown = undefined
+  /** Place in the scheduler's heap, -1 when not there; when and in which order it joined the waiting line. */
+  heapIndex = -1
+  order = 0
+  readySince = 0
+  /** flush() callers waiting for `finished` to reach a count. Lines finish in order, so a count is enough. */
+  private waiters: Array<{ upTo: number, resolve: () => void }> | undefined = undefined
+
+  /** `maxBytes`: the most one entry may hold (maxEntryBytes). */
+  constructor (token: string, maxBytes: number) {
+    this.token = token
+    this.maxBytes = maxBytes
+  }
+
+  /** Resolves once every line queued so far is delivered or given up on. */
+  settled (): Promise<void> {
+    if (this.finished >= this.pushed) return Promise.resolve()
+    const upTo = this.pushed
+    return new Promise((resolve) => { (this.waiters ??= []).push({ upTo, resolve }) })
+  }
+
+  /** `n` more lines were delivered or given up on. */
+  finish (n: number): void {
+    this.finished += n
+    const waiters = this.waiters
+    if (waiters === undefined) return
+    let i = 0
+    while (i < waiters.length && (waiters[i] as { upTo: number }).upTo <= this.finished) (waiters[i++] as { resolve: () => void }).resolve()
+    this.waiters = i === waiters.length ? undefined : waiters.slice(i)
+  }
+
+  get pendingLines (): number {
+    return this.lineCount
+  }
+
+  /** Lines or a completion still to be sent (not counting the entry attempted). */
+  get hasWork (): boolean {
+    return this.lineCount > 0 || this.completion !== undefined
+  }
+
+  /** Nothing queued, nothing attempted: the token can be forgotten. */
+  get idle (): boolean {
+    return this.current === undefined && !this.hasWork
+  }
+
+  /** A completion waits behind the lines. */
+  get completing (): boolean {
+    return this.completion !== undefined
+  }
+
+  /** When the oldest thing still to be sent was queued. */
+  get headSince (): number {
+    if (this.batchHead < this.batches.length) return (this.batches[this.batchHead] as Batch).since
+    return this.gathering.length > 0 ? this.gatheringSince : this.completion?.since ?? 0
+  }
+
+  /** Whether the oldest pending text fills an entry by itself. */
+  get full (): boolean {
+    return this.batchHead < this.batches.length || this.gatheringBytes + this.gathering.length - 1 >= this.maxBytes
+  }
+
+  /** Queues a line of `bytes` UTF-8 bytes. */
+  push (text: string, bytes: number, now: number): void {
+    const n = this.gathering.length
+    if (n > 0 && this.gatheringBytes + n + bytes > this.maxBytes) this.seal()
+    if (this.gathering.length === 0) this.gatheringSince = now
+    this.gathering.push(text)
+    this.gatheringBytes += bytes
+    this.pendingBytes += bytes
+    this.lineCount++
+    this.pushed++
+  }
+
+  /** The lines gathered so far become one batch (joined: one flat string). */
+  private seal (): void {
+    const lines = this.gathering
+    this.batches.push({
+      text: lines.length === 1 ? lines[0] as string : lines.join('\n'),
+      bytes: this.gatheringBytes + lines.length - 1,
+      lines: lines.length,
+      since: this.gatheringSince
+    })
+    this.gathering = []
+    this.gatheringBytes = 0
+  }
+
+  /** Queues the completion behind every line; it goes as its own request. */
+  complete (text: string, bytes: number, returnValues: Record<string, unknown>, now: number): void {
+    this.completion = { text, bytes, since: now, returnValues }
+    this.closed = true
+    this.pushed++
+  }
+
+  /**
+   * Forms the next entry: the oldest lines up to maxBytes joined by newlines,
+   * or, once no line is left, the completion. `text` is as queued; the caller
+   * cleans it.
+   */
+  take (): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> | undefined } | undefined {
+    if (this.lineCount === 0) {
+      const c = this.completion
+      if (c === undefined) return undefined
+      this.completion = undefined
+      this.consumed++
+      return { text: c.text, bytes: c.bytes, lines: 1, since: c.since, returnValues: c.returnValues }
+    }
+    const batch = this.dropOldest() as Batch
+    return { text: batch.text, bytes: batch.bytes, lines: batch.lines, since: batch.since, returnValues: undefined }
+  }
+
+  /** Removes the oldest batch of lines (what one entry would take) and returns it; undefined when no line is pending. */
+  dropOldest (): Batch | undefined {
+    if (this.batchHead === this.batches.length) {
+      if (this.gathering.length === 0) return undefined
+      this.seal()
+    }
+    const batch = this.batches[this.batchHead] as Batch
+    this.batches[this.batchHead++] = undefined as unknown as Batch
+    if (this.batchHead === this.batches.length) {
+      this.batches = []
+      this.batchHead = 0
+    } else if (this.batchHead > 64 && this.batchHead * 2 > this.batches.length) {
+      this.batches = this.batches.slice(this.batchHead)
+      this.batchHead = 0
+    }
+    this.pendingBytes -= batch.bytes - (batch.lines - 1)
+    this.lineCount -= batch.lines
+    this.consumed += batch.lines
+    return batch
+  }
+
+  /** Drops every pending line and the completion; returns what went (`bytes` of lines, `completionBytes` of the completion, -1 if none). */
+  dropAll (): { lines: number, bytes: number, completionBytes: number } {
+    const lines = this.lineCount
+    const bytes = this.pendingBytes
+    const completionBytes = this.completion?.bytes ?? -1
+    this.batches = []
+    this.batchHead = 0
+    this.gathering = []
+    this.gatheringBytes = 0
+    this.pendingBytes = 0
+    this.lineCount = 0
+    this.consumed += lines
+    if (this.completion !== undefined) {
+      this.completion = undefined
+      this.consumed++
+    }
+    return { lines, bytes, completionBytes }
+  }
+}

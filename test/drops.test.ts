@@ -1,0 +1,48 @@
+import t from 'tap'
+import { Drops } from '../lib/drops'
+import type { EventName, EventPayloads } from '../lib/events'
+import { Reporter } from '../lib/reporter'
+import { createStats } from '../lib/stats'
+
+function setup () {
+  const stats = createStats()
+  const stderr: string[] = []
+  const events: Array<{ name: EventName, payload: EventPayloads[EventName] }> = []
+  const drops = new Drops(stats, new Reporter((s) => { stderr.push(s) }, { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} }), (name, payload) => { events.push({ name, payload }) }, 1024)
+  return { stats, stderr, events, drops }
+}
+
+const TOKEN = 'wf.0123456789abcdef.full-token'
+
+t.test('each reason is counted, sent with the full token, and explained once', async (t) => {
+  const { stats, stderr, events, drops } = setup()
+  drops.lines('overflow', 3, TOKEN)
+  drops.lines('overflow', 2, TOKEN)
+  drops.lines('completed', 1, TOKEN)
+  drops.lines('rejected', 1, TOKEN, 'BITRIX_ERROR')
+  drops.lines('shutdown', 0, TOKEN)
+  t.equal(stats.dropped.overflow, 5)
+  t.equal(stats.dropped.completed, 1)
+  t.equal(stats.dropped.rejected, 1)
+  t.equal(stderr.length, 2, 'one line per reason that has a message; none for causes reported where they happen')
+  t.match(stderr[0], /maxBufferedBytes \(1024\)/)
+  t.notMatch(stderr.join(''), /wf\.0123/, 'stderr names no token for a drop')
+  t.same(events.map((e) => e.payload), [
+    { reason: 'overflow', lines: 3, token: TOKEN, code: undefined },
+    { reason: 'overflow', lines: 2, token: TOKEN, code: undefined },
+    { reason: 'completed', lines: 1, token: TOKEN, code: undefined },
+    { reason: 'rejected', lines: 1, token: TOKEN, code: 'BITRIX_ERROR' }
+  ])
+})
+
+t.test('a failed completion is named per token; an unknown outcome says so', async (t) => {
+  const { stderr, events, drops } = setup()
+  drops.completionFailed(TOKEN, 'deadToken', 'BITRIX_ACCESS_DENIED')
+  drops.completionFailed('wf.other.token.xyz', 'shutdown', undefined, true)
+  t.match(stderr[0], /event token wf\.012…oken could not be completed \(deadToken BITRIX_ACCESS_DENIED\); complete it by hand/)
+  t.match(stderr[1], /may or may not be completed: its request was in flight when closeTimeout ran out; check the workflow/)
+  t.same(events.map((e) => e.payload), [
+    { token: TOKEN, reason: 'deadToken', code: 'BITRIX_ACCESS_DENIED', outcome: 'failed' },
+    { token: 'wf.other.token.xyz', reason: 'shutdown', code: undefined, outcome: 'unknown' }
+  ])
+})

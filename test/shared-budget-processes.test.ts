@@ -1,0 +1,138 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import t, { type Test } from 'tap'
+import { type Simulator, startSimulator } from '../lib/simulator'
+import { makeApp, runApp } from './fixtures/app'
+import { API_KEY, waitFor } from './fixtures/harness'
+import { needsRedis, startRedis } from './fixtures/redis'
+
+// Several applications, each in its own process with pino's worker, on one API
+// key against the simulator limited as a portal is (2 requests/s): with
+// redisUrl they share one budget. Requests and rate-limit answers are counted;
+// wall time is never asserted but where load can only make things later.
+
+const LIMIT = { rps: 2, burst: 5 }
+const PASSWORD = 'redis_pw_not_to_be_shown'
+
+function env (sim: Simulator, options: Record<string, unknown>, extra: Record<string, string>): Record<string, string> {
+  return {
+    BITRIX24_API_KEY: API_KEY,
+    TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, flushInterval: 200, ...options }),
+    ...extra
+  }
+}
+
+/** Every line that landed for the tokens of process `name`. */
+function landed (sim: Simulator, name: string): string[] {
+  const out: string[] = []
+  for (const [token, entries] of sim.allEntries()) {
+    if (token.startsWith(`wf.${name}.`)) for (const entry of entries) out.push(...entry.split('\n'))
+  }
+  return out
+}
+
+function count (sim: Simulator, status: number): number {
+  return sim.requests.filter((r) => r.status === status).length
+}
+
+interface Live {
+  child: ChildProcessWithoutNullStreams
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+/** An app script in a child process whose output the test reads while it runs. */
+function start (t: Test, dir: string, script: string, childEnv: Record<string, string>): Live {
+  const child = spawn(process.execPath, [script], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...childEnv } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  t.teardown(() => { child.kill('SIGKILL') })
+  return { child, stdout: () => stdout, stderr: () => stderr, exited }
+}
+
+t.test('the Redis client is loaded only when redisUrl is set', async (t) => {
+  const dir = makeApp(t)
+  const base = { apiKey: API_KEY, baseUrl: 'http://127.0.0.1:9', closeTimeout: 0 }
+  const without = await runApp(dir, 'lazy.js', { TRANSPORT_OPTIONS: JSON.stringify(base) })
+  t.equal(without.stdout, 'ioredis not loaded\n', without.stderr)
+  const withUrl = await runApp(dir, 'lazy.js', { TRANSPORT_OPTIONS: JSON.stringify({ ...base, redisUrl: 'redis://127.0.0.1:9' }) })
+  t.equal(withUrl.stdout, 'ioredis loaded\n', withUrl.stderr)
+  t.equal(withUrl.code, 0, 'an unreachable Redis keeps nothing alive')
+})
+
+t.test('several processes on one key', needsRedis, async (t) => {
+  const redis = await startRedis(t, { password: PASSWORD })
+  const dir = makeApp(t)
+
+  t.test('share one budget: within the portal\'s rate, at most a few 429s, everything delivered', async (t) => {
+    const sim = await startSimulator({ rateLimit: LIMIT })
+    t.teardown(() => sim.close())
+    const names = ['a', 'b', 'c']
+    // 8 tokens × 3 lines each: 8 entries per process, 24 in all, 19 past the burst at 2/s.
+    const runs = await Promise.all(names.map((name) => runApp(dir, 'shared.js', env(sim, { redisUrl: redis.url }, { NAME: name, TOKENS: '8', LINES: '24' }))))
+    for (const [i, run] of runs.entries()) {
+      t.equal(run.code, 0, run.stderr)
+      t.match(run.stdout, /flushed/)
+      t.equal(landed(sim, names[i] as string).length, 24, `process ${names[i]}: every line delivered`)
+      t.notMatch(run.stderr, 'redis_pw')
+    }
+    const limited = sim.stats().byCode.RATE_LIMITED ?? 0
+    t.ok(limited <= 3, `${limited} rate-limit answers`)
+    t.ok(count(sim, 200) <= 24, `${count(sim, 200)} entries for 72 lines`)
+    t.equal(sim.requests.length, count(sim, 200) + limited, 'no request but entries and the few 429s')
+  })
+
+  t.test('a 429 met by one process pauses the others', async (t) => {
+    const sim = await startSimulator()
+    t.teardown(() => sim.close())
+    sim.script({ status: 429, code: 'RATE_LIMITED', retryAfter: 8 })
+    const opts = { redisUrl: redis.url, flushInterval: 0 }
+    const first = start(t, dir, 'shared.js', env(sim, opts, { NAME: 'first', TOKENS: '1', LINES: '1' }))
+    await waitFor(() => sim.requests.length > 0, 'the first request', 30_000)
+    const limited = sim.requests[0]
+    t.equal(limited?.status, 429)
+    const at = limited?.at as number
+    // It meets no 429 of its own: the pause in Redis holds it back until the first one's ends.
+    const second = start(t, dir, 'shared.js', env(sim, opts, { NAME: 'second', TOKENS: '1', LINES: '1' }))
+    await waitFor(() => second.stdout().includes('logged'), 'the second process logging', 30_000)
+    const loggedAt = Date.now()
+    t.ok(loggedAt < at + 8000, `the second process logged ${loggedAt - at} ms into the 8 s pause`)
+    t.equal(await second.exited, 0, second.stderr())
+    t.equal(await first.exited, 0, first.stderr())
+    const secondRequests = sim.requests.filter((r) => (r.body as { eventToken?: string }).eventToken === 'wf.second.0')
+    t.equal(secondRequests.length, 1, 'one request, no 429')
+    t.ok((secondRequests[0]?.at as number) >= at + 7900, `its request went ${(secondRequests[0]?.at as number) - at} ms after the 429`)
+    t.equal(landed(sim, 'first').length, 1)
+    t.equal(landed(sim, 'second').length, 1)
+  })
+
+  t.test('Redis killed: delivery goes on locally, nothing lost; Redis back: shared again', async (t) => {
+    const sim = await startSimulator({ rateLimit: LIMIT })
+    t.teardown(() => sim.close())
+    const names = ['x', 'y']
+    // A line every 200 ms, one entry every 1.5 s per process: together within the portal's 2/s.
+    const options = { redisUrl: redis.url, flushInterval: 1500 }
+    const apps = names.map((name) => start(t, dir, 'shared.js', env(sim, options, { NAME: name, TOKENS: '1', STEADY: '1', INTERVAL: '200' })))
+    await waitFor(() => count(sim, 200) >= 4, 'shared delivery', 30_000)
+    await redis.kill()
+    const down = count(sim, 200)
+    await waitFor(() => apps.every((app) => app.stderr().includes('is unreachable or slow')), 'every process falling back', 30_000)
+    await waitFor(() => count(sim, 200) >= down + 3, 'delivery without Redis', 30_000)
+    await redis.restart()
+    await waitFor(() => apps.every((app) => app.stderr().includes('answers again')), 'every process back on the shared budget', 30_000)
+    const up = count(sim, 200)
+    await waitFor(() => count(sim, 200) >= up + 2, 'shared delivery again', 30_000)
+    for (const app of apps) app.child.stdin.end()
+    for (const [i, app] of apps.entries()) {
+      t.equal(await app.exited, 0, app.stderr())
+      const logged = Number(/logged (\d+)/.exec(app.stdout())?.[1])
+      t.ok(logged > 0)
+      t.equal(landed(sim, names[i] as string).length, logged, `process ${names[i]}: all ${logged} lines delivered`)
+      t.notMatch(app.stderr(), 'redis_pw')
+      t.match(app.stderr(), /Redis \(redis:\/\/127\.0\.0\.1:\d+\) is unreachable or slow/)
+    }
+  })
+})

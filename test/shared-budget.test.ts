@@ -1,0 +1,211 @@
+import type { Test } from 'tap'
+import t from 'tap'
+import { systemClock } from '../lib/clock'
+import { parseOptions } from '../lib/options'
+import { LocalBudget } from '../lib/request-budget'
+import { bucketKey } from '../lib/redis-bucket'
+import { Reporter } from '../lib/reporter'
+import { createBudget, SharedBudget, type SharedBudgetOptions } from '../lib/shared-budget'
+import { API_KEY, waitFor } from './fixtures/harness'
+import { inspect, needsRedis, startRedis } from './fixtures/redis'
+
+// Redis keeps time by the wall clock, so these run on the real clock, with
+// bounded waits on conditions and rates high enough to keep them short.
+
+const BASE = 'http://127.0.0.1:9'
+const PASSWORD = 'redis_pw_not_to_be_shown'
+
+interface Made {
+  budget: SharedBudget
+  stderr: string[]
+  changes: () => number
+  /** What the scheduler would do on a change. */
+  onChange: (fn: () => void) => void
+}
+
+function make (t: Test, url: string, opts: Partial<SharedBudgetOptions> = {}): Made {
+  const stderr: string[] = []
+  const rate = opts.rate ?? 8
+  const burst = opts.burst ?? 4
+  const budget = new SharedBudget({
+    redisUrl: url,
+    apiKey: API_KEY,
+    baseUrl: BASE,
+    rate,
+    burst,
+    clock: systemClock,
+    reporter: new Reporter((text) => { stderr.push(text) }, systemClock),
+    fallback: new LocalBudget(rate, burst, systemClock, 30_000),
+    timeout: 300,
+    probeInterval: 100,
+    ...opts
+  })
+  let changes = 0
+  let then = () => {}
+  budget.onChange(() => {
+    changes++
+    then()
+  })
+  t.teardown(() => budget.close())
+  return { budget, stderr, changes: () => changes, onChange: (fn) => { then = fn } }
+}
+
+/** Takes whatever the budget grants, as a scheduler would, until `count` were granted in all. */
+function drive (made: Made[], count: number): Promise<number[]> {
+  const budgets = made.map((m) => m.budget)
+  const granted = budgets.map(() => 0)
+  return new Promise((resolve) => {
+    const total = () => granted.reduce((a, b) => a + b, 0)
+    const timers = new Set<NodeJS.Timeout>()
+    const pump = (i: number) => {
+      const budget = budgets[i] as SharedBudget
+      while (total() < count) {
+        const wait = budget.take(Date.now())
+        if (wait > 0) {
+          timers.add(setTimeout(() => pump(i), wait))
+          return
+        }
+        granted[i]++
+      }
+      for (const timer of timers) clearTimeout(timer)
+      resolve(granted)
+    }
+    made.forEach((m, i) => {
+      m.onChange(() => pump(i))
+      pump(i)
+    })
+  })
+}
+
+t.test('without redisUrl the local budget is the budget, and no Redis client is made', async (t) => {
+  const local = new LocalBudget(2, 5, systemClock, 30_000)
+  const config = parseOptions({ apiKey: API_KEY, baseUrl: BASE }, {})
+  t.equal(createBudget(config, systemClock, new Reporter(() => {}, systemClock), local), local)
+})
+
+t.test('with a real Redis', needsRedis, async (t) => {
+  const server = await startRedis(t, { password: PASSWORD })
+  const redis = inspect(t, server.url)
+
+  t.test('createBudget makes a shared budget when redisUrl is set', async (t) => {
+    const config = parseOptions({ apiKey: API_KEY, baseUrl: BASE, redisUrl: server.url }, {})
+    const budget = createBudget(config, systemClock, new Reporter(() => {}, systemClock), new LocalBudget(2, 5, systemClock, 30_000))
+    t.ok(budget instanceof SharedBudget)
+    // No listener yet: news are simply not told.
+    await waitFor(() => (budget as SharedBudget).shared, 'connected')
+    await budget.close()
+    budget.pause(Date.now() + 1000)
+    t.equal(budget.take(Date.now()) > 0, true, 'a closed budget calls Redis no more')
+  })
+
+  t.test('two budgets on one key share one bucket: together they get what one would', async (t) => {
+    await redis.del(bucketKey(API_KEY, BASE))
+    const a = make(t, server.url)
+    const b = make(t, server.url)
+    const start = Date.now()
+    // 4 at once, then 8 a second: 12 permits take at least a second whoever asks.
+    const granted = await drive([a, b], 12)
+    const elapsed = Date.now() - start
+    t.ok(elapsed >= 900, `12 permits over ${elapsed} ms`)
+    t.ok(a.budget.shared && b.budget.shared, 'both shared')
+    t.ok((granted[0] as number) > 0 && (granted[1] as number) > 0, `both got permits: ${granted.join(' + ')}`)
+    t.ok(a.changes() > 0, 'permits arriving are told to the scheduler')
+    t.same(a.stderr, [])
+    t.same((await redis.keys('*')).filter((k) => k.includes(API_KEY)), [], 'the API key is nowhere in Redis')
+  })
+
+  t.test('a pause asked by one holds for the other; so does a slow-down', async (t) => {
+    await redis.del(bucketKey(API_KEY, BASE))
+    const a = make(t, server.url)
+    const b = make(t, server.url)
+    await waitFor(() => a.budget.shared && b.budget.shared, 'both connected')
+    a.budget.slowDown(Date.now())
+    const until = Date.now() + 1000
+    a.budget.pause(until)
+    t.equal(a.budget.pausedUntil(), until)
+    t.ok(a.budget.take(Date.now()) > 0, 'the one that met it waits')
+    await waitFor(() => Number(a.budget.sharedRate) === 4, 'the slow-down in Redis')
+    // b learns it on its next call to Redis, here the one its next take makes.
+    b.budget.take(Date.now())
+    await waitFor(() => b.budget.pausedUntil() > Date.now() + 500, 'the pause reaching b')
+    t.ok(b.budget.take(Date.now()) > 500, 'b waits for it too')
+    // The same pause met by b as well: told to Redis at once, not when b next asks for a permit.
+    b.budget.pause(until)
+    t.equal(b.budget.sharedRate, 4, 'the halved rate is shared')
+    a.budget.speedUp()
+    a.budget.observe(10, 5, Date.now() + 1000)
+    await drive([b], 1)
+    t.ok(Date.now() >= until - 50, 'b got its permit when the pause was over')
+  })
+
+  t.test('Redis killed: local pacing with one stderr line; Redis back: shared again', async (t) => {
+    const a = make(t, server.url)
+    t.equal(a.budget.holdsWhileClosing(), true, 'connecting: flush and close keep to it')
+    await waitFor(() => a.budget.shared, 'connected')
+    t.equal(a.budget.holdsWhileClosing(), true, 'shared: flush and close keep to it')
+    await drive([a], 2)
+    await server.kill()
+    a.budget.speedUp()
+    a.budget.pause(Date.now() + 50)
+    await waitFor(() => !a.budget.shared, 'the fallback')
+    t.equal(a.budget.holdsWhileClosing(), false, 'pacing locally: as alone')
+    t.equal(a.stderr.length, 1, 'one line')
+    t.match(a.stderr[0], /^pino-bitrix24-workflow: Redis \(redis:\/\/127\.0\.0\.1:\d+\) is unreachable or slow \(.+\); each process paces itself/)
+    await drive([a], 3)
+    a.budget.slowDown(Date.now())
+    a.budget.speedUp()
+    a.budget.pause(Date.now() + 10)
+    t.ok(a.changes() > 0)
+    await server.restart()
+    await waitFor(() => a.budget.shared, 'shared again', 10_000)
+    t.equal(a.stderr.length, 2)
+    t.match(a.stderr[1], /Redis \(redis:\/\/127\.0\.0\.1:\d+\) answers again/)
+    await drive([a], 2)
+    t.notMatch(a.stderr.join(''), 'redis_pw')
+  })
+
+  t.test('a slow Redis counts as a missing one', async (t) => {
+    const a = make(t, server.url, { timeout: 200 })
+    await waitFor(() => a.budget.shared, 'connected')
+    await redis.ping()
+    const sleeping = redis.call('DEBUG', 'SLEEP', '1')
+    a.budget.slowDown(Date.now())
+    await waitFor(() => !a.budget.shared, 'the fallback')
+    t.match(a.stderr[0], /unreachable or slow \(Command timed out\)/)
+    await sleeping
+    await waitFor(() => a.budget.shared, 'shared again', 10_000)
+  })
+
+  t.test('a wrong password: local pacing, and neither password is shown', async (t) => {
+    const wrong = server.url.replace(encodeURIComponent(PASSWORD), 'redis_pw_wrong_one')
+    const a = make(t, wrong)
+    t.ok(a.budget.take(Date.now()) > 0, 'while it connects, requests wait (at most the timeout)')
+    t.ok(a.budget.take(Date.now()) <= 300)
+    await waitFor(() => a.stderr.length > 0, 'the fallback')
+    t.match(a.stderr[0], /no connection within 300 ms/)
+    t.notMatch(a.stderr.join(''), 'redis_pw')
+    t.equal(a.budget.take(Date.now()), 0, 'the local pacer serves meanwhile')
+  })
+
+  t.test('close never waits on Redis, connected or not, and twice is once', async (t) => {
+    const a = make(t, server.url)
+    await waitFor(() => a.budget.shared, 'connected')
+    a.budget.take(Date.now())
+    const start = Date.now()
+    await a.budget.close()
+    await a.budget.close()
+    t.ok(Date.now() - start < 200, 'at once')
+    const b = make(t, `redis://127.0.0.1:${server.port}`)
+    await b.budget.close()
+    t.same(b.stderr, [], 'no fallback line for a budget closed while connecting')
+  })
+})
+
+t.test('nothing listening: local pacing after the timeout', async (t) => {
+  const port = 1 + Math.floor(Math.random() * 1000)
+  const a = make(t, `rediss://user:${PASSWORD}@127.0.0.1:${port}`, { timeout: 100 })
+  await waitFor(() => !a.budget.shared && a.stderr.length === 1, 'the fallback')
+  t.match(a.stderr[0], /Redis \(rediss:\/\/127\.0\.0\.1:\d+\) is unreachable/)
+  t.notMatch(a.stderr[0], 'redis_pw')
+  t.notMatch(a.stderr[0], 'user')
+})

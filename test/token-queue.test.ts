@@ -1,0 +1,88 @@
+import t from 'tap'
+import { TokenQueue } from '../lib/token-queue'
+
+t.test('take forms an entry from the oldest lines up to the byte limit, then the completion alone', async (t) => {
+  const q = new TokenQueue('wf.q', 9)
+  q.push('aaaa', 4, 10)
+  q.push('bbbb', 4, 20)
+  t.ok(q.full, '2 lines of 4 bytes and a newline fill 9 bytes')
+  q.push('cccc', 4, 30)
+  q.complete('done', 4, { ok: 1 }, 40)
+  t.equal(q.headSince, 10)
+  t.equal(q.pendingLines, 3)
+  t.same(q.take(), { text: 'aaaa\nbbbb', bytes: 9, lines: 2, since: 10, returnValues: undefined })
+  t.equal(q.headSince, 30, 'the oldest line left')
+  t.notOk(q.full)
+  t.same(q.take(), { text: 'cccc', bytes: 4, lines: 1, since: 30, returnValues: undefined })
+  t.ok(q.completing)
+  t.equal(q.headSince, 40)
+  t.same(q.take(), { text: 'done', bytes: 4, lines: 1, since: 40, returnValues: { ok: 1 } }, 'the completion is its own entry')
+  t.equal(q.take(), undefined)
+  t.ok(q.idle)
+  t.equal(q.headSince, 0)
+  t.equal(q.consumed, 4)
+})
+
+t.test('a line larger than the limit still goes, alone', async (t) => {
+  const q = new TokenQueue('wf.q', 10)
+  q.push('x'.repeat(20), 20, 0)
+  q.push('y', 1, 0)
+  t.equal(q.take()?.text, 'x'.repeat(20))
+  t.equal(q.take()?.text, 'y')
+})
+
+t.test('lines that wait grow into full entries, never more entries: the same text as one take at the end', async (t) => {
+  const q = new TokenQueue('wf.q', 100)
+  const lines = Array.from({ length: 57 }, (_, i) => `line ${i} `.padEnd(7 + (i % 13), '.'))
+  for (const line of lines) q.push(line, Buffer.byteLength(line), 0)
+  const entries: string[] = []
+  for (let e = q.take(); e !== undefined; e = q.take()) entries.push(e.text)
+  t.same(entries.join('\n').split('\n'), lines, 'every line, in order')
+  for (const e of entries.slice(0, -1)) t.ok(Buffer.byteLength(e) <= 100 && Buffer.byteLength(e) > 85, `${Buffer.byteLength(e)} bytes: full`)
+})
+
+t.test('dropOldest drops an entry\'s worth; dropAll says what went', async (t) => {
+  const q = new TokenQueue('wf.q', 6)
+  t.equal(q.dropOldest(), undefined, 'nothing pending')
+  q.push('aa', 2, 0)
+  q.push('bbb', 3, 0)
+  q.push('c', 1, 0)
+  t.match(q.dropOldest(), { text: 'aa\nbbb', bytes: 6, lines: 2 })
+  t.equal(q.pendingBytes, 1)
+  q.complete('end', 3, {}, 0)
+  t.same(q.dropAll(), { lines: 1, bytes: 1, completionBytes: 3 })
+  t.ok(q.idle)
+  t.same(q.dropAll(), { lines: 0, bytes: 0, completionBytes: -1 })
+})
+
+t.test('settled() resolves once every line queued before it has finished, in order', async (t) => {
+  const q = new TokenQueue('wf.q', 100)
+  await q.settled()
+  q.push('a', 1, 0)
+  q.push('b', 1, 0)
+  const seen: string[] = []
+  const first = q.settled().then(() => { seen.push('first') })
+  q.push('c', 1, 0)
+  const second = q.settled().then(() => { seen.push('second') })
+  q.finish(1)
+  await Promise.resolve()
+  t.same(seen, [])
+  q.finish(1)
+  await first
+  t.same(seen, ['first'])
+  q.finish(1)
+  await second
+  t.same(seen, ['first', 'second'])
+})
+
+t.test('a long queue lets go of what was taken without copying on every take', async (t) => {
+  const q = new TokenQueue('wf.q', 8)
+  for (let i = 0; i < 400; i++) q.push(`l${i % 10}`, 2, i)
+  t.equal(q.take()?.lines, 3, '3 lines of 2 bytes and their newlines fit 8 bytes')
+  t.equal(q.headSince, 3)
+  let lines = 3
+  for (let i = 0; i < 100; i++) lines += q.take()?.lines as number
+  t.equal(lines, 303)
+  t.equal(q.headSince, 303)
+  t.equal(q.pendingLines, 97)
+})
