@@ -52,7 +52,7 @@ export = pinoBitrix24Workflow
 // this never-run assignment, `import { build } from 'pino-bitrix24-workflow'`
 // type-checks and then fails with "Named export not found". Only the names
 // count; the lexer reads no further than a value that is not a plain
-// identifier, hence the same one for all. test/esm.test.ts fails when a name
+// identifier, hence the same one for all. test/index.test.ts fails when a name
 // the types export is missing here.
 /* c8 ignore start */
 0 && (module.exports = {

@@ -13,6 +13,7 @@ import { defaultText, rangeText } from './option-docs'
 import { OPTION_NAMES, OPTIONS, type Row } from './option-table'
 import { describe, type Options } from './options'
 import { hidden, looksSecret } from './redact'
+import { oneLine } from './reporter'
 
 export { kebab }
 
@@ -208,7 +209,8 @@ export function parseArgs (argv: readonly string[], envSecrets: ReadonlyArray<st
       if (looksSecret(spelled, secrets)) throw new UsageError(`unknown flag: ${hidden(spelled)} (see --help)`)
       const near = suggest(name)
       const hint = near === undefined ? '' : `; did you mean --${near}?`
-      throw new UsageError(`unknown flag ${spelled}${hint} (see --help)`, spelled)
+      // Shown as one short line: an argument may carry anything, escape sequences included.
+      throw new UsageError(`unknown flag ${oneLine(spelled, 60)}${hint} (see --help)`, spelled)
     }
 
     let value: unknown
@@ -234,7 +236,7 @@ export function parseArgs (argv: readonly string[], envSecrets: ReadonlyArray<st
       if (value === '') throw new UsageError(`flag --${flag.name} takes a field name, got ""`, `--${flag.name}`)
       pino[flag === MESSAGE_KEY ? 'messageKey' : 'errorKey'] = value as string
     } else if (flag === CUSTOM_LEVELS) {
-      pino.levels = customLevels(value as string)
+      pino.levels = customLevels(value as string, secrets)
     } else {
       // Every other flag is an option's.
       const option = flag.option as keyof Options
@@ -247,14 +249,14 @@ export function parseArgs (argv: readonly string[], envSecrets: ReadonlyArray<st
 const LEVEL = /^([A-Za-z_$][\w$-]*):([+-]?\d+)$/
 
 /** `audit:35,err:99` as the logger's levels: pino's own plus these, as pino merges customLevels. */
-export function customLevels (raw: string): NonNullable<PinoConfig['levels']> {
+export function customLevels (raw: string, secrets: readonly string[] = []): NonNullable<PinoConfig['levels']> {
   const labels: Record<string, string> = { ...DEFAULT_LABELS }
   const values: Record<string, number> = {}
   for (const [n, label] of Object.entries(DEFAULT_LABELS)) values[label] = Number(n)
   for (const item of raw.split(',')) {
     const m = LEVEL.exec(item.trim())
     if (m === null) {
-      throw new UsageError(`flag --custom-levels takes label:number pairs such as audit:35,err:99, got ${quoted(CUSTOM_LEVELS, item.trim())}`, '--custom-levels')
+      throw new UsageError(`flag --custom-levels takes label:number pairs such as audit:35,err:99, got ${quoted(CUSTOM_LEVELS, item.trim(), secrets)}`, '--custom-levels')
     }
     const label = m[1] as string
     const n = Number(m[2])

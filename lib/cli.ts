@@ -7,6 +7,7 @@ import type { Readable, Transform, Writable } from 'node:stream'
 import split from 'split2'
 import { version } from '../package.json'
 import { type Command, explain, parseArgs, usage } from './cli-args'
+import { configuredSecrets, parseOptions } from './options'
 import { createTransport, type Internals, type TransportStream } from './transport'
 
 export interface RunIO {
@@ -56,9 +57,12 @@ function countSkippedLines (lines: Transform, transport: TransportStream): void 
  */
 export async function run (io: RunIO): Promise<number> {
   const { stdin, stdout, stderr } = io
-  const warn = (err: Error): void => {
-    stderr.write(`${PREFIX}${err.message}\n`)
+  // Set once the options are known: quiet writes nothing but what ends the command.
+  let quiet = false
+  const notice = (text: string): void => {
+    if (!quiet) stderr.write(PREFIX + text + '\n')
   }
+  const warn = (err: Error): void => notice(err.message)
   // Whoever reads stdout may go away (`| head`): EPIPE is expected and only
   // ends the copy; delivery goes on either way.
   let stopCopy = (): void => {}
@@ -67,10 +71,10 @@ export async function run (io: RunIO): Promise<number> {
     stopCopy()
   })
 
+  const env = io.env ?? process.env
   let command: Command
   try {
-    const env = io.env ?? process.env
-    command = parseArgs(io.argv, [env.BITRIX24_API_KEY, env.BITRIX24_SESSION_TOKEN])
+    command = parseArgs(io.argv, configuredSecrets({}, env))
   } catch (err) {
     stderr.write(explain(err as Error))
     return 1
@@ -90,16 +94,18 @@ export async function run (io: RunIO): Promise<number> {
     transport = await createTransport(options, {
       ...io.internals,
       pino,
-      env: io.env ?? process.env,
+      env,
       stderr: (text) => { stderr.write(text) }
     })
   } catch (err) {
     stderr.write(explain(err as Error))
     return 1
   }
+  // Valid, or the transport would have thrown: read as the transport did.
+  quiet = parseOptions(options, env).quiet
 
   if ((stdin as { isTTY?: boolean }).isTTY === true) {
-    stderr.write(`${PREFIX}reading log lines from the terminal; pipe an app into it: node app.js | pino-bitrix24-workflow\n`)
+    notice('reading log lines from the terminal; pipe an app into it: node app.js | pino-bitrix24-workflow')
   }
 
   // Each line goes to the transport whole, with its newline back on.

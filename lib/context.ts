@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Bitrix24TransportError, ERR_INVALID_EVENT_TOKEN, ERR_INVALID_OPTION } from './errors'
+import { MAX_TOKEN_LENGTH } from './token-length'
 
 /**
  * What a context holds. `token` becomes undefined once the activity run in it
@@ -17,8 +18,8 @@ const storage = new AsyncLocalStorage<EventTokenScope>()
 
 // Bitrix24 event tokens are short printable ASCII. The token usually comes
 // straight from an HTTP request, so anything else is refused before it is
-// stored and written into every line of the activity.
-const MAX_TOKEN_LENGTH = 1024
+// stored and written into every line of the activity; the length cap is the
+// transport's own.
 const TOKEN = /^[\x21-\x7e]+$/
 
 /** The token, checked; throws a coded error that describes (never echoes) a bad one. */

@@ -1,6 +1,7 @@
 import { type Dispatcher, EnvHttpProxyAgent, Pool, ProxyAgent } from 'undici'
 import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
-import { describe } from './options'
+import { decodableCredentials, describe } from './options'
+import { hidden, looksSecret } from './redact'
 
 /**
  * The transport's one HTTP dispatcher, and whether it goes through a proxy.
@@ -14,6 +15,9 @@ export interface DispatcherOptions {
   /** http(s) URL of a proxy for every request (already validated). */
   proxy?: string | undefined
   env?: NodeJS.ProcessEnv
+  /** The configured key and session token: a proxy variable holding one is described, never echoed. */
+  apiKey?: string
+  sessionToken?: string | undefined
 }
 
 export function createDispatcher (origin: string, opts: DispatcherOptions): Dispatcher {
@@ -33,15 +37,16 @@ export function createDispatcher (origin: string, opts: DispatcherOptions): Disp
   if (opts.proxy !== undefined) return new ProxyAgent({ ...proxied, uri: opts.proxy })
   const env = opts.env ?? process.env
   // Lower case first, as curl and undici read them.
-  const httpProxy = proxyFromEnv(env, 'http_proxy', 'HTTP_PROXY')
-  const httpsProxy = proxyFromEnv(env, 'https_proxy', 'HTTPS_PROXY')
+  const secrets = [opts.apiKey, opts.sessionToken]
+  const httpProxy = proxyFromEnv(env, 'http_proxy', 'HTTP_PROXY', secrets)
+  const httpsProxy = proxyFromEnv(env, 'https_proxy', 'HTTPS_PROXY', secrets)
   if (httpProxy === '' && httpsProxy === '') return new Pool(origin, pooled)
   // Given explicitly, even when empty: the agent must not read another environment than ours.
   return new EnvHttpProxyAgent({ ...proxied, httpProxy, httpsProxy, noProxy: env.no_proxy ?? env.NO_PROXY ?? '' })
 }
 
 /** A proxy URL from the environment, '' when unset; a value that is no http(s) URL fails naming its variable. */
-function proxyFromEnv (env: NodeJS.ProcessEnv, lower: string, upper: string): string {
+function proxyFromEnv (env: NodeJS.ProcessEnv, lower: string, upper: string, secrets: Array<string | undefined>): string {
   const name = env[lower] !== undefined ? lower : upper
   const value = env[name] ?? ''
   if (value === '') return ''
@@ -49,10 +54,10 @@ function proxyFromEnv (env: NodeJS.ProcessEnv, lower: string, upper: string): st
   try {
     url = new URL(value)
   } catch {}
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || !decodableCredentials(url)) {
     throw new Bitrix24TransportError(
       ERR_INVALID_OPTION,
-      `pino-bitrix24-workflow: env ${name} must be an http: or https: URL such as http://proxy.example.com:3128, got ${describe('proxy', value)}`,
+      `pino-bitrix24-workflow: env ${name} must be an http: or https: URL such as http://proxy.example.com:3128, got ${looksSecret(value, secrets) ? hidden(value) : describe('proxy', value)}`,
       'proxy',
       name
     )

@@ -209,15 +209,27 @@ export class Formatter {
   }
 }
 
+/**
+ * The logger's levels by label, for the `level` option and for lines that carry
+ * their level as a label (`formatters.level`): its own values (pino's when it
+ * sent none), each also under its lower-case spelling. A Map, so that no name
+ * of Object.prototype (`constructor`, `toString`) passes for a level.
+ */
+export function levelValues (levels?: PinoConfig['levels']): Map<string, number> {
+  const values = levels?.values ?? Object.fromEntries(Object.entries(DEFAULT_LABELS).map(([n, label]) => [label, Number(n)]))
+  const map = new Map<string, number>()
+  for (const [label, n] of Object.entries(values)) {
+    map.set(label, n)
+    if (!map.has(label.toLowerCase())) map.set(label.toLowerCase(), n)
+  }
+  return map
+}
+
 /** Numeric value of a level label ('warn', 'WARN', or a custom level of the logger). */
 export function levelNumber (level: string | number, pino: PinoConfig = {}): number | undefined {
   if (typeof level === 'number') return level
-  const values = pino.levels?.values
-  if (values !== undefined) return values[level] ?? values[level.toLowerCase()]
-  for (const n in DEFAULT_LABELS) {
-    if (DEFAULT_LABELS[n] === level.toLowerCase()) return Number(n)
-  }
-  return undefined
+  const values = levelValues(pino.levels)
+  return values.get(level) ?? values.get(level.toLowerCase())
 }
 
 /** Splits a template like '{time} {level} {msg}' into literals and fields. */

@@ -5,8 +5,9 @@ import {
   ERR_MISSING_API_KEY
 } from './errors'
 import { deepFreeze } from './freeze'
-import { DEFAULT_BASE_URL, OPTION_NAMES, OPTIONS, type OptionName, type Row } from './option-table'
+import { DEFAULT_BASE_URL, OPTION_NAMES, OPTIONS, type OptionName, type Row, rowOf } from './option-table'
 import { hidden, looksSecret, redactUrl } from './redact'
+import { oneLine } from './reporter'
 
 export { DEFAULT_BASE_URL }
 
@@ -118,14 +119,16 @@ export const defaults: { readonly [K in WithDefault]: Config[K] extends Array<in
   OPTION_NAMES.flatMap((name) => 'default' in OPTIONS[name] ? [[name, (OPTIONS[name] as Row<unknown>).default]] : [])
 )) as never
 
+const SECRET_OPTIONS = OPTION_NAMES.filter((name) => OPTIONS[name].kind === 'secret')
 // Options given as a string are most likely a key passed where an object belongs.
-const SECRET = new Set<string>(['options', ...OPTION_NAMES.filter((name) => OPTIONS[name].kind === 'secret')])
+const SECRET = new Set<string>(['options', ...SECRET_OPTIONS])
 // A URL may carry credentials or a key in its query: shown without either.
 const URL_KINDS = new Set(['origin', 'proxy', 'redis'])
 
 /**
  * Describes a given value for an error message, without ever echoing a
- * secret. Every value an error message shows goes through here.
+ * secret, and as one line without terminal controls. Every value an error
+ * message shows goes through here.
  */
 export function describe (name: string, value: unknown): string {
   if (value === null) return 'null'
@@ -136,7 +139,9 @@ export function describe (name: string, value: unknown): string {
     // A URL may carry credentials or a key in its query: show neither.
     const kind = (OPTIONS as Record<string, Row<unknown>>)[name]?.kind
     const shown = kind !== undefined && URL_KINDS.has(kind) ? redactUrl(value) : value
-    return JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown)
+    // JSON escapes C0 controls only: C1 controls (U+009B is a CSI), line separators
+    // and bidi controls would still reach a terminal through stderr.
+    return oneLine(JSON.stringify(shown.length > 60 ? shown.slice(0, 60) + '…' : shown))
   }
   if (typeof value === 'number' || typeof value === 'boolean') return SECRET.has(name) ? `a value of type ${typeof value}` : String(value)
   return `a value of type ${typeof value}`
@@ -203,11 +208,26 @@ function origin (name: string, env: Source, row: Row<unknown>, value: string): s
   return url.origin + url.pathname.replace(/\/+$/, '')
 }
 
+/**
+ * Whether a URL's credentials can be percent-decoded: a proxy agent decodes
+ * them to send them, and throws a bare URIError at start-up for `%zz`.
+ */
+export function decodableCredentials (url: URL): boolean {
+  try {
+    decodeURIComponent(url.username)
+    decodeURIComponent(url.password)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function serviceUrl (name: string, env: Source, row: Row<unknown>, value: string, protocols: string[]): string {
   const url = parseUrl(name, env, row, value)
   if (!protocols.includes(url.protocol) || url.hostname === '' || url.hash !== '') {
     throw invalid(name, env, expectation(row), value)
   }
+  if (!decodableCredentials(url)) throw invalid(name, env, expectation(row) + ' with percent-encoded credentials', value)
   return value
 }
 
@@ -284,9 +304,16 @@ function refuseMisplacedSecret (opts: Record<string, unknown>, env: NodeJS.Proce
   }
 }
 
-/** The secret an option or its env variable gives, as parseOptions will take it (an empty option falls back). */
-function givenSecret (given: unknown, fromEnv: string | undefined): string | undefined {
-  return typeof given === 'string' && given !== '' ? given : fromEnv
+/**
+ * The key and session token as parseOptions will take them: from the options,
+ * or (for one not given or empty) from their environment variables. Never to be
+ * echoed through another option or flag.
+ */
+export function configuredSecrets (opts: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv): Array<string | undefined> {
+  return SECRET_OPTIONS.map((name) => {
+    const given = opts[name]
+    return typeof given === 'string' && given !== '' ? given : env[rowOf(name).env as string]
+  })
 }
 
 /**
@@ -300,7 +327,7 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
     throw invalid('options', undefined, 'an object', input)
   }
   const opts = (input ?? {}) as Record<string, unknown>
-  refuseMisplacedSecret(opts, env, [givenSecret(opts.apiKey, env.BITRIX24_API_KEY), givenSecret(opts.sessionToken, env.BITRIX24_SESSION_TOKEN)])
+  refuseMisplacedSecret(opts, env, configuredSecrets(opts, env))
   const config: Record<string, unknown> = {}
   for (const name of OPTION_NAMES) {
     const row: Row<unknown> = OPTIONS[name]

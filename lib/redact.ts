@@ -40,7 +40,10 @@ export function redactUrl (value: string): string {
   }
   const rest = (text: string): string => text.replace(/[?#][\s\S]*$/, '?…')
   if (url !== undefined && (url.username !== '' || url.password !== '')) {
-    return `${url.protocol}//…@${url.host}${url.pathname}${url.search !== '' || url.hash !== '' ? '?…' : ''}`
+    // The parser ends userinfo at the first '@': of a password holding '@' and '/'
+    // ('p@ss/word'), the rest would show as host and path.
+    const where = url.host + url.pathname
+    return `${url.protocol}//…@${where.slice(where.lastIndexOf('@') + 1)}${url.search !== '' || url.hash !== '' ? '?…' : ''}`
   }
   const at = value.lastIndexOf('@')
   if (at !== -1) {

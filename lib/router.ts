@@ -1,15 +1,10 @@
 import type { Delivery } from './delivery'
-import { DEFAULT_LABELS, type Formatter, type PinoConfig } from './format'
+import { type Formatter, levelValues, type PinoConfig } from './format'
 import { shortToken } from './reporter'
 import type { Stats } from './stats'
+import { MAX_TOKEN_LENGTH } from './token-length'
 
-/**
- * Longest event token taken, in characters. Bitrix24's tokens are well under
- * 200; anything longer is not one. The cap matters beyond waste: V8 gives every
- * string over 16,383 characters of one length the same hash, so long distinct
- * tokens as Map keys turn every lookup into a scan and block the worker.
- */
-export const MAX_TOKEN_LENGTH = 512
+export { MAX_TOKEN_LENGTH }
 
 /** The log message of a completing line that could not be formatted: the activity is still completed. */
 export const UNFORMATTABLE_TEXT = '(the log line could not be formatted)'
@@ -34,7 +29,7 @@ export class Router {
   private readonly needle: string
   private readonly minLevel: number | undefined
   /** Values by label, for lines whose level is a label (`formatters.level`); lower case too. */
-  private readonly levelValues = new Map<string, number>()
+  private readonly levelValues: Map<string, number>
   private readonly formatter: Formatter
   private readonly delivery: Delivery
   private readonly stats: Stats
@@ -46,11 +41,7 @@ export class Router {
     // it: most lines of an app that mirrors all its logs are skipped without parsing.
     this.needle = JSON.stringify(opts.tokenKey)
     this.minLevel = opts.minLevel
-    const levels = opts.levels?.values ?? Object.fromEntries(Object.entries(DEFAULT_LABELS).map(([n, label]) => [label, Number(n)]))
-    for (const [label, n] of Object.entries(levels)) {
-      this.levelValues.set(label, n)
-      if (!this.levelValues.has(label.toLowerCase())) this.levelValues.set(label.toLowerCase(), n)
-    }
+    this.levelValues = levelValues(opts.levels)
     this.formatter = formatter
     this.delivery = delivery
     this.stats = stats

@@ -7,7 +7,8 @@ import { Discard, disabledLine } from './disabled'
 import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
 import { createEmit } from './events'
 import { Formatter, levelNumber, type PinoConfig } from './format'
-import { type Config, type Options, parseOptions } from './options'
+import { OPTIONS } from './option-table'
+import { type Config, describe, type Options, parseOptions } from './options'
 import { Reporter, writeStderr } from './reporter'
 import type { RequestBudget } from './request-budget'
 import { Router } from './router'
@@ -109,7 +110,7 @@ export async function createTransport (options?: Options, internals: Internals =
     if (config.level !== undefined) {
       minLevel = levelNumber(config.level, pino)
       if (minLevel === undefined) {
-        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${JSON.stringify(config.level)}`, 'level')
+        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${describe('level', config.level)}`, 'level')
         if (!inWorker) throw err
         disable(err)
         return
@@ -142,8 +143,9 @@ export async function createTransport (options?: Options, internals: Internals =
   return stream
 }
 
-/** `quiet` of options that failed validation: only a plain `true` or BITRIX24_QUIET=1/true counts. */
+/** `quiet` of options that failed validation: only a plain `true` or its env variable at 1/true counts. */
 function askedForQuiet (options: unknown, env: NodeJS.ProcessEnv): boolean {
   const quiet = options !== null && typeof options === 'object' ? (options as Options).quiet : undefined
-  return quiet === true || (quiet === undefined && (env.BITRIX24_QUIET === '1' || env.BITRIX24_QUIET === 'true'))
+  const fromEnv = env[OPTIONS.quiet.env]
+  return quiet === true || (quiet === undefined && (fromEnv === '1' || fromEnv === 'true'))
 }

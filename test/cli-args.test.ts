@@ -160,6 +160,14 @@ t.test('unknown flags are named, their values are not', async tt => {
   usageError(tt, ['--Flush-Interval', '1'], 'unknown flag --Flush-Interval; did you mean --flush-interval? (see --help)', '--Flush-Interval')
 })
 
+t.test('an unknown flag is shown on one line, without terminal controls, and cut', async tt => {
+  const caught = (argv: string[]): UsageError => { try { parseArgs(argv) } catch (err) { return err as UsageError } throw new Error('no usage error') }
+  const forged = caught(['--x\u001b[2J\rpino-bitrix24-workflow: forged\u009b1m'])
+  tt.equal(forged.message, 'unknown flag --x pino-bitrix24-workflow: forged (see --help)')
+  const long = caught(['--' + 'y'.repeat(100_000)])
+  tt.ok(long.message.length < 200, `cut: ${long.message.length} characters`)
+})
+
 t.test('a stray argument is refused without being echoed', async tt => {
   const err = usageError(tt, ['--no-tee', 'vibe_api_SECRET'], 'unexpected argument #2: this command takes flags only (see --help)')
   tt.notMatch(err.message, 'SECRET')
@@ -301,4 +309,5 @@ t.test('the configured key and session token are not echoed through another flag
   tt.throws(() => parseArgs(['--api-key', key, '--burst', 'plain']), { message: 'flag --burst takes a number, got "plain"' }, 'other values are shown')
   tt.same(options('--api-key', key, '--level', key), { apiKey: key, level: key }, 'parseOptions refuses it later, without echoing it either')
   tt.throws(() => parseOptions({ apiKey: key, level: key }, {}), { message: /option "level" must not hold an API key or session token, got a string of 18 characters/ })
+  tt.throws(() => parseArgs(['--custom-levels', `audit:35,${session}`], [undefined, session]), { flag: '--custom-levels', message: /^flag --custom-levels takes label:number pairs such as audit:35,err:99, got a string of 16 characters that looks/ }, 'not through --custom-levels either')
 })

@@ -225,6 +225,18 @@ t.test('run: a terminal on stdin gets a hint on stderr', async tt => {
   tt.match(h.err(), /reading log lines from the terminal; pipe an app into it/)
 })
 
+t.test('run: quiet silences the terminal hint too', async tt => {
+  const sim = await simulator(tt)
+  for (const [argv, env] of [[['--quiet'], {}], [[], { BITRIX24_QUIET: '1' }]] as const) {
+    const h = harness([...fast(sim), '--no-tee', ...argv], { env: { BITRIX24_API_KEY: KEY, ...env } })
+    Object.assign(h.stdin, { isTTY: true })
+    const done = run(h.io)
+    h.stdin.end()
+    tt.equal(await done, 0)
+    tt.equal(h.err(), '', `nothing on stderr with ${argv.length > 0 ? '--quiet' : 'BITRIX24_QUIET=1'}`)
+  }
+})
+
 t.test('run: a signal stops reading and delivers what was read', async tt => {
   const sim = await simulator(tt)
   const signals = new EventEmitter()

@@ -10,6 +10,7 @@ import {
   eventTokenMixin,
   withEventToken
 } from '../lib/context'
+import { MAX_TOKEN_LENGTH } from '../lib/router'
 
 /** A pino logger writing into an array of raw lines. */
 function capture (options: pino.LoggerOptions = {}) {
@@ -52,10 +53,15 @@ t.test('withEventToken returns what fn returns, sync or async; currentEventToken
 
 t.test('a token from outside is checked, and never echoed', async (t) => {
   t.equal(checkEventToken('ab.cd|ef_12'), 'ab.cd|ef_12')
-  const bad: unknown[] = ['', 'a b', 'wf.\u0000', 'wf.ü', 'x'.repeat(1025), 42, null, undefined, ['wf.a'], { t: 'wf.a' }]
+  const bad: unknown[] = ['', 'a b', 'wf.\u0000', 'wf.ü', 'x'.repeat(513), 42, null, undefined, ['wf.a'], { t: 'wf.a' }]
   for (const token of bad) {
-    t.throws(() => withEventToken(token as string, () => 0), { code: 'ERR_BITRIX24_INVALID_EVENT_TOKEN', message: /an event token must be a string of 1 to 1024 printable ASCII characters, got / })
+    t.throws(() => withEventToken(token as string, () => 0), { code: 'ERR_BITRIX24_INVALID_EVENT_TOKEN', message: /an event token must be a string of 1 to 512 printable ASCII characters, got / })
   }
+  // A token the context takes must be one the transport takes: a longer one would
+  // be carried into every line and every line dropped there (tokenTooLong).
+  const longest = 'w'.repeat(MAX_TOKEN_LENGTH)
+  t.equal(withEventToken(longest, () => currentEventToken()), longest)
+  t.throws(() => withEventToken(longest + 'w', () => 0), { code: 'ERR_BITRIX24_INVALID_EVENT_TOKEN', message: /got a string of 513 characters$/ })
   t.throws(() => checkEventToken('secret value'), { message: /got a string of 12 characters with characters other than printable ASCII$/ })
   t.throws(() => checkEventToken('x'.repeat(2000)), { message: /got a string of 2000 characters$/ })
   t.throws(() => checkEventToken(['a']), { message: /got an array$/ })

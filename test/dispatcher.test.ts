@@ -122,13 +122,24 @@ t.test('without a proxy: the plain keep-alive pool; the environment is process.e
 t.test('a proxy variable that is no http(s) URL fails naming it, credentials hidden', async (t) => {
   for (const [name, value, shown] of [
     ['HTTPS_PROXY', 'socks5://user:s3cret@proxy', '"socks5://…@proxy"'],
-    ['http_proxy', 'not a url', '"not a url"']
+    ['http_proxy', 'not a url', '"not a url"'],
+    // undici would decode them, and throw a bare URIError.
+    ['HTTPS_PROXY', 'http://user:s3cret%zz@proxy', '"http://…@proxy/"']
   ] as const) {
     t.throws(() => createDispatcher('https://example.com', { connections: 1, requestTimeout: 1000, env: { [name]: value } }), {
       code: 'ERR_BITRIX24_INVALID_OPTION',
       option: 'proxy',
       message: `pino-bitrix24-workflow: env ${name} must be an http: or https: URL such as http://proxy.example.com:3128, got ${shown}`
     })
+  }
+})
+
+t.test('the configured key or session token in a proxy variable is never echoed', async (t) => {
+  const token = 'plain-session-token-1'
+  for (const options of [{ apiKey: token }, { apiKey: API_KEY, sessionToken: token }]) {
+    const err = await createTransport(options, { env: { HTTPS_PROXY: token } }).then(() => undefined, (e: Error) => e)
+    t.match(err, { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'proxy', env: 'HTTPS_PROXY', message: /got a string of 21 characters that looks like a key or token \(not shown\)$/ })
+    t.notOk(err?.message.includes(token), 'not in the message')
   }
 })
 
@@ -166,4 +177,11 @@ t.test('in the worker, a bad proxy variable disables the transport with its name
   t.match(stderr, [/ERR_BITRIX24_INVALID_OPTION: env HTTPS_PROXY must be an http: or https: URL .* got "ftp:\/\/…@host\/"\. .* To fix: correct option "proxy" \(or env HTTPS_PROXY\)\./])
   t.notOk(stderr.join('').includes('s3cret'))
   await t.rejects(createTransport({ apiKey: API_KEY }, { env: { HTTPS_PROXY: 'ftp://host' } }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'proxy' }, 'in-process: rejects')
+  const bad = 'http://user:s3cret%zz@127.0.0.1:3128'
+  const lines: string[] = []
+  const disabled = await createTransport({ apiKey: API_KEY, proxy: bad }, { worker: true, env: {}, stderr: (l) => { lines.push(l) } })
+  disabled.end()
+  await new Promise((resolve) => disabled.once('close', resolve))
+  t.match(lines, [/ERR_BITRIX24_INVALID_OPTION: option "proxy" must be .* got "http:\/\/…@127\.0\.0\.1:3128\/"\. .* To fix: correct option "proxy"\./], 'a proxy option undici cannot decode: coded, named')
+  t.notOk(lines.join('').includes('s3cret'))
 })

@@ -297,6 +297,11 @@ t.test('levelNumber', async (t) => {
   t.equal(levelNumber('warn', pino), undefined, 'the logger\'s own levels replace the defaults')
   t.equal(levelNumber(10, pino), 10)
   t.equal(levelNumber('info', { levels: { labels: { 30: 'info' } } }), 30, 'labels without values: defaults')
+  // The logger's values are a plain object: its prototype's names are no levels.
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    t.equal(levelNumber(name, pino), undefined, `${name} is no level of the logger`)
+  }
+  t.equal(levelNumber('loud', pino), 70, 'a custom label with capitals, named in lower case, as the router reads lines')
 })
 
 t.test('DEFAULT_LABELS are pino\'s', async (t) => {

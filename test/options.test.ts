@@ -446,6 +446,18 @@ t.test('describe', async (t) => {
   t.equal(describe('level', 'VIBE_API_x'), 'a string of 10 characters that looks like a key or token (not shown)', 'a key given to any option')
 })
 
+t.test('describe: a value can reach a terminal, so it carries no terminal controls', async (t) => {
+  // JSON.stringify escapes C0 controls only: C1 (U+009B is a CSI), line and
+  // paragraph separators and bidi controls would pass raw into stderr.
+  const hostile = 'Europe/\u009b2J\u001b[2J\u2028pino-bitrix24-workflow: forged\u202e'
+  const shown = describe('timeZone', hostile)
+  t.notMatch(shown, /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/)
+  t.match(shown, /forged/, 'the visible part is still shown')
+  const err = (() => { try { parseOptions({ apiKey: 'vibe_api_test_key' }, { BITRIX24_TIME_ZONE: hostile }) } catch (e) { return e as Error } })()
+  t.match(err, { option: 'timeZone', env: 'BITRIX24_TIME_ZONE' })
+  t.notMatch(err?.message, /[\u007f-\u009f\u2028\u2029\u202a-\u202e]/, 'an env value neither')
+})
+
 t.test('Bitrix24TransportError', async (t) => {
   const err = new Bitrix24TransportError(ERR_INVALID_OPTION, 'text')
   t.equal(err.option, undefined, 'the option is optional')
@@ -490,6 +502,15 @@ t.test('proxy: an http(s) URL whose credentials are never echoed', async (t) => 
   rejects(t, { apiKey: KEY, proxy: 'http://u:hunter2@proxy.corp/#x' }, { option: 'proxy', expected, given: '"http://…@proxy.corp/?…"' })
   const err = rejects(t, { apiKey: KEY, proxy: 'ftp://admin:hunter2@proxy.corp/?token=zzz' }, { option: 'proxy', expected, given: '"ftp://…@proxy.corp/?…"' })
   t.notMatch(err.message, /hunter2|zzz|admin/)
+})
+
+t.test('proxy and redisUrl: credentials must be percent-decodable, or the agent would throw an uncoded URIError at start', async (t) => {
+  for (const [name, value] of [['proxy', 'http://user:hunter2%zz@proxy.corp:3128'], ['proxy', 'http://adm%E0in:pw@proxy.corp'], ['redisUrl', 'redis://:hunter2%@redis.corp:6379']] as const) {
+    const err = caught(() => parseOptions({ apiKey: KEY, [name]: value }, NO_ENV))
+    t.match(err, { code: 'ERR_BITRIX24_INVALID_OPTION', option: name, message: /percent-encoded credentials/ }, value.replace(/\/\/.*@/, '//…@'))
+    t.notMatch(err.message, /hunter2|adm/)
+  }
+  t.equal(parseOptions({ apiKey: KEY, proxy: 'http://us%40er:p%2Fw@proxy.corp' }, NO_ENV).proxy, 'http://us%40er:p%2Fw@proxy.corp', 'well-encoded ones pass')
 })
 
 t.test('redisUrl: redis: or rediss:, password never echoed; from BITRIX24_REDIS_URL too', async (t) => {
@@ -555,9 +576,9 @@ t.test('the configured key or session token given to another option is never ech
 })
 
 t.test('baseUrl: a password with @ or /, or a URL with backslashes, is not echoed', async (t) => {
-  for (const url of ['https://user:p@ss@example.com/', 'https://user:pa/secret@example.com', 'https:\\\\user:secret@example.com', 'http://user:secret@example.com']) {
+  for (const url of ['https://user:p@ss@example.com/', 'https://user:pa/secret@example.com', 'https:\\\\user:secret@example.com', 'http://user:secret@example.com', 'https://user:p@ss/secret@example.com']) {
     const err = caught(() => parseOptions({ apiKey: KEY, baseUrl: url }, NO_ENV))
     t.equal(err.option, 'baseUrl', url)
-    t.notMatch(err.message, /secret|p@ss|ss@/, `${url}: ${err.message}`)
+    t.notMatch(err.message, /secret|p@ss|ss@|ss\//, `${url}: ${err.message}`)
   }
 })

@@ -125,6 +125,8 @@ t.test('the runnable blocks run against the simulator', async (t) => {
     t.equal(result.code, 0, `README.md:${block.line} exits 0`)
     t.equal(result.stderr, '', `README.md:${block.line} writes nothing to stderr`)
     const answered = sim.requests.slice(before)
+    // A block that logs to this simulator must reach it: "every request succeeded" alone passes for none.
+    if (!block.code.includes('startSimulator')) t.ok(answered.length > 0, `README.md:${block.line}: its lines reached the simulator`)
     t.ok(answered.every((r) => r.status === 200), `README.md:${block.line}: every request it sent to the simulator succeeded`)
   }
 })

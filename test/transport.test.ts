@@ -64,6 +64,9 @@ t.test('the level option uses the logger\'s levels; an unknown one fails at star
   t.match(sim.entries('wf.lvl'), [/ERROR shown$/])
   stream.end()
   await t.rejects(createTransport({ apiKey: API_KEY, level: 'loud' }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'level', message: /option "level" must be a level of the logger, got "loud"/ })
+  // Described like every other value: cut, never echoed whole.
+  const err = await createTransport({ apiKey: API_KEY, level: 'l'.repeat(100_000) }).then(() => undefined, (e: Error) => e)
+  t.match(err, { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'level', message: /got "l{60}…"$/ })
 })
 
 t.test('invalid options reject before anything starts', async (t) => {
