@@ -639,16 +639,16 @@ function targets (res) {
   if (res.budget) {
     for (const r of res.budget) {
       if (r.run.error !== undefined) {
-        out.push([`§7 ${r.sc.key}: 100 % delivered`, 'failed', mark(false)])
+        out.push([`§8 ${r.sc.key}: 100 % delivered`, 'failed', mark(false)])
         continue
       }
-      out.push([`§7 ${r.sc.name}: 100 % delivered`, fmtPct(r.sim.lines / r.total), mark(r.sim.lines === r.total)])
-      if (!r.sc.serveOn) out.push(['§7 at most 5 entries per workflow', r.sim.entriesPerToken === null ? '—' : fmtInt(r.sim.entriesPerToken.max), mark(r.sim.entriesPerToken !== null && r.sim.entriesPerToken.max <= 5)])
+      out.push([`§8 ${r.sc.name}: 100 % delivered`, fmtPct(r.sim.lines / r.total), mark(r.sim.lines === r.total)])
+      if (!r.sc.serveOn) out.push(['§8 at most 5 entries per workflow', r.sim.entriesPerToken === null ? '—' : fmtInt(r.sim.entriesPerToken.max), mark(r.sim.entriesPerToken !== null && r.sim.entriesPerToken.max <= 5)])
     }
   }
   if (res.flood && Number.isFinite(res.flood.diff)) {
     const d = res.flood.diff
-    out.push(['§8 flood: peak RSS ≤ floor + 64 MB', '+' + fmtMB(d), mark(d <= 64 * 1048576)])
+    out.push(['§9 flood: peak RSS ≤ floor + 64 MB', '+' + fmtMB(d), mark(d <= 64 * 1048576)])
   }
   return out.length === 0 ? '' : table(['target', 'measured', ''], out)
 }
