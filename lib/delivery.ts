@@ -134,7 +134,8 @@ export class Delivery {
     this.memory.bytes += bytes + 1
     if (first) this.memory.pending(queue)
     if (queue.phase === 'collecting') {
-      if (queue.full || queue.consumed < queue.forceUntil) this.makeReady(queue)
+      // While closing nothing waits for flushInterval: close() waits for this line too.
+      if (queue.full || queue.consumed < queue.forceUntil || this.closing) this.makeReady(queue)
       else if (queue.timer === undefined) this.armFlush(queue, this.config.flushInterval)
     }
     if (this.memory.over) this.evict()
@@ -216,7 +217,7 @@ export class Delivery {
       return
     }
     const age = this.clock.now() - queue.headSince
-    if (queue.completing || queue.full || queue.consumed < queue.forceUntil || age >= this.config.flushInterval) {
+    if (queue.completing || queue.full || queue.consumed < queue.forceUntil || this.closing || age >= this.config.flushInterval) {
       this.makeReady(queue)
     } else if (queue.timer === undefined) {
       this.armFlush(queue, this.config.flushInterval - age)
@@ -533,7 +534,10 @@ export class Delivery {
     this.scheduler.bypassPacing(true)
     const timer = this.clock.setTimeout(() => this.abandon(), this.config.closeTimeout)
     if (this.budget.pausedUntil() > this.deadline) this.abandon()
-    await this.flush()
+    // Lines that came while it waited are delivered too: until the deadline the server would take them.
+    do {
+      await this.flush()
+    } while (this.unsettled())
     this.clock.clearTimeout(timer)
     this.closed = true
     this.scheduler.stop()
@@ -550,8 +554,15 @@ export class Delivery {
     await this.budget.close()
   }
 
-  /** The deadline: everything still queued, waiting or in flight is dropped as `shutdown`. */
+  /** Whether any token has lines not yet delivered or given up on. */
+  private unsettled (): boolean {
+    for (const queue of this.tokens.values()) if (queue.finished < queue.pushed) return true
+    return false
+  }
+
+  /** The deadline: everything still queued, waiting or in flight is dropped as `shutdown`, and so is what comes later. */
   private abandon (): void {
+    this.closed = true
     for (const queue of [...this.tokens.values()]) {
       const current = queue.current
       // Its answer may still come, but close() will not wait for it: the outcome is unknown.
