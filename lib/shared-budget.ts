@@ -58,10 +58,8 @@ export class SharedBudget implements RequestBudget {
   private mode: Mode = 'connecting'
   private reserve = 0
   private reserveUntil = 0
-  /** Clock ms until which the shared bucket says to wait, as last heard. */
+  /** Clock ms until which the shared bucket says to wait, as last heard. Pauses met here are the fallback's. */
   private sharedPause = 0
-  /** Clock ms of the longest pause asked here. */
-  private ownPause = 0
   /** What Redis has not heard yet. */
   private pendingPause = 0
   private pendingUps = 0
@@ -114,7 +112,7 @@ export class SharedBudget implements RequestBudget {
 
   take (now: number): number {
     if (this.mode === 'local') return this.fallback.take(now)
-    const paused = Math.max(this.sharedPause, this.ownPause)
+    const paused = this.pausedUntil()
     if (now < paused) return paused - now
     if (this.reserve > 0 && now <= this.reserveUntil) {
       this.reserve--
@@ -148,14 +146,13 @@ export class SharedBudget implements RequestBudget {
 
   pause (until: number): void {
     this.fallback.pause(until)
-    if (until > this.ownPause) this.ownPause = until
     if (until > this.pendingPause) this.pendingPause = until
     // Published at once, so that the others stop before their next request.
     if (this.mode !== 'local') this.sync()
   }
 
   pausedUntil (): number {
-    return Math.max(this.sharedPause, this.ownPause)
+    return Math.max(this.sharedPause, this.fallback.pausedUntil())
   }
 
   /** Connecting or shared: the other processes on the key are what a burst at exit would eat. Pacing locally: as alone. */
@@ -164,7 +161,12 @@ export class SharedBudget implements RequestBudget {
   }
 
   observe (limit: number, remaining: number, resetAt: number): void {
+    const before = this.fallback.pausedUntil()
     this.fallback.observe(limit, remaining, resetAt)
+    // The key's window is spent (X-RateLimit-Remaining: 0): it is spent for every process on
+    // the key, so the pause the fallback took from it (bounded there) is published like a 429's.
+    const after = this.fallback.pausedUntil()
+    if (after > before) this.pause(after)
   }
 
   onChange (listener: () => void): void {

@@ -138,6 +138,22 @@ t.test('with a real Redis', needsRedis, async (t) => {
     t.ok(Date.now() >= until - 50, 'b got its permit when the pause was over')
   })
 
+  t.test('X-RateLimit-Remaining: 0 seen by one pauses every process on the key until the reset', async (t) => {
+    await redis.del(bucketKey(API_KEY, BASE))
+    const a = make(t, server.url)
+    const b = make(t, server.url)
+    await waitFor(() => a.budget.shared && b.budget.shared, 'both connected')
+    const reset = Date.now() + 1000
+    a.budget.observe(300, 0, reset)
+    t.ok(a.budget.pausedUntil() >= reset, 'the one that saw it waits for the reset')
+    t.ok(a.budget.take(Date.now()) > 500, 'and takes nothing meanwhile')
+    b.budget.take(Date.now())
+    await waitFor(() => b.budget.pausedUntil() > Date.now() + 500, 'the pause reaching b')
+    a.budget.observe(300, 5, reset)
+    a.budget.observe(300, 0, 0)
+    t.ok(a.budget.pausedUntil() <= reset + 50, 'headers with something left, or unusable, pause nothing more')
+  })
+
   t.test('Redis killed: local pacing with one stderr line; Redis back: shared again', async (t) => {
     const a = make(t, server.url)
     t.equal(a.budget.holdsWhileClosing(), true, 'connecting: flush and close keep to it')
