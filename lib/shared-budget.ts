@@ -8,8 +8,9 @@ import type { RequestBudget } from './request-budget'
 const DEFAULT_TIMEOUT = 500
 // While pacing locally, how often to ask whether Redis answers again.
 const DEFAULT_PROBE_INTERVAL = 1000
-// A permit held unused longer than this is thrown away: spent late, it would add to
-// another process's burst and the portal would see more than the bucket allowed.
+// A permit held unused longer than this is given back to the bucket rather than spent:
+// spent late, it would add to another process's burst and the portal would see more
+// than the bucket allowed; thrown away, it would cost the processes a request.
 const DEFAULT_PERMIT_TTL = 1000
 // Successes carried to Redis in one call: enough to restore any rate, bounded.
 const MAX_UPS = 100
@@ -64,6 +65,7 @@ export class SharedBudget implements RequestBudget {
   private pendingPause = 0
   private pendingUps = 0
   private pendingSlow = false
+  private pendingBack = 0
   /** A take found no permit: fetch for it. */
   private wanted = false
   /** The last permit went: fetch one ahead. */
@@ -122,6 +124,8 @@ export class SharedBudget implements RequestBudget {
       }
       return 0
     }
+    // Permits held past their time are not spent late, nor lost: they go back to the bucket.
+    this.pendingBack = Math.min(this.burst, this.pendingBack + this.reserve)
     this.reserve = 0
     this.wanted = true
     if (this.mode === 'connecting') return Math.max(1, this.connectDeadline - now)
@@ -207,12 +211,13 @@ export class SharedBudget implements RequestBudget {
     }
     const now = this.clock.now()
     const want = Math.min(this.burst, this.wanted ? 2 : this.ahead ? 1 : 0)
-    const sent = { ups: this.pendingUps, slow: this.pendingSlow, pauseUntil: this.pendingPause }
+    const sent = { ups: this.pendingUps, slow: this.pendingSlow, pauseUntil: this.pendingPause, back: this.pendingBack }
     this.pendingUps = 0
     this.pendingSlow = false
     this.pendingPause = 0
+    this.pendingBack = 0
     this.syncing = true
-    this.bucket.sync({ want, ups: sent.ups, slow: sent.slow, pauseMs: sent.pauseUntil - now }).then(
+    this.bucket.sync({ want, ups: sent.ups, slow: sent.slow, pauseMs: sent.pauseUntil - now, back: sent.back }).then(
       (reply) => this.synced(reply),
       (err: Error) => {
         this.syncing = false
@@ -220,6 +225,7 @@ export class SharedBudget implements RequestBudget {
         this.pendingUps = Math.min(MAX_UPS, this.pendingUps + sent.ups)
         this.pendingSlow ||= sent.slow
         this.pendingPause = Math.max(this.pendingPause, sent.pauseUntil)
+        this.pendingBack = Math.min(this.burst, this.pendingBack + sent.back)
         this.fallBack(err.message)
       }
     )

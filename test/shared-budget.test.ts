@@ -1,3 +1,4 @@
+import FakeTimers from '@sinonjs/fake-timers'
 import type { Test } from 'tap'
 import t from 'tap'
 import { systemClock } from '../lib/clock'
@@ -136,6 +137,29 @@ t.test('with a real Redis', needsRedis, async (t) => {
     a.budget.observe(10, 5, Date.now() + 1000)
     await drive([b], 1)
     t.ok(Date.now() >= until - 50, 'b got its permit when the pause was over')
+  })
+
+  t.test('sparse requests cost the shared bucket one permit each: permits held past their time go back', async (t) => {
+    await redis.del(bucketKey(API_KEY, BASE))
+    // This process's clock is a fake one, so permits outlive their time without sleeping; Redis keeps its own.
+    const fake = FakeTimers.createClock(1_700_000_000_000)
+    const clock = { now: () => fake.now, setTimeout: (fn: () => void, ms: number) => fake.setTimeout(fn, ms), clearTimeout: (h: unknown) => { fake.clearTimeout(h as FakeTimers.TimerId) } }
+    // A rate so low that nothing drips in while the test runs: what the bucket lost is what was taken.
+    const a = make(t, server.url, { rate: 0.001, burst: 10, clock, fallback: new LocalBudget(0.001, 10, clock, 30_000) })
+    await waitFor(() => a.budget.shared, 'connected')
+    const requests = 5
+    for (let i = 0; i < requests; i++) {
+      let changes = a.changes()
+      while (a.budget.take(clock.now()) > 0) {
+        await waitFor(() => a.changes() > changes, 'a permit')
+        changes = a.changes()
+      }
+      // Nothing more to send for a while: the second permit fetched outlives its time.
+      fake.tick(5000)
+    }
+    const spent = 10 - Number(await redis.hget(bucketKey(API_KEY, BASE), 'tokens'))
+    // Each request, plus at most the one permit still held.
+    t.ok(spent <= requests + 1, `${requests} requests took ${spent.toFixed(2)} permits from the shared bucket`)
   })
 
   t.test('X-RateLimit-Remaining: 0 seen by one pauses every process on the key until the reset', async (t) => {
