@@ -120,7 +120,7 @@ export class Delivery {
 
   /** Queues one formatted line for a token. */
   add (token: string, text: string): void {
-    const queue = this.accept(token, false)
+    const queue = this.accept(token)
     if (queue === undefined) return
     const max = this.config.maxEntryBytes
     let bytes = Buffer.byteLength(text)
@@ -147,10 +147,15 @@ export class Delivery {
    * Later lines of the token are dropped: Bitrix24 would silently ignore them.
    */
   complete (token: string, text: string, returnValues: Record<string, unknown>): void {
-    const queue = this.accept(token, true)
+    const max = this.config.maxEntryBytes
+    let bytes = Buffer.byteLength(text)
+    if (bytes > max) {
+      text = truncate(text, max)
+      bytes = Buffer.byteLength(text)
+    }
+    const queue = this.accept(token, bytes)
     if (queue === undefined) return
     this.completed.add(token)
-    const bytes = Buffer.byteLength(text)
     queue.complete(text, bytes, returnValues, this.clock.now())
     this.memory.bytes += bytes
     // The workflow waits for it: the token is ready now.
@@ -163,8 +168,8 @@ export class Delivery {
     this.drops.lines(reason, 1, token)
   }
 
-  /** Checks whether lines of a token may be queued; counts them as dropped if not. */
-  private accept (token: string, completion: boolean): TokenQueue | undefined {
+  /** Checks whether lines of a token may be queued; counts them as dropped if not. `completion`: the bytes of a completing line. */
+  private accept (token: string, completion?: number): TokenQueue | undefined {
     let queue = this.tokens.get(token)
     // The common case, a token already queueing and nothing wrong: no further lookups.
     if (queue !== undefined && !queue.closed && this.keyFailure === undefined && !this.closed && !this.dropMode) return queue
@@ -174,12 +179,17 @@ export class Delivery {
     else if (this.dead.has(token)) reason = 'deadToken'
     else if (this.completed.has(token) || queue?.closed === true) reason = 'completed'
     else if (this.dropMode && this.clock.now() < this.budget.pausedUntil()) reason = 'rateLimited'
-    // A completion is never refused for the token cap: it finishes a workflow.
-    if (reason === undefined && queue === undefined && !completion && this.tokens.size >= this.config.maxTokens) reason = 'overflow'
+    if (reason === undefined) {
+      // A completion finishes a workflow: the caps hold it back only at twice their size, so
+      // that a flood of completions (each for a new token) still cannot grow without bound.
+      const over = completion === undefined ? 1 : 2
+      if ((queue === undefined && this.tokens.size >= over * this.config.maxTokens) ||
+        (completion !== undefined && this.memory.bytes + completion > over * this.config.maxBufferedBytes)) reason = 'overflow'
+    }
     if (reason !== undefined) {
       this.drops.lines(reason, 1, token)
       // A second completion of a completed activity failed nothing: the first one stands.
-      if (completion && reason !== 'completed') this.drops.completionFailed(token, reason, undefined)
+      if (completion !== undefined && reason !== 'completed') this.drops.completionFailed(token, reason, undefined)
       return undefined
     }
     if (queue === undefined) {
