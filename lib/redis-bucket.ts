@@ -158,6 +158,8 @@ type ScriptCommand = (key: string, ...args: Array<string | number>) => Promise<u
  * loaded here, when the first bucket is made: an application without
  * `redisUrl` never loads it. Commands never queue while the connection is
  * down and never take longer than `timeout`: the caller falls back instead.
+ * Nothing here keeps a process alive: the connection is unref'd, and a lost one
+ * is not retried by the client but by `reconnect`.
  */
 export class RedisBucket {
   private readonly redis: Redis
@@ -180,8 +182,9 @@ export class RedisBucket {
       maxRetriesPerRequest: 0,
       // RESP2 is what every Redis speaks; the script's answer is the same in both.
       protocol: 2,
-      // Reconnects in the background, a little slower each time, at least every 2 s.
-      retryStrategy: (times: number) => Math.min(times * 200, 2000)
+      // No reconnect timer of the client's own: it would keep an application alive as
+      // long as Redis is away. The caller reconnects (see reconnect) on a timer of its own.
+      retryStrategy: () => null
     }
     this.redis = new Client(url, options)
     this.redis.defineCommand('bitrix24Bucket', { numberOfKeys: 1, lua: BUCKET_SCRIPT })
@@ -196,6 +199,12 @@ export class RedisBucket {
 
   get ready (): boolean {
     return this.redis.status === 'ready'
+  }
+
+  /** Connects again once the connection has ended (the caller's timer paces the attempts). */
+  reconnect (): void {
+    // A failed attempt is also an 'error' event: the caller hears of it there.
+    if (this.redis.status === 'end') this.redis.connect().catch(() => {})
   }
 
   /** One atomic step on the shared bucket; rejects (message cleaned) when Redis fails or is slow. */

@@ -105,6 +105,8 @@ export class SharedBudget implements RequestBudget {
       this.connectTimer = undefined
       this.fallBack(`no connection within ${this.timeout} ms: ${this.lastError}`)
     }, this.timeout)
+    // Requests waiting for it hold the process through the scheduler's timer; this one need not.
+    ;(this.connectTimer as { unref?: () => void }).unref?.()
   }
 
   /** Whether the bucket in Redis paces requests now (false: connecting, or pacing locally). */
@@ -292,6 +294,7 @@ export class SharedBudget implements RequestBudget {
     this.probeTimer = this.clock.setTimeout(() => {
       this.probeTimer = undefined
       if (this.bucket.ready) this.sync(true)
+      else this.bucket.reconnect()
       if (this.mode === 'local') this.probe()
     }, this.probeInterval)
     // Waiting for Redis must not keep an in-process application alive.
