@@ -22,7 +22,6 @@ export class Scheduler {
   private inFlight = 0
   private order = 0
   private timer: unknown = undefined
-  private timerAt = 0
   private bypass = 0
   private stopped = false
 
@@ -113,13 +112,7 @@ export class Scheduler {
   }
 
   private arm (ms: number): void {
-    const at = this.clock.now() + ms
-    // A wait that got shorter (the pace recovered, a permit came sooner) is not held to the longer one.
-    if (this.timer !== undefined) {
-      if (this.timerAt <= at) return
-      this.clock.clearTimeout(this.timer)
-    }
-    this.timerAt = at
+    if (this.timer !== undefined) return
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined
       this.pump()
