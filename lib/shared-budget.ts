@@ -81,6 +81,8 @@ export class SharedBudget implements RequestBudget {
   private lastError = 'no answer'
   private listener: () => void = () => {}
   private closed = false
+  /** Times Redis went away: each outage, and each return, is told once (the reporter's budget bounds a flapping one). */
+  private outages = 0
   /** The shared rate as last heard, requests per second. */
   sharedRate: number
 
@@ -240,7 +242,7 @@ export class SharedBudget implements RequestBudget {
     let changed = false
     if (this.mode !== 'shared') {
       if (this.mode === 'local') {
-        this.reporter.problem('REDIS_BACK', `Redis (${this.target}) answers again: requests are paced with the other processes on this key once more`)
+        this.reporter.problem(`REDIS_BACK:${this.outages}`, `Redis (${this.target}) answers again: requests are paced with the other processes on this key once more`)
       }
       this.mode = 'shared'
       if (this.probeTimer !== undefined) {
@@ -285,7 +287,8 @@ export class SharedBudget implements RequestBudget {
     // Redis was ready, and the retry timer once a call to Redis went out (the one that failed).
     // A pause learned from the others still holds.
     this.fallback.pause(this.sharedPause)
-    this.reporter.problem('REDIS_UNAVAILABLE', `Redis (${this.target}) is unreachable or slow (${reason}); each process paces itself until it answers again, so rate limits may be met meanwhile`)
+    this.outages++
+    this.reporter.problem(`REDIS_UNAVAILABLE:${this.outages}`, `Redis (${this.target}) is unreachable or slow (${reason}); each process paces itself until it answers again, so rate limits may be met meanwhile`)
     this.probe()
     this.listener()
   }

@@ -202,6 +202,16 @@ t.test('with a real Redis', needsRedis, async (t) => {
     t.match(a.stderr[1], /Redis \(redis:\/\/127\.0\.0\.1:\d+\) answers again/)
     await drive([a], 2)
     t.notMatch(a.stderr.join(''), 'redis_pw')
+    // A second outage is told too, not taken for the first one again.
+    await server.kill()
+    a.budget.slowDown(Date.now())
+    await waitFor(() => !a.budget.shared, 'the second fallback')
+    t.equal(a.stderr.length, 3)
+    t.match(a.stderr[2], /is unreachable or slow/)
+    await server.restart()
+    await waitFor(() => a.budget.shared, 'shared once more', 10_000)
+    t.equal(a.stderr.length, 4)
+    t.match(a.stderr[3], /answers again/)
   })
 
   t.test('a slow Redis counts as a missing one', async (t) => {
