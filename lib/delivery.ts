@@ -120,7 +120,7 @@ export class Delivery {
 
   /** Queues one formatted line for a token. */
   add (token: string, text: string): void {
-    const queue = this.accept(token, false)
+    const queue = this.accept(token)
     if (queue === undefined) return
     const max = this.config.maxEntryBytes
     let bytes = Buffer.byteLength(text)
@@ -134,7 +134,8 @@ export class Delivery {
     this.memory.bytes += bytes + 1
     if (first) this.memory.pending(queue)
     if (queue.phase === 'collecting') {
-      if (queue.full || queue.consumed < queue.forceUntil) this.makeReady(queue)
+      // While closing nothing waits for flushInterval: close() waits for this line too.
+      if (queue.full || queue.consumed < queue.forceUntil || this.closing) this.makeReady(queue)
       else if (queue.timer === undefined) this.armFlush(queue, this.config.flushInterval)
     }
     if (this.memory.over) this.evict()
@@ -146,10 +147,15 @@ export class Delivery {
    * Later lines of the token are dropped: Bitrix24 would silently ignore them.
    */
   complete (token: string, text: string, returnValues: Record<string, unknown>): void {
-    const queue = this.accept(token, true)
+    const max = this.config.maxEntryBytes
+    let bytes = Buffer.byteLength(text)
+    if (bytes > max) {
+      text = truncate(text, max)
+      bytes = Buffer.byteLength(text)
+    }
+    const queue = this.accept(token, bytes)
     if (queue === undefined) return
     this.completed.add(token)
-    const bytes = Buffer.byteLength(text)
     queue.complete(text, bytes, returnValues, this.clock.now())
     this.memory.bytes += bytes
     // The workflow waits for it: the token is ready now.
@@ -162,8 +168,8 @@ export class Delivery {
     this.drops.lines(reason, 1, token)
   }
 
-  /** Checks whether lines of a token may be queued; counts them as dropped if not. */
-  private accept (token: string, completion: boolean): TokenQueue | undefined {
+  /** Checks whether lines of a token may be queued; counts them as dropped if not. `completion`: the bytes of a completing line. */
+  private accept (token: string, completion?: number): TokenQueue | undefined {
     let queue = this.tokens.get(token)
     // The common case, a token already queueing and nothing wrong: no further lookups.
     if (queue !== undefined && !queue.closed && this.keyFailure === undefined && !this.closed && !this.dropMode) return queue
@@ -173,12 +179,17 @@ export class Delivery {
     else if (this.dead.has(token)) reason = 'deadToken'
     else if (this.completed.has(token) || queue?.closed === true) reason = 'completed'
     else if (this.dropMode && this.clock.now() < this.budget.pausedUntil()) reason = 'rateLimited'
-    // A completion is never refused for the token cap: it finishes a workflow.
-    if (reason === undefined && queue === undefined && !completion && this.tokens.size >= this.config.maxTokens) reason = 'overflow'
+    if (reason === undefined) {
+      // A completion finishes a workflow: the caps hold it back only at twice their size, so
+      // that a flood of completions (each for a new token) still cannot grow without bound.
+      const over = completion === undefined ? 1 : 2
+      if ((queue === undefined && this.tokens.size >= over * this.config.maxTokens) ||
+        (completion !== undefined && this.memory.bytes + completion > over * this.config.maxBufferedBytes)) reason = 'overflow'
+    }
     if (reason !== undefined) {
       this.drops.lines(reason, 1, token)
       // A second completion of a completed activity failed nothing: the first one stands.
-      if (completion && reason !== 'completed') this.drops.completionFailed(token, reason, undefined)
+      if (completion !== undefined && reason !== 'completed') this.drops.completionFailed(token, reason, undefined)
       return undefined
     }
     if (queue === undefined) {
@@ -216,7 +227,7 @@ export class Delivery {
       return
     }
     const age = this.clock.now() - queue.headSince
-    if (queue.completing || queue.full || queue.consumed < queue.forceUntil || age >= this.config.flushInterval) {
+    if (queue.completing || queue.full || queue.consumed < queue.forceUntil || this.closing || age >= this.config.flushInterval) {
       this.makeReady(queue)
     } else if (queue.timer === undefined) {
       this.armFlush(queue, this.config.flushInterval - age)
@@ -533,7 +544,10 @@ export class Delivery {
     this.scheduler.bypassPacing(true)
     const timer = this.clock.setTimeout(() => this.abandon(), this.config.closeTimeout)
     if (this.budget.pausedUntil() > this.deadline) this.abandon()
-    await this.flush()
+    // Lines that came while it waited are delivered too: until the deadline the server would take them.
+    do {
+      await this.flush()
+    } while (this.unsettled())
     this.clock.clearTimeout(timer)
     this.closed = true
     this.scheduler.stop()
@@ -550,8 +564,15 @@ export class Delivery {
     await this.budget.close()
   }
 
-  /** The deadline: everything still queued, waiting or in flight is dropped as `shutdown`. */
+  /** Whether any token has lines not yet delivered or given up on. */
+  private unsettled (): boolean {
+    for (const queue of this.tokens.values()) if (queue.finished < queue.pushed) return true
+    return false
+  }
+
+  /** The deadline: everything still queued, waiting or in flight is dropped as `shutdown`, and so is what comes later. */
   private abandon (): void {
+    this.closed = true
     for (const queue of [...this.tokens.values()]) {
       const current = queue.current
       // Its answer may still come, but close() will not wait for it: the outcome is unknown.

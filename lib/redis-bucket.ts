@@ -11,10 +11,12 @@ const MAX_WAIT = 3_600_000
  * the same token twice. Everything runs on Redis's own clock (TIME): processes
  * on different machines never compare their clocks, they send and receive
  * durations. In one call: refill by the time elapsed, apply what the caller
- * learned since its last call (a slow-down, successes, a pause), then take up
- * to `want` tokens unless a pause holds.
+ * learned since its last call (permits given back unused, a slow-down,
+ * successes, a pause), then take up to `want` tokens unless a pause holds.
+ * What is stored is read as untrusted: anyone who can write Redis can write
+ * it, so a value that is no number, NaN or out of its range counts as missing.
  *
- * KEYS[1] the bucket; ARGV: rate (req/s, 0 = no pacing), burst, want, ups, slow (0/1), pause ms.
+ * KEYS[1] the bucket; ARGV: rate (req/s, 0 = no pacing), burst, want, ups, slow (0/1), pause ms, back.
  * Returns { granted, wait ms (0 or until a token is there), pause ms left, current rate × 1000 }.
  */
 export const BUCKET_SCRIPT = `
@@ -24,15 +26,22 @@ local want = tonumber(ARGV[3])
 local ups = tonumber(ARGV[4])
 local slow = tonumber(ARGV[5])
 local pauseMs = tonumber(ARGV[6])
+local back = tonumber(ARGV[7])
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function stored (v, lo, hi, default)
+  v = tonumber(v)
+  if v == nil or v ~= v or v < lo or v > hi then return default end
+  return v
+end
 local s = redis.call('HMGET', KEYS[1], 'tokens', 'last', 'rate', 'pause')
-local tokens = math.min(burst, tonumber(s[1]) or burst)
-local last = tonumber(s[2]) or now
-local rate = math.min(rateMax, tonumber(s[3]) or rateMax)
-local pause = tonumber(s[4]) or 0
+local tokens = stored(s[1], 0, burst, burst)
+local last = stored(s[2], 0, now, now)
+local rate = math.min(rateMax, math.max(rateMax / 16, stored(s[3], 0, math.huge, rateMax)))
+local pause = stored(s[4], 0, now + ${MAX_WAIT}, 0)
 if now > last then tokens = math.min(burst, tokens + (now - last) * rate / 1000) end
+if back > 0 then tokens = math.min(burst, tokens + back) end
 if slow == 1 and now >= pause and rateMax > 0 then
   rate = math.max(rateMax / 16, rate / 2)
   if tokens > 0 then tokens = 0 end
@@ -106,6 +115,8 @@ export interface SyncRequest {
   slow: boolean
   /** A pause asked by the server, ms from now; 0 for none. */
   pauseMs: number
+  /** Permits taken earlier and never spent: back into the bucket, as if never taken. */
+  back: number
 }
 
 export interface SyncReply {
@@ -147,6 +158,8 @@ type ScriptCommand = (key: string, ...args: Array<string | number>) => Promise<u
  * loaded here, when the first bucket is made: an application without
  * `redisUrl` never loads it. Commands never queue while the connection is
  * down and never take longer than `timeout`: the caller falls back instead.
+ * Nothing here keeps a process alive: the connection is unref'd, and a lost one
+ * is not retried by the client but by `reconnect`.
  */
 export class RedisBucket {
   private readonly redis: Redis
@@ -169,8 +182,9 @@ export class RedisBucket {
       maxRetriesPerRequest: 0,
       // RESP2 is what every Redis speaks; the script's answer is the same in both.
       protocol: 2,
-      // Reconnects in the background, a little slower each time, at least every 2 s.
-      retryStrategy: (times: number) => Math.min(times * 200, 2000)
+      // No reconnect timer of the client's own: it would keep an application alive as
+      // long as Redis is away. The caller reconnects (see reconnect) on a timer of its own.
+      retryStrategy: () => null
     }
     this.redis = new Client(url, options)
     this.redis.defineCommand('bitrix24Bucket', { numberOfKeys: 1, lua: BUCKET_SCRIPT })
@@ -187,12 +201,18 @@ export class RedisBucket {
     return this.redis.status === 'ready'
   }
 
+  /** Connects again once the connection has ended (the caller's timer paces the attempts). */
+  reconnect (): void {
+    // A failed attempt is also an 'error' event: the caller hears of it there.
+    if (this.redis.status === 'end') this.redis.connect().catch(() => {})
+  }
+
   /** One atomic step on the shared bucket; rejects (message cleaned) when Redis fails or is slow. */
   async sync (request: SyncRequest): Promise<SyncReply> {
     const command = (this.redis as unknown as { bitrix24Bucket: ScriptCommand }).bitrix24Bucket.bind(this.redis)
     let reply: unknown
     try {
-      reply = await command(this.key, this.rate, this.burst, request.want, Math.min(request.ups, 1000), request.slow ? 1 : 0, Math.min(Math.max(0, Math.ceil(request.pauseMs)), MAX_WAIT))
+      reply = await command(this.key, this.rate, this.burst, request.want, Math.min(request.ups, 1000), request.slow ? 1 : 0, Math.min(Math.max(0, Math.ceil(request.pauseMs)), MAX_WAIT), Math.min(request.back, this.burst))
     } catch (err) {
       throw new Error(cleanRedisMessage(String((err as Error)?.message), this.url))
     }

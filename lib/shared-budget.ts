@@ -8,8 +8,9 @@ import type { RequestBudget } from './request-budget'
 const DEFAULT_TIMEOUT = 500
 // While pacing locally, how often to ask whether Redis answers again.
 const DEFAULT_PROBE_INTERVAL = 1000
-// A permit held unused longer than this is thrown away: spent late, it would add to
-// another process's burst and the portal would see more than the bucket allowed.
+// A permit held unused longer than this is given back to the bucket rather than spent:
+// spent late, it would add to another process's burst and the portal would see more
+// than the bucket allowed; thrown away, it would cost the processes a request.
 const DEFAULT_PERMIT_TTL = 1000
 // Successes carried to Redis in one call: enough to restore any rate, bounded.
 const MAX_UPS = 100
@@ -58,14 +59,13 @@ export class SharedBudget implements RequestBudget {
   private mode: Mode = 'connecting'
   private reserve = 0
   private reserveUntil = 0
-  /** Clock ms until which the shared bucket says to wait, as last heard. */
+  /** Clock ms until which the shared bucket says to wait, as last heard. Pauses met here are the fallback's. */
   private sharedPause = 0
-  /** Clock ms of the longest pause asked here. */
-  private ownPause = 0
   /** What Redis has not heard yet. */
   private pendingPause = 0
   private pendingUps = 0
   private pendingSlow = false
+  private pendingBack = 0
   /** A take found no permit: fetch for it. */
   private wanted = false
   /** The last permit went: fetch one ahead. */
@@ -81,6 +81,8 @@ export class SharedBudget implements RequestBudget {
   private lastError = 'no answer'
   private listener: () => void = () => {}
   private closed = false
+  /** Times Redis went away: each outage, and each return, is told once (the reporter's budget bounds a flapping one). */
+  private outages = 0
   /** The shared rate as last heard, requests per second. */
   sharedRate: number
 
@@ -105,6 +107,8 @@ export class SharedBudget implements RequestBudget {
       this.connectTimer = undefined
       this.fallBack(`no connection within ${this.timeout} ms: ${this.lastError}`)
     }, this.timeout)
+    // Requests waiting for it hold the process through the scheduler's timer; this one need not.
+    ;(this.connectTimer as { unref?: () => void }).unref?.()
   }
 
   /** Whether the bucket in Redis paces requests now (false: connecting, or pacing locally). */
@@ -114,7 +118,7 @@ export class SharedBudget implements RequestBudget {
 
   take (now: number): number {
     if (this.mode === 'local') return this.fallback.take(now)
-    const paused = Math.max(this.sharedPause, this.ownPause)
+    const paused = this.pausedUntil()
     if (now < paused) return paused - now
     if (this.reserve > 0 && now <= this.reserveUntil) {
       this.reserve--
@@ -124,6 +128,8 @@ export class SharedBudget implements RequestBudget {
       }
       return 0
     }
+    // Permits held past their time are not spent late, nor lost: they go back to the bucket.
+    this.pendingBack = Math.min(this.burst, this.pendingBack + this.reserve)
     this.reserve = 0
     this.wanted = true
     if (this.mode === 'connecting') return Math.max(1, this.connectDeadline - now)
@@ -148,14 +154,13 @@ export class SharedBudget implements RequestBudget {
 
   pause (until: number): void {
     this.fallback.pause(until)
-    if (until > this.ownPause) this.ownPause = until
     if (until > this.pendingPause) this.pendingPause = until
     // Published at once, so that the others stop before their next request.
     if (this.mode !== 'local') this.sync()
   }
 
   pausedUntil (): number {
-    return Math.max(this.sharedPause, this.ownPause)
+    return Math.max(this.sharedPause, this.fallback.pausedUntil())
   }
 
   /** Connecting or shared: the other processes on the key are what a burst at exit would eat. Pacing locally: as alone. */
@@ -164,7 +169,12 @@ export class SharedBudget implements RequestBudget {
   }
 
   observe (limit: number, remaining: number, resetAt: number): void {
+    const before = this.fallback.pausedUntil()
     this.fallback.observe(limit, remaining, resetAt)
+    // The key's window is spent (X-RateLimit-Remaining: 0): it is spent for every process on
+    // the key, so the pause the fallback took from it (bounded there) is published like a 429's.
+    const after = this.fallback.pausedUntil()
+    if (after > before) this.pause(after)
   }
 
   onChange (listener: () => void): void {
@@ -205,12 +215,13 @@ export class SharedBudget implements RequestBudget {
     }
     const now = this.clock.now()
     const want = Math.min(this.burst, this.wanted ? 2 : this.ahead ? 1 : 0)
-    const sent = { ups: this.pendingUps, slow: this.pendingSlow, pauseUntil: this.pendingPause }
+    const sent = { ups: this.pendingUps, slow: this.pendingSlow, pauseUntil: this.pendingPause, back: this.pendingBack }
     this.pendingUps = 0
     this.pendingSlow = false
     this.pendingPause = 0
+    this.pendingBack = 0
     this.syncing = true
-    this.bucket.sync({ want, ups: sent.ups, slow: sent.slow, pauseMs: sent.pauseUntil - now }).then(
+    this.bucket.sync({ want, ups: sent.ups, slow: sent.slow, pauseMs: sent.pauseUntil - now, back: sent.back }).then(
       (reply) => this.synced(reply),
       (err: Error) => {
         this.syncing = false
@@ -218,6 +229,7 @@ export class SharedBudget implements RequestBudget {
         this.pendingUps = Math.min(MAX_UPS, this.pendingUps + sent.ups)
         this.pendingSlow ||= sent.slow
         this.pendingPause = Math.max(this.pendingPause, sent.pauseUntil)
+        this.pendingBack = Math.min(this.burst, this.pendingBack + sent.back)
         this.fallBack(err.message)
       }
     )
@@ -230,7 +242,7 @@ export class SharedBudget implements RequestBudget {
     let changed = false
     if (this.mode !== 'shared') {
       if (this.mode === 'local') {
-        this.reporter.problem('REDIS_BACK', `Redis (${this.target}) answers again: requests are paced with the other processes on this key once more`)
+        this.reporter.problem(`REDIS_BACK:${this.outages}`, `Redis (${this.target}) answers again: requests are paced with the other processes on this key once more`)
       }
       this.mode = 'shared'
       if (this.probeTimer !== undefined) {
@@ -275,7 +287,8 @@ export class SharedBudget implements RequestBudget {
     // Redis was ready, and the retry timer once a call to Redis went out (the one that failed).
     // A pause learned from the others still holds.
     this.fallback.pause(this.sharedPause)
-    this.reporter.problem('REDIS_UNAVAILABLE', `Redis (${this.target}) is unreachable or slow (${reason}); each process paces itself until it answers again, so rate limits may be met meanwhile`)
+    this.outages++
+    this.reporter.problem(`REDIS_UNAVAILABLE:${this.outages}`, `Redis (${this.target}) is unreachable or slow (${reason}); each process paces itself until it answers again, so rate limits may be met meanwhile`)
     this.probe()
     this.listener()
   }
@@ -284,6 +297,7 @@ export class SharedBudget implements RequestBudget {
     this.probeTimer = this.clock.setTimeout(() => {
       this.probeTimer = undefined
       if (this.bucket.ready) this.sync(true)
+      else this.bucket.reconnect()
       if (this.mode === 'local') this.probe()
     }, this.probeInterval)
     // Waiting for Redis must not keep an in-process application alive.

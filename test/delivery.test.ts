@@ -782,3 +782,16 @@ t.test('X-RateLimit headers of a real answer steer the pace before any 429', asy
   await waitFor(() => h.sim.requests.length === 2, 'B after the reset')
   t.equal(h.stats.rateLimited, 0)
 })
+
+t.test('a flood of completions into a stalled server is held back at twice maxTokens and twice maxBufferedBytes', async (t) => {
+  const { stub } = await import('./fixtures/stub')
+  const s = stub(t, { maxTokens: 10, maxBufferedBytes: 65536 }, () => ({ latency: 600_000 }))
+  for (let i = 0; i < 5000; i++) s.delivery.complete(`wf.flood.${i}`, 'done', {})
+  t.equal(s.delivery.activeTokens, 20, 'twice maxTokens: a completion is not refused for the cap alone')
+  t.equal(s.stats.dropped.overflow, 4980)
+  t.equal(s.events.filter((e) => e.name === 'bitrix24:completionFailed').length, 4980, 'each one named: it must be completed by hand')
+  const m = stub(t, { maxTokens: 100000, maxBufferedBytes: 65536, maxEntryBytes: 4096 }, () => ({ latency: 600_000 }))
+  for (let i = 0; i < 5000; i++) m.delivery.complete(`wf.big.${i}`, 'x'.repeat(100_000), {})
+  t.ok(m.delivery.bufferedBytes <= 2 * 65536, `${m.delivery.bufferedBytes} bytes held`)
+  t.ok(m.stats.dropped.overflow > 4900, `${m.stats.dropped.overflow} refused`)
+})

@@ -6,7 +6,7 @@ import { inspect, needsRedis, startRedis } from './fixtures/redis'
 import { waitFor } from './fixtures/harness'
 
 const BASE = 'http://127.0.0.1:9'
-const ASK: SyncRequest = { want: 1, ups: 0, slow: false, pauseMs: 0 }
+const ASK: SyncRequest = { want: 1, ups: 0, slow: false, pauseMs: 0, back: 0 }
 
 t.test('the bucket key is a hash of key and base URL, never the key itself', async (t) => {
   const key = bucketKey(API_KEY, BASE)
@@ -70,16 +70,16 @@ t.test('against a real Redis', needsRedis, async (t) => {
   t.test('a pause holds for every caller; a slow-down halves the shared rate once per pause; successes restore it', async (t) => {
     await redis.del(key)
     const [a, b] = [await open(2, 5), await open(2, 5)]
-    let r = await a.sync({ want: 0, ups: 0, slow: true, pauseMs: 800 })
+    let r = await a.sync({ ...ASK, want: 0, ups: 0, slow: true, pauseMs: 800 })
     t.equal(r.rate, 1, 'halved')
     t.ok(r.pauseLeft > 700 && r.pauseLeft <= 800)
-    r = await b.sync({ want: 1, ups: 0, slow: true, pauseMs: 0 })
+    r = await b.sync({ ...ASK, want: 1, ups: 0, slow: true, pauseMs: 0 })
     t.equal(r.granted, 0, 'the other caller waits too')
     t.ok(r.wait > 0 && r.wait <= 800)
     t.equal(r.rate, 1, 'a second 429 of the same pause does not halve again')
-    r = await b.sync({ want: 0, ups: 3, slow: false, pauseMs: 0 })
+    r = await b.sync({ ...ASK, want: 0, ups: 3, slow: false, pauseMs: 0 })
     t.equal(r.rate, 1.6, 'three successes give back three tenths')
-    r = await b.sync({ want: 0, ups: 100, slow: false, pauseMs: 0 })
+    r = await b.sync({ ...ASK, want: 0, ups: 100, slow: false, pauseMs: 0 })
     t.equal(r.rate, 2, 'never above the configured rate')
   })
 
@@ -87,9 +87,34 @@ t.test('against a real Redis', needsRedis, async (t) => {
     await redis.del(key)
     const a = await open(0, 5)
     t.equal((await a.sync({ ...ASK, want: 50 })).granted, 50)
-    const r = await a.sync({ want: 1, ups: 0, slow: true, pauseMs: 500 })
+    const r = await a.sync({ ...ASK, want: 1, ups: 0, slow: true, pauseMs: 500 })
     t.equal(r.granted, 0)
     t.ok(r.wait > 0)
+  })
+
+  t.test('permits given back return to the bucket, never above the burst', async (t) => {
+    await redis.del(key)
+    const a = await open(0.001, 5)
+    t.equal((await a.sync({ ...ASK, want: 4 })).granted, 4)
+    t.equal((await a.sync({ ...ASK, want: 4, back: 3 })).granted, 4, 'one left and three given back')
+    t.equal((await a.sync({ ...ASK, want: 0, back: 50 })).granted, 0)
+    t.equal(Math.floor(Number(await redis.hget(key, 'tokens'))), 5, 'capped at the burst')
+  })
+
+  t.test('stored state is not trusted: garbage, NaN, infinities and values out of range count as missing', async (t) => {
+    const a = await open(2, 5)
+    for (const [tokens, last, rate, pause] of [['-inf', 'inf', '0', 'nan'], ['nan', '-inf', '-5', '1e300'], ['x', 'y', 'inf', '-1'], ['1e9', '0', 'nan', '']]) {
+      await redis.del(key)
+      await redis.hset(key, 'tokens', tokens as string, 'last', last as string, 'rate', rate as string, 'pause', pause as string)
+      const r = await a.sync({ ...ASK, want: 5 })
+      t.ok(r.granted >= 0 && r.granted <= 5, `${tokens} ${last} ${rate} ${pause}: granted ${r.granted}`)
+      t.equal(r.pauseLeft, 0, 'no pause')
+      t.ok(r.rate >= 2 / 16 && r.rate <= 2, `rate ${r.rate}`)
+      const state = await redis.hgetall(key)
+      for (const field of ['tokens', 'last', 'rate', 'pause']) t.ok(Number.isFinite(Number(state[field])), `${field} stored as a number again: ${state[field]}`)
+      const next = await a.sync({ ...ASK, want: 1 })
+      t.ok(next.granted === 1 || (next.wait > 0 && next.wait <= 8000), `and the bucket works on: wait ${next.wait}`)
+    }
   })
 
   t.test('a failing command rejects with a clean message', async (t) => {

@@ -330,3 +330,35 @@ t.test('long token strings count against maxBufferedBytes', async (t) => {
   t.ok(s.delivery.activeTokens <= 11, `${s.delivery.activeTokens} tokens queued, not 100`)
   t.ok(s.stats.dropped.overflow >= 89)
 })
+
+t.test('lines logged while close() waits are delivered at once, not lost uncounted; after the deadline they are dropped as shutdown', async (t) => {
+  const s = stub(t, { closeTimeout: 5000 }, (req) => ({ latency: req.token === C ? 60_000 : 150 }))
+  s.delivery.add(A, 'one')
+  s.delivery.add(C, 'stalls')
+  const closing = s.delivery.close()
+  await s.clock.tickAsync(10)
+  s.delivery.add(A, 'two')
+  s.delivery.add(B, 'three')
+  await s.clock.tickAsync(400)
+  t.same(s.requests.map((r) => r.text), ['one', 'stalls', 'three', 'two'], 'no flushInterval while closing: one request each')
+  await s.clock.tickAsync(5000)
+  await closing
+  t.same([s.delivered(A), s.delivered(B)], [['one', 'two'], ['three']])
+  s.delivery.add(B, 'after')
+  t.equal(s.stats.dropped.shutdown, 2, 'the stalled line and the one after close, each counted')
+  t.equal(s.delivery.activeTokens, 0)
+})
+
+t.test('close() does not return before lines logged while it waited are delivered', async (t) => {
+  const s = stub(t, { closeTimeout: 5000 })
+  s.delivery.add(A, 'one')
+  const closing = s.delivery.close()
+  await s.clock.tickAsync(10)
+  s.delivery.add(A, 'two')
+  s.delivery.add(B, 'three')
+  await s.clock.tickAsync(1000)
+  await closing
+  t.same([s.delivered(A), s.delivered(B)], [['one', 'two'], ['three']])
+  t.equal(s.requests.length, 3)
+  t.equal(s.delivery.activeTokens, 0, 'nothing left behind')
+})

@@ -61,6 +61,9 @@ t.test('the Redis client is loaded only when redisUrl is set', async (t) => {
   const withUrl = await runApp(dir, 'lazy.js', { TRANSPORT_OPTIONS: JSON.stringify({ ...base, redisUrl: 'redis://127.0.0.1:9' }) })
   t.equal(withUrl.stdout, 'ioredis loaded\n', withUrl.stderr)
   t.equal(withUrl.code, 0, 'an unreachable Redis keeps nothing alive')
+  // Not closed at all, in-process: the Redis client's reconnect attempts must not hold the app.
+  const open = await runApp(dir, 'lazy.js', { KEEP_OPEN: '1', TRANSPORT_OPTIONS: JSON.stringify({ ...base, redisUrl: 'redis://127.0.0.1:9', quiet: true }) }, 20_000)
+  t.equal(open.code, 0, `an app that never closes the transport still exits while Redis is away ${open.stderr}`)
 })
 
 t.test('several processes on one key', needsRedis, async (t) => {

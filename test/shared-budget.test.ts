@@ -1,3 +1,4 @@
+import FakeTimers from '@sinonjs/fake-timers'
 import type { Test } from 'tap'
 import t from 'tap'
 import { systemClock } from '../lib/clock'
@@ -138,6 +139,45 @@ t.test('with a real Redis', needsRedis, async (t) => {
     t.ok(Date.now() >= until - 50, 'b got its permit when the pause was over')
   })
 
+  t.test('sparse requests cost the shared bucket one permit each: permits held past their time go back', async (t) => {
+    await redis.del(bucketKey(API_KEY, BASE))
+    // This process's clock is a fake one, so permits outlive their time without sleeping; Redis keeps its own.
+    const fake = FakeTimers.createClock(1_700_000_000_000)
+    const clock = { now: () => fake.now, setTimeout: (fn: () => void, ms: number) => fake.setTimeout(fn, ms), clearTimeout: (h: unknown) => { fake.clearTimeout(h as FakeTimers.TimerId) } }
+    // A rate so low that nothing drips in while the test runs: what the bucket lost is what was taken.
+    const a = make(t, server.url, { rate: 0.001, burst: 10, clock, fallback: new LocalBudget(0.001, 10, clock, 30_000) })
+    await waitFor(() => a.budget.shared, 'connected')
+    const requests = 5
+    for (let i = 0; i < requests; i++) {
+      let changes = a.changes()
+      while (a.budget.take(clock.now()) > 0) {
+        await waitFor(() => a.changes() > changes, 'a permit')
+        changes = a.changes()
+      }
+      // Nothing more to send for a while: the second permit fetched outlives its time.
+      fake.tick(5000)
+    }
+    const spent = 10 - Number(await redis.hget(bucketKey(API_KEY, BASE), 'tokens'))
+    // Each request, plus at most the one permit still held.
+    t.ok(spent <= requests + 1, `${requests} requests took ${spent.toFixed(2)} permits from the shared bucket`)
+  })
+
+  t.test('X-RateLimit-Remaining: 0 seen by one pauses every process on the key until the reset', async (t) => {
+    await redis.del(bucketKey(API_KEY, BASE))
+    const a = make(t, server.url)
+    const b = make(t, server.url)
+    await waitFor(() => a.budget.shared && b.budget.shared, 'both connected')
+    const reset = Date.now() + 1000
+    a.budget.observe(300, 0, reset)
+    t.ok(a.budget.pausedUntil() >= reset, 'the one that saw it waits for the reset')
+    t.ok(a.budget.take(Date.now()) > 500, 'and takes nothing meanwhile')
+    b.budget.take(Date.now())
+    await waitFor(() => b.budget.pausedUntil() > Date.now() + 500, 'the pause reaching b')
+    a.budget.observe(300, 5, reset)
+    a.budget.observe(300, 0, 0)
+    t.ok(a.budget.pausedUntil() <= reset + 50, 'headers with something left, or unusable, pause nothing more')
+  })
+
   t.test('Redis killed: local pacing with one stderr line; Redis back: shared again', async (t) => {
     const a = make(t, server.url)
     t.equal(a.budget.holdsWhileClosing(), true, 'connecting: flush and close keep to it')
@@ -162,6 +202,16 @@ t.test('with a real Redis', needsRedis, async (t) => {
     t.match(a.stderr[1], /Redis \(redis:\/\/127\.0\.0\.1:\d+\) answers again/)
     await drive([a], 2)
     t.notMatch(a.stderr.join(''), 'redis_pw')
+    // A second outage is told too, not taken for the first one again.
+    await server.kill()
+    a.budget.slowDown(Date.now())
+    await waitFor(() => !a.budget.shared, 'the second fallback')
+    t.equal(a.stderr.length, 3)
+    t.match(a.stderr[2], /is unreachable or slow/)
+    await server.restart()
+    await waitFor(() => a.budget.shared, 'shared once more', 10_000)
+    t.equal(a.stderr.length, 4)
+    t.match(a.stderr[3], /answers again/)
   })
 
   t.test('a slow Redis counts as a missing one', async (t) => {
