@@ -10,8 +10,8 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { once } = require('node:events')
-const { setImmediate: tick } = require('node:timers/promises')
 const pino = require('pino')
+const { orderStep, STEPS, timeInfo } = require('./lib/timing')
 
 const scenario = JSON.parse(process.argv[2])
 
@@ -20,8 +20,6 @@ const scenario = JSON.parse(process.argv[2])
 // 'drain' with nothing else alive would simply exit. A server would keep a
 // real app alive; this timer does here. The process exits once it reports.
 setInterval(() => {}, 1000)
-
-const STEPS = ['received', 'validated', 'reserved', 'charged', 'shipped']
 
 /** Event tokens shaped like Bitrix24's (`xxx.yyy.zzz`), deterministic. */
 function makeTokens (n) {
@@ -164,25 +162,9 @@ const modes = {
   async latency () {
     const { transport, logger, closed, result } = await start()
     const tokens = makeTokens(scenario.tokens)
-    const samples = new Float64Array(scenario.calls)
-    const total = scenario.warmup + scenario.calls
-    for (let i = 0; i < total; i++) {
-      const obj = { eventToken: tokens[i % tokens.length], orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
-      const t0 = process.hrtime.bigint()
-      logger.info(obj, 'order step finished')
-      const t1 = process.hrtime.bigint()
-      if (i >= scenario.warmup) samples[i - scenario.warmup] = Number(t1 - t0)
-      // An application does other work between log calls: let pino hand its
-      // buffer to the worker every so often, and respect backpressure.
-      if (i % scenario.yieldEvery === scenario.yieldEvery - 1) {
-        if (transport.writableNeedDrain) await once(transport, 'drain')
-        else await tick()
-      }
-    }
-    samples.sort()
-    const at = (q) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]
+    const timed = await timeInfo(logger, transport, scenario, (i) => orderStep(i, tokens[i % tokens.length]))
     await finish(transport, closed, result)
-    return { ...result, calls: scenario.calls, p50Ns: at(0.5), p90Ns: at(0.9), p99Ns: at(0.99), p999Ns: at(0.999), maxNs: samples[samples.length - 1] }
+    return { ...result, ...timed }
   },
 
   /**

@@ -8,15 +8,14 @@
 // scenario as JSON in argv[2]; reports over IPC like bench/app.js.
 
 const { once } = require('node:events')
-const { setImmediate: tick } = require('node:timers/promises')
 const pino = require('pino')
 const context = require('pino-bitrix24-workflow/context')
+const { orderStep, timeInfo } = require('./lib/timing')
 
 const scenario = JSON.parse(process.argv[2])
 // See bench/app.js: keeps the process alive while it awaits the worker.
 setInterval(() => {}, 1000)
 
-const STEPS = ['received', 'validated', 'reserved', 'charged', 'shipped']
 const TOKEN = 'wf000001.5a3c1e.9f1d2b7c'
 
 function loggerOptions (variant) {
@@ -38,30 +37,12 @@ async function latency () {
   // An app that runs activities has its AsyncLocalStorage enabled even where
   // it logs outside of them: enable it in every variant alike.
   context.withEventToken('wf.bench.warm', () => {})
-  const samples = new Float64Array(scenario.calls)
-  const total = scenario.warmup + scenario.calls
-  const run = async () => {
-    for (let i = 0; i < total; i++) {
-      const obj = scenario.variant === 'explicit'
-        ? { eventToken: TOKEN, orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
-        : { orderId: 100000 + i, step: STEPS[i % STEPS.length], durationMs: i % 997 }
-      const t0 = process.hrtime.bigint()
-      logger.info(obj, 'order step finished')
-      const t1 = process.hrtime.bigint()
-      if (i >= scenario.warmup) samples[i - scenario.warmup] = Number(t1 - t0)
-      if (i % scenario.yieldEvery === scenario.yieldEvery - 1) {
-        if (transport.writableNeedDrain) await once(transport, 'drain')
-        else await tick()
-      }
-    }
-  }
-  if (scenario.variant === 'inside') await context.withEventToken(TOKEN, run)
-  else await run()
-  samples.sort()
-  const at = (q) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]
+  const fields = scenario.variant === 'explicit' ? (i) => orderStep(i, TOKEN) : (i) => orderStep(i)
+  const run = () => timeInfo(logger, transport, scenario, fields)
+  const timed = scenario.variant === 'inside' ? await context.withEventToken(TOKEN, run) : await run()
   transport.end()
   await closed
-  return { calls: scenario.calls, p50Ns: at(0.5), p90Ns: at(0.9), p99Ns: at(0.99), p999Ns: at(0.999) }
+  return timed
 }
 
 latency().then((result) => {
