@@ -7,6 +7,7 @@
 // helpers, so that the report reads like the other sections.
 
 const path = require('node:path')
+const { summarize } = require('./lib/timing')
 
 const SCRIPT = path.join(__dirname, 'context-app.js')
 
@@ -35,18 +36,9 @@ async function contextCost ({ plan, runApp, log, median }) {
   }
   const base = runs.file
   return VARIANTS.map((v) => {
-    const ok = runs[v.key].filter((r) => r.error === undefined)
     // Ratios per round, then their median: the machine's noise moves both sides of a round alike.
     const ratios = runs[v.key].map((r, i) => r.error === undefined && base[i].error === undefined ? r.p50Ns / base[i].p50Ns : NaN).filter(Number.isFinite)
-    return {
-      variant: v,
-      failed: runs[v.key].length - ok.length,
-      p50: median(ok.map((r) => r.p50Ns)),
-      p90: median(ok.map((r) => r.p90Ns)),
-      p99: median(ok.map((r) => r.p99Ns)),
-      p50Ratio: median(ratios),
-      p50s: ok.map((r) => r.p50Ns)
-    }
+    return { variant: v, ...summarize(runs[v.key], median), p50Ratio: median(ratios) }
   })
 }
 

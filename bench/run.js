@@ -16,6 +16,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { Server, runApp: spawnApp } = require('./lib/children')
 const { contextCost, contextTable, contextTarget } = require('./context')
+const { summarize } = require('./lib/timing')
 const { processes, processesTable } = require('./lib/shared')
 
 const ROOT = path.join(__dirname, '..')
@@ -391,19 +392,7 @@ function memoryTable (rows) {
 async function latency (server) {
   const variants = [VARIANTS.file, VARIANTS.bitrix24]
   const runs = await rounds(server, variants, (v) => ({ mode: 'latency', options: v.options, tokens: plan.tokens, ...plan.latency }), plan.reps, 'latency')
-  return variants.map((v) => {
-    const ok = runs[v.key].filter((r) => r && r.error === undefined)
-    return {
-      variant: v,
-      failed: runs[v.key].length - ok.length,
-      p50: median(ok.map((r) => r.p50Ns)),
-      p90: median(ok.map((r) => r.p90Ns)),
-      p99: median(ok.map((r) => r.p99Ns)),
-      p999: median(ok.map((r) => r.p999Ns)),
-      p50s: ok.map((r) => r.p50Ns),
-      p99s: ok.map((r) => r.p99Ns)
-    }
-  })
+  return variants.map((v) => ({ variant: v, ...summarize(runs[v.key], median) }))
 }
 
 function latencyTable (rows) {

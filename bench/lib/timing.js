@@ -45,4 +45,18 @@ async function timeInfo (logger, transport, scenario, fields) {
   return { calls: scenario.calls, p50Ns: at(0.5), p90Ns: at(0.9), p99Ns: at(0.99), p999Ns: at(0.999), maxNs: samples[samples.length - 1] }
 }
 
-module.exports = { STEPS, orderStep, timeInfo }
+/** The medians of a section's rounds of timeInfo (failed rounds counted apart). */
+function summarize (runs, median) {
+  const ok = runs.filter((r) => r && r.error === undefined)
+  return {
+    failed: runs.length - ok.length,
+    p50: median(ok.map((r) => r.p50Ns)),
+    p90: median(ok.map((r) => r.p90Ns)),
+    p99: median(ok.map((r) => r.p99Ns)),
+    p999: median(ok.map((r) => r.p999Ns)),
+    p50s: ok.map((r) => r.p50Ns),
+    p99s: ok.map((r) => r.p99Ns)
+  }
+}
+
+module.exports = { STEPS, orderStep, summarize, timeInfo }
