@@ -92,6 +92,7 @@ async function runCase (c, extra = {}) {
     // Liveness: a line waits at most max(flushInterval, 35 % of the activity's age at that line).
     if (delay > Math.max(config.flushInterval, 0.35 * (loggedAt[i] - t0))) late++
   }
+  const first = sent.get('0') === undefined ? null : sent.get('0') - loggedAt[0]
   delays.sort((a, b) => a - b)
   return {
     name: c.name,
@@ -101,6 +102,7 @@ async function runCase (c, extra = {}) {
     visible: visible.size,
     omitted: stats.dropped.omitted ?? 0,
     completed: stats.completions,
+    first,
     p50: percentile(delays, 0.5),
     p95: percentile(delays, 0.95),
     max: delays.length === 0 ? null : delays[delays.length - 1],
@@ -121,9 +123,9 @@ function fmtDelay (ms) {
 
 function longTable (rows, { table, fmtInt, fmtPct }) {
   return table(
-    ['case', 'lines', 'rows used', 'requests', 'lines visible in the newest 50 rows', 'lines omitted', 'log → row p50', 'p95', 'max', 'lines later than max(flushInterval, 35 % of age)', 'completed'],
+    ['case', 'lines', 'rows used', 'requests', 'lines visible in the newest 50 rows', 'lines omitted', 'first row', 'log → row p50', 'p95', 'max', 'lines later than max(flushInterval, 35 % of age)', 'completed'],
     rows.map((r) => [r.name, fmtInt(r.lines), fmtInt(r.rows), fmtInt(r.requests), `${fmtInt(r.visible)} (${fmtPct(r.visible / r.lines)})`, fmtInt(r.omitted),
-      fmtDelay(r.p50), fmtDelay(r.p95), fmtDelay(r.max), fmtPct(r.lateShare), r.completed === 1 ? 'yes' : 'no'])
+      fmtDelay(r.first), fmtDelay(r.p50), fmtDelay(r.p95), fmtDelay(r.max), fmtPct(r.lateShare), r.completed === 1 ? 'yes' : 'no'])
   )
 }
 

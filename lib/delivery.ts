@@ -7,11 +7,13 @@ import { MemoryBudget } from './memory-budget'
 import type { Config } from './options'
 import { decide, type Decision } from './policy'
 import { Reporter, shortToken } from './reporter'
+import { HARD_ENTRY_BYTES, RowBudget } from './row-budget'
 import { LocalBudget, type RequestBudget } from './request-budget'
 import { createBudget } from './shared-budget'
 import { sanitize } from './sanitize'
 import { Scheduler } from './scheduler'
 import { count, type DropReason, type Stats, summaryLine } from './stats'
+import { omittedLine } from './format'
 import { type Entry, TokenQueue } from './token-queue'
 import { truncate } from './truncate'
 
@@ -21,6 +23,9 @@ export const EVENT_PATH = '/v1/workflows/event'
 // A ready token that waits this long for a request slot means the request
 // budget cannot keep up with the log rate: say so once.
 export const BACKLOG_AFTER = 10_000
+
+// Room an entry keeps for the marker line of lines left out ("… 1,234,567 lines omitted …").
+const MARKER_BYTES = 48
 
 /** What delivery needs of the network: Client, or anything that answers like it. */
 export interface Sender {
@@ -51,6 +56,10 @@ export class Delivery {
   private readonly tokens = new Map<string, TokenQueue>()
   private readonly dead: BoundedSet
   private readonly completed: BoundedSet
+  /** Each workflow's rows (maxRows): the one place per-token row state lives. */
+  readonly rows: RowBudget
+  /** The largest entry when rows run short. */
+  private readonly hardBytes: number
   private readonly dropMode: boolean
   private rateLimitStreak = 0
   private keyFailure: Verdict | undefined = undefined
@@ -78,6 +87,8 @@ export class Delivery {
     this.drops = new Drops(stats, reporter, emit, config.maxBufferedBytes)
     this.dead = new BoundedSet(config.maxTokens)
     this.completed = new BoundedSet(config.maxTokens)
+    this.rows = new RowBudget(config.maxRows, config.maxTokens)
+    this.hardBytes = Math.max(config.maxEntryBytes, HARD_ENTRY_BYTES)
     if (config.statsInterval > 0) this.armStats()
   }
 
@@ -135,8 +146,8 @@ export class Delivery {
     if (first) this.memory.pending(queue)
     if (queue.phase === 'collecting') {
       // While closing nothing waits for flushInterval: close() waits for this line too.
-      if (queue.full || queue.consumed < queue.forceUntil || this.closing) this.makeReady(queue)
-      else if (queue.timer === undefined) this.armFlush(queue, this.config.flushInterval)
+      if (queue.consumed < queue.forceUntil || this.closing) this.makeReady(queue)
+      else if (queue.timer === undefined || queue.full) this.schedule(queue)
     }
     if (this.memory.over) this.evict()
   }
@@ -158,8 +169,9 @@ export class Delivery {
     this.completed.add(token)
     queue.complete(text, bytes, returnValues, this.clock.now())
     this.memory.bytes += bytes
-    // The workflow waits for it: the token is ready now.
+    // The workflow waits for it: the token is ready now, ahead of tokens that only log.
     this.makeReady(queue)
+    this.scheduler.promote(queue)
     if (this.memory.over) this.evict()
   }
 
@@ -194,6 +206,7 @@ export class Delivery {
     }
     if (queue === undefined) {
       queue = new TokenQueue(token, this.config.maxEntryBytes)
+      if (this.rows.on) queue.rows = this.rows.of(token, this.clock.now())
       this.tokens.set(token, queue)
       // Tokens come from outside and may be long: they count against the memory cap too.
       this.memory.bytes += token.length
@@ -226,11 +239,26 @@ export class Delivery {
       this.forgetIfIdle(queue)
       return
     }
-    const age = this.clock.now() - queue.headSince
-    if (queue.completing || queue.full || queue.consumed < queue.forceUntil || this.closing || age >= this.config.flushInterval) {
+    if (queue.completing || queue.consumed < queue.forceUntil || this.closing) this.makeReady(queue)
+    else this.schedule(queue)
+  }
+
+  /**
+   * A collecting token with lines and nothing forcing it: ready now, or a timer
+   * for when it may go: flushInterval after its oldest pending line (at once
+   * when that fills an entry), and, with maxRows, not before its next row is due.
+   * No timer once its planned rows are spent: the completion, flush() or close() take its lines.
+   */
+  private schedule (queue: TokenQueue): void {
+    const now = this.clock.now()
+    let at = queue.full ? now : queue.headSince + this.config.flushInterval
+    const rows = queue.rows
+    if (rows !== undefined) at = Math.max(at, rows.next)
+    if (at <= now) {
       this.makeReady(queue)
-    } else if (queue.timer === undefined) {
-      this.armFlush(queue, this.config.flushInterval - age)
+    } else if (at !== Infinity) {
+      if (queue.timer !== undefined) this.clock.clearTimeout(queue.timer)
+      this.armFlush(queue, at - now)
     }
   }
 
@@ -256,15 +284,13 @@ export class Delivery {
       return true
     }
     for (;;) {
-      const raw = queue.take()
+      const raw = this.form(queue)
       if (raw === undefined) {
         this.memory.taken(queue)
         this.forgetIfIdle(queue)
         return false
       }
-      // Pending lines were counted with a newline each; the text joins them with one fewer.
-      this.memory.bytes -= raw.returnValues === undefined ? raw.bytes + 1 : raw.bytes
-      const clean = this.clean(raw.text, raw.bytes)
+      const clean = this.clean(raw.text, raw.bytes, raw.cap)
       if (clean.text === '' && raw.returnValues === undefined) {
         // Bitrix24 rejects an empty entry; lines that format to nothing are not worth a request.
         this.stats.skipped += raw.lines
@@ -288,13 +314,115 @@ export class Delivery {
     }
   }
 
-  /** Sanitised and trimmed text of an entry, still within maxEntryBytes. */
-  private clean (text: string, bytes: number): { text: string, bytes: number } {
+  /**
+   * The next entry of a token, taken out of its queue: its oldest lines, or the
+   * completion carrying the lines that fit its message (finishing costs one
+   * request and one row). With maxRows, entries grow up to the hard cap when
+   * the next row could not follow within flushInterval, and when even the
+   * rows left cannot carry the pending text, the lines between the entry's
+   * and the newest ones are left out, counted, and named by a marker line.
+   */
+  private form (queue: TokenQueue): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> | undefined, cap: number } | undefined {
+    const now = this.clock.now()
+    const rows = queue.rows
+    const ordinary = this.config.maxEntryBytes
+    const hard = this.hardBytes
+    // Rows left for log entries; Infinity without a budget.
+    const left = rows === undefined ? Infinity : this.rows.left(rows)
+    const joined = queue.joinedBytes
+    const completion = queue.completionBytes
+    if (completion !== -1 && joined > 0) {
+      const cap = rows === undefined ? ordinary : hard
+      // Past its rows the completion carries what it can, the rest left out; else the lines that
+      // outgrow its message go first as a log entry (at once: the workflow waits).
+      if (joined + 1 + completion <= cap || left <= 0) return this.carry(queue, Math.max(0, cap - completion - 1), cap)
+    }
+    if (joined === 0) {
+      const c = queue.takeCompletion()
+      if (c === undefined) return undefined
+      this.memory.bytes -= c.bytes
+      return { ...c, cap: ordinary }
+    }
+    let cap = ordinary
+    // Bytes that rows right after this one will carry. Rows that come by the
+    // schedule carry their own new lines, so a backlog only grows: past what
+    // this entry holds, the middle is left out now (later 0), and every line
+    // sent goes with the first row after it. A completion, flush() or close()
+    // sends its rows at once: then the token's rows left (and about half of the
+    // completion's message) carry the rest.
+    let later = Infinity
+    if (rows !== undefined) {
+      this.rows.wrote(rows, now)
+      if (queue.completing || queue.consumed < queue.forceUntil || this.closing) {
+        cap = hard
+        later = Math.max(0, left - 1) * hard + (queue.completing ? hard / 2 : 0)
+      } else if (rows.next - now > this.config.flushInterval) {
+        // Rows run short: the entry grows rather than the rows.
+        cap = hard
+        later = 0
+      }
+      if (joined > cap + later) return { ...this.omitting(queue, cap, later), returnValues: undefined, cap }
+    }
+    const raw = queue.take(cap) as { text: string, bytes: number, lines: number, since: number }
+    this.memory.bytes -= raw.bytes + 1
+    return { ...raw, returnValues: undefined, cap }
+  }
+
+  /** The completion with the token's pending lines in front of its text, up to `room` bytes of lines. */
+  private carry (queue: TokenQueue, room: number, cap: number): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown>, cap: number } {
+    const lines = queue.joinedBytes <= room ? this.takeAll(queue, room) : this.omitting(queue, room, 0)
+    const c = queue.takeCompletion() as { text: string, bytes: number, returnValues: Record<string, unknown> }
+    this.memory.bytes -= c.bytes
+    return { text: lines.text + '\n' + c.text, bytes: lines.bytes + 1 + c.bytes, lines: lines.lines + 1, since: lines.since, returnValues: c.returnValues, cap }
+  }
+
+  private takeAll (queue: TokenQueue, room: number): { text: string, bytes: number, lines: number, since: number } {
+    const raw = queue.take(room) as { text: string, bytes: number, lines: number, since: number }
+    this.memory.bytes -= raw.bytes + 1
+    return raw
+  }
+
+  /**
+   * Keeps the beginning and the newest lines: this entry takes the oldest lines
+   * (up to `room`), `later` bytes of the newest stay for later rows, and what
+   * is between is left out, counted under `omitted` (with its drop event), and
+   * named by a marker line in its place. With no later row (`later` 0) the
+   * newest lines share this entry: half of `room` for the oldest, the rest for
+   * the newest. A line is never split: whole batches go or stay.
+   */
+  private omitting (queue: TokenQueue, room: number, later: number): { text: string, bytes: number, lines: number, since: number } {
+    const since = queue.headSince
+    const headRoom = later > 0 ? room - MARKER_BYTES : Math.floor((room - MARKER_BYTES) / 2)
+    let text = ''
+    let bytes = 0
+    let lines = 0
+    if (queue.headBytes <= headRoom) {
+      const head = this.takeAll(queue, headRoom)
+      text = head.text + '\n'
+      bytes = head.bytes
+      lines = head.lines
+    }
+    const gone = queue.omit(later > 0 ? later : Math.max(0, room - MARKER_BYTES - bytes - 1))
+    this.memory.bytes -= gone.bytes
+    queue.finish(gone.lines)
+    this.drops.lines('omitted', gone.lines, queue.token)
+    text += omittedLine(gone.lines)
+    if (later === 0 && queue.joinedBytes > 0) {
+      const tail = this.takeAll(queue, room)
+      text += '\n' + tail.text
+      lines += tail.lines
+    }
+    bytes = Buffer.byteLength(text)
+    return { text, bytes, lines, since }
+  }
+
+  /** Sanitised and trimmed text of an entry, still within its cap (maxEntryBytes, or more when rows run short). */
+  private clean (text: string, bytes: number, cap: number): { text: string, bytes: number } {
     let out = sanitize(text, this.config.keepNonBmp).trim()
     let outBytes = out === text ? bytes : Buffer.byteLength(out)
     // Neutralising markup adds a few bytes: the rare entry that outgrows the limit is cut.
-    if (outBytes > this.config.maxEntryBytes) {
-      out = truncate(out, this.config.maxEntryBytes)
+    if (outBytes > cap) {
+      out = truncate(out, cap)
       outBytes = Buffer.byteLength(out)
     }
     return { text: out, bytes: outBytes }
@@ -351,6 +479,7 @@ export class Delivery {
         this.succeeded = true
         this.budget.speedUp()
         this.stats.delivered += entry.lines
+        if (entry.text !== '') this.stats.rows++
         if (entry.returnValues === undefined) {
           this.stats.entries++
         } else {

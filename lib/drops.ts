@@ -14,6 +14,7 @@ const MESSAGES: Partial<Record<DropReason, (maxBufferedBytes: number) => string>
   completed: () => 'lines were logged for an event token after its activity was completed; Bitrix24 would ignore them, so they are dropped',
   overflow: (max) => `more than maxBufferedBytes (${max}) is waiting to be sent; the oldest lines are dropped`,
   tokenTooLong: () => `lines whose event token is over ${MAX_TOKEN_LENGTH} characters are dropped: no Bitrix24 token is that long`,
+  omitted: () => 'a workflow logged more than its maxRows rows can hold: lines between its first and its newest ones were left out, and a line in its log says how many',
   unformattable: () => 'a log line could not be formatted (nested too deep?); such lines are dropped'
 }
 

@@ -232,6 +232,14 @@ export function levelNumber (level: string | number, pino: PinoConfig = {}): num
   return values.get(level) ?? values.get(level.toLowerCase())
 }
 
+/**
+ * The line that stands in a workflow's log for lines left out because its
+ * rows could not hold them (maxRows), e.g. `… 1,234 lines omitted …`.
+ */
+export function omittedLine (lines: number): string {
+  return `… ${String(lines).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} ${lines === 1 ? 'line' : 'lines'} omitted …`
+}
+
 /** Splits a template like '{time} {level} {msg}' into literals and fields. */
 export function compile (template: string): Part[] {
   const parts: Part[] = []

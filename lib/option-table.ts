@@ -137,6 +137,18 @@ export const OPTIONS = deepFreeze({
     max: 65535,
     value: 'bytes'
   },
+  maxRows: {
+    kind: 'integer',
+    type: 'integer',
+    doc: 'Log rows one workflow may get over its activity\'s whole life, the completion\'s included: rows come quickly at first and further apart as the activity ages, and entries grow (up to 60,000 bytes) rather than spend more. Bitrix24 keeps only the newest 50 rows of a workflow; `0` turns the budget off (for a portal without that limit).',
+    // 40: the 50 rows Bitrix24 keeps, less room for the workflow's own rows
+    // (its start, its other activities, a condition or two). See lib/row-budget.ts.
+    default: 40,
+    min: 0,
+    max: 10000,
+    env: 'BITRIX24_MAX_ROWS',
+    value: 'n'
+  },
   concurrency: {
     kind: 'integer',
     type: 'integer',

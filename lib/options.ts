@@ -35,6 +35,8 @@ export interface Options {
   flushInterval?: number
   /** Largest entry, in UTF-8 bytes of `logMessage` (the Bitrix24 log column holds 64 KB). Default: 16384. Range: 256 to 65535. */
   maxEntryBytes?: number
+  /** Log rows one workflow may get over its activity's whole life, the completion's included: rows come quickly at first and further apart as the activity ages, and entries grow (up to 60,000 bytes) rather than spend more. Bitrix24 keeps only the newest 50 rows of a workflow; `0` turns the budget off (for a portal without that limit). Default: 40. Range: 0 to 10000. Env: BITRIX24_MAX_ROWS. */
+  maxRows?: number
   /** Requests in flight at once (never more than one per token). Default: 4. Range: 1 to 256. */
   concurrency?: number
   /** Deadline of one request: connect, headers and the whole answer body together. Default: 10000. Range: 100 to 600000. */
@@ -89,6 +91,7 @@ export interface Config {
   eventKey: string
   flushInterval: number
   maxEntryBytes: number
+  maxRows: number
   concurrency: number
   requestTimeout: number
   closeTimeout: number

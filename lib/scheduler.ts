@@ -52,10 +52,19 @@ export class Scheduler {
     queue.phase = 'ready'
     queue.readySince = this.clock.now()
     queue.order = this.order++
-    // Joining last is always in heap order: `order` only grows.
+    queue.priority = queue.completing ? 1 : 0
     queue.heapIndex = this.heap.length
     this.heap.push(queue)
+    // `order` only grows, so one that only logs joins in place; a completion may move up.
+    if (queue.priority === 1) this.up(queue.heapIndex)
     this.pump()
+  }
+
+  /** A token already waiting now completes its workflow: it moves ahead of those that only log. */
+  promote (queue: TokenQueue): void {
+    if (queue.heapIndex === -1 || queue.priority === 1) return
+    queue.priority = 1
+    this.up(queue.heapIndex)
   }
 
   /** Takes a token out of the waiting line (its lines were dropped). */
@@ -66,10 +75,11 @@ export class Scheduler {
     queue.phase = 'collecting'
     const last = this.heap.pop() as TokenQueue
     if (last === queue) return
-    // The last one joined last: it can only move down.
+    // The last one may be a completion that belongs higher, or one that belongs lower.
     this.heap[i] = last
     last.heapIndex = i
     this.down(i)
+    if (last.heapIndex === i) this.up(i)
   }
 
   /** A request finished (answered, or given up on): its slot is free. */
@@ -125,9 +135,29 @@ export class Scheduler {
     return top
   }
 
-  /** Who joined the waiting line first: a heap rather than a list, so that any token can leave it. */
+  /**
+   * Who goes first: a request that completes a workflow, then whoever joined
+   * the waiting line first. A completion is what a waiting workflow needs, and
+   * at close, when time is short, the one request that must not be left out.
+   * A heap rather than a list, so that any token can leave it.
+   */
   private before (a: TokenQueue, b: TokenQueue): boolean {
-    return a.order < b.order
+    return a.priority !== b.priority ? a.priority > b.priority : a.order < b.order
+  }
+
+  private up (i: number): void {
+    const heap = this.heap
+    const item = heap[i] as TokenQueue
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      const parent = heap[p] as TokenQueue
+      if (!this.before(item, parent)) break
+      heap[i] = parent
+      parent.heapIndex = i
+      i = p
+    }
+    heap[i] = item
+    item.heapIndex = i
   }
 
   private down (i: number): void {

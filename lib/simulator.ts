@@ -34,6 +34,12 @@ export interface SimulatorOptions {
   faults?: { status502Rate?: number, dropBeforeRate?: number, dropAfterRate?: number, seed?: number }
   /** The clock of the rate limit and of `requests[].at`, e.g. a fake timer's. Default Date.now. */
   now?: () => number
+  /**
+   * Log rows kept per workflow: like Bitrix24 cloud, each write erases the
+   * oldest rows past this many (see {@link Simulator.erased}). Default 50;
+   * 0 keeps every row.
+   */
+  keepRows?: number
 }
 
 // A one-shot answer for the next matching request. What it does, first
@@ -106,6 +112,10 @@ export interface SimulatorStats {
   byCode: Record<string, number>
   /** Most requests in flight at once. */
   maxConcurrent: number
+  /** Log rows written, in all workflows (a completion with a message writes one). */
+  rows: number
+  /** Log rows erased to keep each workflow to `keepRows`. */
+  rowsErased: number
 }
 
 const ACTIVITY_LOG_PATH = '/v1/workflows/activity-log'
@@ -224,6 +234,10 @@ export class Simulator {
   private rateLimit: { rps: number, burst: number } | null
 
   private readonly landed = new Map<string, string[]>()
+  private readonly keepRows: number
+  private readonly erasedRows = new Map<string, number>()
+  private rowsWritten = 0
+  private rowsErased = 0
   private readonly ignoredEntries = new Map<string, string[]>()
   private readonly events = new Map<string, SimulatorEvent>()
   // Killed and finished tokens behave the same on the wire: the workflow is
@@ -250,6 +264,7 @@ export class Simulator {
     this.sessions = new Set(opts.sessionTokens ?? ['session_test_token'])
     this.expiredSessions = new Set(opts.expiredSessionTokens ?? [])
     this.latency = opts.latency ?? 0
+    this.keepRows = opts.keepRows ?? 50
     this.rateLimit = opts.rateLimit ?? null
     const faults = opts.faults
     this.faultRates = faults === undefined
@@ -279,7 +294,12 @@ export class Simulator {
     return new Simulator(server, `http://${hostInUrl}:${port}`, opts)
   }
 
-  /** The log rows of a workflow, oldest first: what Bitrix24 would show (a copy). */
+  /** Rows of a workflow erased so far because only the newest `keepRows` are kept. */
+  erased (eventToken: string): number {
+    return this.erasedRows.get(eventToken) ?? 0
+  }
+
+  /** The log rows of a workflow, oldest first: what Bitrix24 would show, its newest `keepRows` (a copy). */
   entries (eventToken: string): string[] {
     return [...(this.landed.get(eventToken) ?? [])]
   }
@@ -327,7 +347,7 @@ export class Simulator {
 
   /** Counters since the start or the last {@link reset}. */
   stats (): SimulatorStats {
-    return { requests: this.requestCount, byCode: { ...this.byCode }, maxConcurrent: this.maxInFlight }
+    return { requests: this.requestCount, byCode: { ...this.byCode }, maxConcurrent: this.maxInFlight, rows: this.rowsWritten, rowsErased: this.rowsErased }
   }
 
   /** Most requests in flight at once for any one event token. */
@@ -344,6 +364,9 @@ export class Simulator {
   reset (): void {
     this.requests.length = 0
     this.landed.clear()
+    this.erasedRows.clear()
+    this.rowsWritten = 0
+    this.rowsErased = 0
     this.ignoredEntries.clear()
     this.events.clear()
     this.gone.clear()
@@ -515,15 +538,29 @@ export class Simulator {
       // accepts the call and throws the entry away.
       append(this.ignoredEntries, eventToken, message)
     } else if (isLog) {
-      append(this.landed, eventToken, message)
+      this.writeRow(eventToken, message)
     } else {
       const event: SimulatorEvent = { eventToken, returnValues: (returnValues ?? {}) as Record<string, unknown> }
       if (typeof logMessage === 'string') event.logMessage = message
       this.events.set(eventToken, event)
-      if (message !== '') append(this.landed, eventToken, message)
+      // The event's own message is a row of the workflow's log like any other.
+      if (message !== '') this.writeRow(eventToken, message)
     }
     this.repeats.delete(key)
     return random === 'drop-after' ? { kind: 'drop', code: 'DROPPED_AFTER' } : SUCCESS
+  }
+
+  // Bitrix24 cloud deletes a workflow's oldest tracking rows past 50 after every write.
+  private writeRow (token: string, message: string): void {
+    append(this.landed, token, message)
+    this.rowsWritten++
+    const list = this.landed.get(token) as string[]
+    if (this.keepRows > 0 && list.length > this.keepRows) {
+      const over = list.length - this.keepRows
+      list.splice(0, over)
+      this.rowsErased += over
+      this.erasedRows.set(token, this.erased(token) + over)
+    }
   }
 
   // Counts consecutive identical errors per key: a client that keeps

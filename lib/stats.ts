@@ -1,7 +1,7 @@
 /** Why lines were given up on. Every drop is counted under exactly one reason. */
 export const DROP_REASONS = [
   'overflow', 'rateLimited', 'auth', 'deadToken', 'rejected', 'retriesExhausted', 'ambiguous', 'completed', 'shutdown',
-  'disabled', 'tokenTooLong', 'unformattable', 'lineTooLong'
+  'disabled', 'tokenTooLong', 'unformattable', 'lineTooLong', 'omitted'
 ] as const
 
 export type DropReason = typeof DROP_REASONS[number]
@@ -20,6 +20,8 @@ export interface Stats {
   entries: number
   /** Activities completed through the stream. */
   completions: number
+  /** Rows written to workflow logs: entries, and completions that carried a message. Each workflow keeps only its newest 50. */
+  rows: number
   /** HTTP requests sent, retries included. */
   requests: number
   /** Requests sent again after a fault. */
@@ -45,6 +47,7 @@ export function createStats (): Stats {
     delivered: 0,
     entries: 0,
     completions: 0,
+    rows: 0,
     requests: 0,
     retries: 0,
     possibleDuplicates: 0,

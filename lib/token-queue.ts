@@ -1,3 +1,5 @@
+import type { RowState } from './row-budget'
+
 /**
  * What one request carries for one token. Formed when the request can go (see
  * TokenQueue.take), and never changed afterwards: a retry resends this text.
@@ -76,6 +78,8 @@ export class TokenQueue {
   pushed = 0
   consumed = 0
   finished = 0
+  /** Its rows (RowBudget), when maxRows is on: kept there, so that it outlives this queue. */
+  rows: RowState | undefined = undefined
   /** Until `consumed` reaches this, the token is ready whatever its age (flush, close). */
   forceUntil = 0
   /** The flushInterval timer, while collecting. */
@@ -83,6 +87,8 @@ export class TokenQueue {
   /** Place in the scheduler's heap, -1 when not there; when and in which order it joined the waiting line. */
   heapIndex = -1
   order = 0
+  /** 1 while its next request completes the workflow: it goes before tokens that only log. */
+  priority = 0
   readySince = 0
   /** flush() callers waiting for `finished` to reach a count. Lines finish in order, so a count is enough. */
   private waiters: Array<{ upTo: number, resolve: () => void }> | undefined = undefined
@@ -165,7 +171,7 @@ export class TokenQueue {
     this.gatheringBytes = 0
   }
 
-  /** Queues the completion behind every line; it goes as its own request. */
+  /** Queues the completion behind every line; it carries what lines fit in its own message. */
   complete (text: string, bytes: number, returnValues: Record<string, unknown>, now: number): void {
     this.completion = { text, bytes, since: now, returnValues }
     this.closed = true
@@ -173,20 +179,70 @@ export class TokenQueue {
   }
 
   /**
-   * Forms the next entry: the oldest lines up to maxBytes joined by newlines,
-   * or, once no line is left, the completion. `text` is as queued; the caller
-   * cleans it.
+   * Forms the next entry: the oldest whole lines up to `cap` bytes joined by
+   * newlines (at least one batch: a batch never exceeds maxBytes), or, once no
+   * line is left, the completion. `text` is as queued; the caller cleans it.
    */
-  take (): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> | undefined } | undefined {
-    if (this.lineCount === 0) {
-      const c = this.completion
-      if (c === undefined) return undefined
-      this.completion = undefined
-      this.consumed++
-      return { text: c.text, bytes: c.bytes, lines: 1, since: c.since, returnValues: c.returnValues }
+  take (cap = this.maxBytes): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> | undefined } | undefined {
+    if (this.lineCount === 0) return this.takeCompletion()
+    const first = this.dropOldest() as Batch
+    let next = this.headBytes
+    if (next === 0 || first.bytes + 1 + next > cap) return { text: first.text, bytes: first.bytes, lines: first.lines, since: first.since, returnValues: undefined }
+    // Rows run short: several batches make one larger entry.
+    const texts = [first.text]
+    let bytes = first.bytes
+    let lines = first.lines
+    while (next !== 0 && bytes + 1 + next <= cap) {
+      const batch = this.dropOldest() as Batch
+      texts.push(batch.text)
+      bytes += 1 + batch.bytes
+      lines += batch.lines
+      next = this.headBytes
     }
-    const batch = this.dropOldest() as Batch
-    return { text: batch.text, bytes: batch.bytes, lines: batch.lines, since: batch.since, returnValues: undefined }
+    return { text: texts.join('\n'), bytes, lines, since: first.since, returnValues: undefined }
+  }
+
+  /** The completion, taken out; undefined when none waits. */
+  takeCompletion (): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> } | undefined {
+    const c = this.completion
+    if (c === undefined) return undefined
+    this.completion = undefined
+    this.consumed++
+    return { text: c.text, bytes: c.bytes, lines: 1, since: c.since, returnValues: c.returnValues }
+  }
+
+  /** UTF-8 bytes of the pending lines joined by newlines, as one entry would hold them. */
+  get joinedBytes (): number {
+    return this.lineCount === 0 ? 0 : this.pendingBytes + this.lineCount - 1
+  }
+
+  /** UTF-8 bytes of the oldest pending batch (what an entry takes at the least); 0 when no line is pending. */
+  get headBytes (): number {
+    if (this.batchHead < this.batches.length) return (this.batches[this.batchHead] as Batch).bytes
+    // Lines still gathering are not sealed by looking: more may join them.
+    return this.gathering.length === 0 ? 0 : this.gatheringBytes + this.gathering.length - 1
+  }
+
+  /** UTF-8 bytes of the completion's text; -1 when none waits. */
+  get completionBytes (): number {
+    return this.completion?.bytes ?? -1
+  }
+
+  /**
+   * Leaves out the oldest pending lines, whole batches at a time, until what
+   * is left joins to at most `keep` bytes: the lines between the entry just
+   * taken and the newest ones. Returns the lines and the bytes (each line with
+   * its newline) that went.
+   */
+  omit (keep: number): { lines: number, bytes: number } {
+    let lines = 0
+    let bytes = 0
+    while (this.joinedBytes > keep) {
+      const batch = this.dropOldest() as Batch
+      lines += batch.lines
+      bytes += batch.bytes + 1
+    }
+    return { lines, bytes }
   }
 
   /** Removes the oldest batch of lines (what one entry would take) and returns it; undefined when no line is pending. */

@@ -401,7 +401,7 @@ t.test('maxTokens caps the tokens tracked at once', async (t) => {
   t.same(h.sim.entries(C), [])
 })
 
-t.test('completion: earlier lines first, then the event with its message; later lines dropped once-reported', async (t) => {
+t.test('completion: the event carries the earlier lines in its own message; later lines dropped once-reported', async (t) => {
   const h = await harness(t, {}, { latency: 5 })
   h.delivery.add(A, 'step 1')
   h.delivery.add(A, 'step 2')
@@ -410,9 +410,11 @@ t.test('completion: earlier lines first, then the event with its message; later 
   h.delivery.add(A, 'too late 2')
   await h.delivery.flush()
   const paths = h.sim.requests.map((r) => r.path)
-  t.same(paths, ['/v1/workflows/activity-log', '/v1/workflows/event'])
-  t.same(h.sim.entries(A), ['step 1\nstep 2', 'done'])
-  t.same(h.sim.event(A), { eventToken: A, returnValues: { status: 'ok' }, logMessage: 'done' })
+  t.same(paths, ['/v1/workflows/event'], 'one request and one row')
+  t.same(h.sim.entries(A), ['step 1\nstep 2\ndone'])
+  t.same(h.sim.event(A), { eventToken: A, returnValues: { status: 'ok' }, logMessage: 'step 1\nstep 2\ndone' })
+  t.equal(h.stats.delivered, 3)
+  t.equal(h.stats.rows, 1)
   t.equal(h.stats.dropped.completed, 2)
   t.equal(h.stats.completions, 1)
   t.equal(h.stderr.length, 1)

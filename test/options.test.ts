@@ -58,6 +58,7 @@ t.test('defaults', async (t) => {
     eventKey: 'workflowEvent',
     flushInterval: 2000,
     maxEntryBytes: 16384,
+    maxRows: 40,
     concurrency: 4,
     requestTimeout: 10000,
     closeTimeout: 5000,

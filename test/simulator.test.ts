@@ -215,6 +215,34 @@ t.test('event completes the activity; later logs are silently ignored', async tt
   tt.equal(sim.event('missing'), undefined)
 })
 
+t.test('a workflow keeps its newest 50 rows; the event message is one of them; erased rows are counted', async tt => {
+  const sim = await started(tt)
+  for (let i = 0; i < 52; i++) await call(sim, log('tok', `row ${i}`))
+  await call(sim, log('other', 'alone'))
+  await call(sim, { path: EVENT, body: { eventToken: 'tok', logMessage: 'done' } })
+  const rows = sim.entries('tok')
+  tt.equal(rows.length, 50)
+  tt.equal(rows[0], 'row 3', 'the three oldest rows are gone')
+  tt.equal(rows[49], 'done', 'the event message counts as a row')
+  tt.equal(sim.erased('tok'), 3)
+  tt.equal(sim.erased('other'), 0)
+  tt.match(sim.stats(), { rows: 54, rowsErased: 3 })
+  sim.reset()
+  tt.equal(sim.erased('tok'), 0)
+  tt.match(sim.stats(), { rows: 0, rowsErased: 0 })
+})
+
+t.test('keepRows changes how many rows a workflow keeps; 0 keeps every row', async tt => {
+  const three = await started(tt, { keepRows: 3 })
+  for (let i = 0; i < 5; i++) await call(three, log('tok', `row ${i}`))
+  tt.same(three.entries('tok'), ['row 2', 'row 3', 'row 4'])
+  tt.equal(three.erased('tok'), 2)
+  const all = await started(tt, { keepRows: 0 })
+  for (let i = 0; i < 60; i++) await call(all, log('tok', `row ${i}`))
+  tt.equal(all.entries('tok').length, 60)
+  tt.equal(all.erased('tok'), 0)
+})
+
 t.test('event body variants', async tt => {
   const sim = await started(tt)
   await call(sim, { path: EVENT, body: { eventToken: 'a' } })
@@ -500,7 +528,7 @@ t.test('concurrency tracking', async tt => {
   tt.same(sim.entries('a').sort(), ['1', '2', '3'])
   await call(sim, log('a', '4'))
   tt.equal(sim.maxConcurrentPerToken(), 3, 'a maximum, not the current count')
-  tt.same(sim.stats(), { requests: 6, byCode: { OK: 6 }, maxConcurrent: 5 })
+  tt.same(sim.stats(), { requests: 6, byCode: { OK: 6 }, maxConcurrent: 5, rows: 6, rowsErased: 0 })
 })
 
 t.test('allEntries returns copies', async tt => {
@@ -533,7 +561,7 @@ t.test('reset forgets everything but the configuration', async tt => {
 
   sim.reset()
   tt.same(sim.requests, [])
-  tt.same(sim.stats(), { requests: 0, byCode: {}, maxConcurrent: 1 }, 'the held request is still in flight')
+  tt.same(sim.stats(), { requests: 0, byCode: {}, maxConcurrent: 1, rows: 0, rowsErased: 0 }, 'the held request is still in flight')
   tt.equal(sim.maxConcurrentPerToken(), 0)
   tt.same([...sim.allEntries()], [])
   tt.equal(sim.event('done'), undefined)

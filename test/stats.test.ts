@@ -10,6 +10,7 @@ t.test('createStats starts every counter at zero', async (t) => {
     delivered: 0,
     entries: 0,
     completions: 0,
+    rows: 0,
     requests: 0,
     retries: 0,
     possibleDuplicates: 0,
@@ -29,7 +30,8 @@ t.test('createStats starts every counter at zero', async (t) => {
       disabled: 0,
       tokenTooLong: 0,
       unformattable: 0,
-      lineTooLong: 0
+      lineTooLong: 0,
+      omitted: 0
     }
   })
   t.same(Object.keys(stats.dropped), [...DROP_REASONS], 'one counter per reason, in order')
@@ -48,7 +50,7 @@ t.test('totalDropped sums every reason', async (t) => {
   const stats = createStats()
   t.equal(totalDropped(stats), 0)
   DROP_REASONS.forEach((reason, i) => { stats.dropped[reason] = i + 1 })
-  t.equal(totalDropped(stats), 91, '1 + 2 + … + 13')
+  t.equal(totalDropped(stats), 105, '1 + 2 + … + 14')
 })
 
 t.test('summaryLine is empty when nothing went wrong', async (t) => {
