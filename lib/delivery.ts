@@ -587,6 +587,8 @@ export class Delivery {
     this.memory.bytes -= entry.bytes
     if (queue.current === entry) queue.current = undefined
     queue.finish(entry.lines)
+    // Its workflow writes no more rows; a later line is dropped as `completed` before it could need them.
+    if (entry.returnValues !== undefined) this.rows.forget(queue.token)
   }
 
   private dropEntry (queue: TokenQueue, entry: Entry, reason: DropReason, code?: string, unknown = false): void {

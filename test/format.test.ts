@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DEFAULT_LABELS, Formatter, compile, epochMs, levelNumber } from '../lib/format'
+import { DEFAULT_LABELS, Formatter, compile, epochMs, levelNumber, omittedLine } from '../lib/format'
 import type { FormatOptions, PinoConfig } from '../lib/format'
 
 // Times are built from local components, so the expected HH:MM:SS holds in any time zone.
@@ -345,4 +345,11 @@ t.test('placeholders read own fields only, never Object.prototype', async (t) =>
   t.equal(f.format(JSON.parse('{"msg":"m","a":{}}')), 'm')
   t.equal(f.format(JSON.parse('{"msg":"m","constructor":"own","a":{"constructor":1}}')), 'm own 1', 'own fields of those names are shown')
   t.equal(f.format(JSON.parse('{"msg":"m","__proto__":{"x":1}}')), 'm {"x":1}', 'a JSON __proto__ key is an own field')
+})
+
+t.test('the marker of lines left out groups thousands and says line or lines', async (t) => {
+  t.equal(omittedLine(1), '… 1 line omitted …')
+  t.equal(omittedLine(999), '… 999 lines omitted …')
+  t.equal(omittedLine(1234), '… 1,234 lines omitted …')
+  t.equal(omittedLine(1234567), '… 1,234,567 lines omitted …')
 })

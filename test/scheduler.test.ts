@@ -363,3 +363,18 @@ t.test('close() does not return before lines logged while it waited are delivere
   t.equal(s.requests.length, 3)
   t.equal(s.delivery.activeTokens, 0, 'nothing left behind')
 })
+
+t.test('a request that completes a workflow goes before those that only log, also when it was already waiting', async (t) => {
+  // One request at a time, paced at 1/s: a line of three tokens waits.
+  const s = stub(t, { concurrency: 1, maxRequestsPerSecond: 1, burst: 1, flushInterval: 0 }, () => ({ latency: 100 }))
+  s.delivery.add(A, 'a 1')
+  s.delivery.add(B, 'b 1')
+  s.delivery.add(C, 'c 1')
+  await s.clock.tickAsync(10)
+  // A went at once; B and C wait. C completes: it goes next, ahead of B.
+  s.delivery.complete(C, 'c done', {})
+  s.delivery.complete('wf.dddddddddddd.token-d', 'd done', {})
+  await s.clock.tickAsync(5000)
+  t.same(s.requests.map((r) => r.token), [A, C, 'wf.dddddddddddd.token-d', B])
+  t.equal(s.requests[1]?.text, 'c 1\nc done')
+})
