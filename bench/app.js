@@ -182,6 +182,8 @@ const modes = {
       for (const child of children) child.info('step %d t=%d', step, Date.now())
       await new Promise((resolve) => setTimeout(resolve, scenario.intervalMs))
     }
+    // Each workflow completes, and the app exits at once (the close has closeTimeout for every completion).
+    if (scenario.complete) for (const child of children) child.info({ workflowEvent: { returnValues: { ok: true } } }, 'done t=%d', Date.now())
     const tLogged = Date.now()
     if (scenario.serveOn) {
       const finishAsked = waitForMessage('finish')

@@ -2,7 +2,7 @@
 
 // Runs every benchmark of bench/README.md and prints one markdown report.
 //
-//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood,processes]
+//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood,processes,long,brisk]
 //                     [--reps=N] [--parallel] [--json=FILE] [--readme=FILE] [--verbose]
 //
 // Each run is a child process of its own (bench/app.js) and talks to servers
@@ -18,11 +18,13 @@ const { Server, runApp: spawnApp } = require('./lib/children')
 const { contextCost, contextTable, contextTarget } = require('./context')
 const { summarize } = require('./lib/timing')
 const { processes, processesTable } = require('./lib/shared')
+const { longActivities, longTable } = require('./long')
+const { brisk } = require('./brisk')
 
 const ROOT = path.join(__dirname, '..')
 const MARK_START = '<!-- bench:start -->'
 const MARK_END = '<!-- bench:end -->'
-const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context', 'budget', 'flood', 'processes']
+const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context', 'budget', 'flood', 'processes', 'long', 'brisk']
 
 // ---------------------------------------------------------------- options
 
@@ -83,7 +85,9 @@ const plan = {
     latency: 150,
     scenarios: [
       { key: 'return', name: '20 workflows × 4 lines/s × 15 s, then the app returns', tokens: 20, steps: 60, intervalMs: 250, serveOn: false },
-      { key: 'serve', name: '100 workflows × 3 lines (one a second), the app serving on', tokens: 100, steps: 3, intervalMs: 1000, serveOn: true }
+      { key: 'serve', name: '100 workflows × 3 lines (one a second), the app serving on', tokens: 100, steps: 3, intervalMs: 1000, serveOn: true },
+      // A completion carries its workflow's last lines: finishing costs one request, and at close completions go first.
+      { key: 'complete', name: '20 workflows × 20 lines, each completes, the app exits at once (bucket 10, closeTimeout 8000)', tokens: 20, steps: 20, intervalMs: 10, serveOn: false, complete: true, burst: 10, options: { closeTimeout: 8000 } }
     ]
   },
   flood: { tokens: 20, perToken: 20000, msgBytes: 200, closeTimeout: 1000 }
@@ -469,12 +473,14 @@ function rateTable (r, flushInterval) {
 }
 
 async function budgetScenario (sc) {
-  const { rps, burst, latency } = plan.budget
+  const { rps, latency } = plan.budget
+  const burst = sc.burst ?? plan.budget.burst
   const server = await Server.start({ rateLimit: { rps, burst }, latency })
-  const total = sc.tokens * sc.steps
+  // A completion is a line too.
+  const total = sc.tokens * (sc.steps + (sc.complete ? 1 : 0))
   try {
     let poll
-    const run = await runApp({ mode: 'workflows', variant: 'bitrix24', urls: server.urls, options: {}, ...sc }, {
+    const run = await runApp({ mode: 'workflows', variant: 'bitrix24', urls: server.urls, options: sc.options ?? {}, ...sc }, {
       timeoutMs: 240000,
       onMessage: (msg, child) => {
         if (msg.type !== 'logged') return
@@ -509,13 +515,14 @@ async function budget () {
 
 function budgetTable (rows) {
   return table(
-    ['scenario', 'delivered', 'entries', 'entries per workflow (max)', 'requests', 'requests / 1,000 lines', 'line → entry p50', 'p95', '429s met', 'app end → closed'],
+    ['scenario', 'delivered', 'completions delivered', 'entries', 'entries per workflow (max)', 'requests', 'requests / 1,000 lines', 'line → entry p50', 'p95', '429s met', 'app end → closed'],
     rows.map((r) => {
-      if (r.run.error !== undefined) return [r.sc.name, 'failed: ' + r.run.error, '', '', '', '', '', '', '', '']
+      if (r.run.error !== undefined) return [r.sc.name, 'failed: ' + r.run.error, '', '', '', '', '', '', '', '', '']
       const s = r.sim
       return [
         r.sc.name,
         fmtPct(s.lines / r.total),
+        r.sc.complete ? `${s.completions} of ${r.sc.tokens}` : '—',
         fmtInt(s.entries),
         s.entriesPerToken === null ? '—' : fmtInt(s.entriesPerToken.max),
         fmtInt(s.requests),
@@ -632,8 +639,21 @@ function targets (res) {
         continue
       }
       out.push([`§8 ${r.sc.name}: 100 % delivered`, fmtPct(r.sim.lines / r.total), mark(r.sim.lines === r.total)])
+      if (r.sc.complete) out.push([`§8 ${r.sc.key}: every completion delivered`, `${r.sim.completions} of ${r.sc.tokens}`, mark(r.sim.completions === r.sc.tokens)])
       if (!r.sc.serveOn) out.push(['§8 at most 5 entries per workflow', r.sim.entriesPerToken === null ? '—' : fmtInt(r.sim.entriesPerToken.max), mark(r.sim.entriesPerToken !== null && r.sim.entriesPerToken.max <= 5)])
     }
+  }
+  if (res.long) {
+    for (const r of res.long.after) {
+      // Every line fits the newest 50 rows when nothing had to be left out.
+      if (r.omitted === 0) out.push([`§11 ${r.name}: ≤ 40 rows, every line visible`, `${fmtInt(r.rows)} rows, ${fmtPct(r.visible / r.lines)}`, mark(r.rows <= 40 && r.visible === r.lines)])
+      else out.push([`§11 ${r.name}: ≤ 40 rows, what is left out named`, `${fmtInt(r.rows)} rows, ${fmtInt(r.omitted)} omitted`, mark(r.rows <= 40 && r.visible + r.omitted === r.lines)])
+      out.push([`§11 ${r.name}: p95 delay ≤ max(flushInterval, 35 % of age)`, `${fmtPct(r.lateShare)} of lines later`, mark(r.lateShare <= 0.05)])
+    }
+  }
+  if (res.brisk) {
+    const b = res.brisk
+    out.push(['§12 brisk: ≤ 40 rows, all lines visible, first row ≤ 5 s, p95 ≤ 30 s, completed', `${b.rows} rows, ${b.visible}/${b.lines}, ${fmtNum(b.firstRowMs / 1000, 1)} s, ${fmtNum(b.p95 / 1000, 1)} s`, mark(b.rows <= 40 && b.visible === b.lines && b.firstRowMs <= 5000 && b.p95 <= 30000 && b.completed)])
   }
   if (res.flood && Number.isFinite(res.flood.diff)) {
     const d = res.flood.diff
@@ -676,6 +696,14 @@ function report (res, info, elapsedMs) {
   }
   if (res.processes) {
     parts.push(`**10. Several processes on one key** — ${res.processes.entries} entries in all (one line for each of as many tokens), split among N processes logging at once, each through its own pino worker, into a simulator limited to ${2} rps (burst 5); transport pacing at its defaults (2 rps, burst 5), with and without \`redisUrl\` (a local redis-server).\n\n` + processesTable(res.processes, { table, fmtInt, fmtNum, fmtPct }))
+  }
+  if (res.long) {
+    parts.push('**11. Long activities** — one workflow logging ~45-byte lines at a steady rate, then completing; in-process on a fake clock (a day runs in seconds), a stub server answering in 150 ms and keeping, like Bitrix24, the newest 50 rows (the completion\'s message is a row). Default options (maxRows 40), then the same with `maxRows: 0` (the transport before the row budget). Delay is from a line\'s log time to the request that carried it.\n\n' +
+      longTable(res.long.after, { table, fmtInt, fmtPct }) + '\n\nWith `maxRows: 0`:\n\n' + longTable(res.long.before, { table, fmtInt, fmtPct }))
+  }
+  if (res.brisk) {
+    const b = res.brisk
+    parts.push(`**12. A brisk workflow, in real time** — a line every 600 ms for 2 minutes, \`flushInterval: 500\`, then completing, through \`pino.transport\` by name against the simulator limited to 2 requests/s (bucket 10), keeping the newest 50 rows: ${b.rows} rows, ${b.requests} requests, ${b.visible} of ${b.lines} lines visible, first row ${fmtNum(b.firstRowMs / 1000, 1)} s after the first line, log → row p50 ${fmtNum(b.p50 / 1000, 1)} s, p95 ${fmtNum(b.p95 / 1000, 1)} s, max ${fmtNum(b.max / 1000, 1)} s; completed: ${b.completed ? 'yes' : 'no'}.`)
   }
   const summary = targets(res)
   if (summary !== '') parts.push('**Targets**\n\n' + summary)
@@ -743,6 +771,15 @@ async function main () {
   }
   if (want.has('budget')) res.budget = await budget()
   if (want.has('processes')) res.processes = await processes({ quick: flags.quick, verbose: flags.verbose, log })
+  if (want.has('long')) {
+    // The same cases with the row budget off (maxRows: 0) are how the transport behaved before it.
+    res.long = { after: await longActivities(), before: await longActivities({ maxRows: 0 }) }
+    log('long: done')
+  }
+  if (want.has('brisk')) {
+    log('brisk: a line every 600 ms for 2 minutes, in real time')
+    res.brisk = await brisk()
+  }
 
   const markdown = report(res, info, Date.now() - startedAt)
   process.stdout.write(markdown + '\n')

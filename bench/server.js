@@ -32,7 +32,9 @@ function simCounts (sim) {
     if (record.status === 200 && (lastOkAt === null || record.at > lastOkAt)) lastOkAt = record.at
   }
   const stats = sim.stats()
+  const completions = sim.requests.filter((r) => r.path === '/v1/workflows/event' && r.status === 200).length
   return {
+    completions,
     requests: stats.requests,
     byCode: stats.byCode,
     maxConcurrent: stats.maxConcurrent,
@@ -66,7 +68,8 @@ function lineLatencies (sim) {
 
 async function main () {
   const opts = JSON.parse(process.argv[2] || '{}')
-  const sim = await startSimulator({ rateLimit: opts.rateLimit, latency: opts.latency })
+  // Every row is kept (keepRows 0) so that delivery is counted whole; bench/long.js measures what the newest 50 show.
+  const sim = await startSimulator({ rateLimit: opts.rateLimit, latency: opts.latency, keepRows: 0 })
   const sink = await startSink()
   const commands = {
     counts: () => ({ sim: simCounts(sim), sink: sink.counts() }),
