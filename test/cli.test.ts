@@ -133,7 +133,8 @@ t.test('run: without env, process.env is read', async tt => {
 
 t.test('run: delivers every line in order per token, tees by default', async tt => {
   const sim = await simulator(tt)
-  const h = harness([...fast(sim), '--max-entry-bytes', '256'])
+  // --max-rows 0: the row budget would let one entry grow past maxEntryBytes at close.
+  const h = harness([...fast(sim), '--max-entry-bytes', '256', '--max-rows', '0'])
   const done = run(h.io)
   let input = ''
   const want: Record<string, string[]> = { a: [], b: [], c: [] }
@@ -411,7 +412,7 @@ t.test('binary', async tb => {
       if (i % 10 === 0) input += JSON.stringify({ level: 30, msg: 'no token' }) + '\n'
     }
     writeFileSync(file, input)
-    const { child, exit } = spawnCli([...fast(sim), '--no-tee', '--max-entry-bytes', '512'], { BITRIX24_API_KEY: KEY })
+    const { child, exit } = spawnCli([...fast(sim), '--no-tee', '--max-entry-bytes', '512', '--max-rows', '0'], { BITRIX24_API_KEY: KEY })
     createReadStream(file).pipe(child.stdin as NodeJS.WritableStream)
     const res = await exit
     tt.equal(res.code, 0)
