@@ -89,7 +89,7 @@ t.test('logger.flush(cb) calls back after delivery', async (t) => {
   await finish(transport)
 })
 
-t.test('completion through the stream: earlier lines first, then the event; later lines never sent', async (t) => {
+t.test('completion through the stream: the event carries the earlier lines; later lines never sent', async (t) => {
   const { sim, transport } = await setup(t)
   const log = pino(transport).child({ eventToken: 'wf.complete' })
   log.info('Import started')
@@ -99,8 +99,8 @@ t.test('completion through the stream: earlier lines first, then the event; late
   const drop = new Promise((resolve) => transport.once('bitrix24:drop', resolve))
   await finish(transport)
   t.match(await drop, { reason: 'completed', lines: 1 })
-  t.same(sim.requests.map((r) => r.path), ['/v1/workflows/activity-log', '/v1/workflows/event'])
-  t.match(sim.event('wf.complete'), { returnValues: { status: 'ok', rows: 120 }, logMessage: /INFO Import finished$/ })
+  t.same(sim.requests.map((r) => r.path), ['/v1/workflows/event'], '3 lines and a completion: 1 request')
+  t.match(sim.event('wf.complete'), { returnValues: { status: 'ok', rows: 120 }, logMessage: /INFO Import started\n.*INFO Rows parsed rows=120\n.*INFO Import finished$/ })
   t.same(sim.ignored('wf.complete'), [], 'nothing was sent after the event')
 })
 
@@ -124,8 +124,8 @@ t.test('under targets, completing through the stream has no gap: every earlier l
   const closed = new Promise<void>((resolve) => transport.once('close', () => resolve()))
   transport.end()
   await closed
-  t.same(sim.requests.map((r) => r.path), ['/v1/workflows/activity-log', '/v1/workflows/event'], 'the lines, then the event: two requests')
-  t.same(sim.entries('wf.targets.complete')[0]?.split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d /, '')), Array.from({ length: 10 }, (_, i) => `INFO step i=${i}`))
+  t.same(sim.requests.map((r) => r.path), ['/v1/workflows/event'], 'the event carries the lines: one request')
+  t.same(sim.entries('wf.targets.complete')[0]?.split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d /, '')), [...Array.from({ length: 10 }, (_, i) => `INFO step i=${i}`), 'INFO Import finished'])
   t.match(sim.event('wf.targets.complete'), { returnValues: { status: 'ok' }, logMessage: /INFO Import finished$/ })
   t.same(sim.ignored('wf.targets.complete'), [], 'nothing arrived after the event')
 })
