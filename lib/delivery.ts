@@ -215,6 +215,7 @@ export class Delivery {
   }
 
   private armFlush (queue: TokenQueue, ms: number): void {
+    queue.timerAt = this.clock.now() + ms
     queue.timer = this.clock.setTimeout(() => {
       queue.timer = undefined
       this.makeReady(queue)
@@ -257,7 +258,11 @@ export class Delivery {
     if (at <= now) {
       this.makeReady(queue)
     } else if (at !== Infinity) {
-      if (queue.timer !== undefined) this.clock.clearTimeout(queue.timer)
+      // A flood of lines into a full entry that must wait for its row finds the timer set already.
+      if (queue.timer !== undefined) {
+        if (queue.timerAt === at) return
+        this.clock.clearTimeout(queue.timer)
+      }
       this.armFlush(queue, at - now)
     }
   }

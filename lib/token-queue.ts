@@ -82,8 +82,9 @@ export class TokenQueue {
   rows: RowState | undefined = undefined
   /** Until `consumed` reaches this, the token is ready whatever its age (flush, close). */
   forceUntil = 0
-  /** The flushInterval timer, while collecting. */
+  /** The flushInterval timer, while collecting; `timerAt`: the clock ms it fires at. */
   timer: unknown = undefined
+  timerAt = 0
   /** Place in the scheduler's heap, -1 when not there; when and in which order it joined the waiting line. */
   heapIndex = -1
   order = 0

@@ -288,3 +288,47 @@ t.test('tokens keep their rows between lines, when their queue is forgotten', as
   t.ok(s.of(B).length <= 38, `${s.of(B).length} rows in 50 minutes`)
   t.equal(s.delivery.rows.of(B, 0).used, s.of(B).length)
 })
+
+t.test('a full entry goes when its row is due, not after flushInterval; lines after it keep the timer', async (t) => {
+  const s = stub(t, { maxRows: 40, flushInterval: 10_000, maxEntryBytes: 1024 })
+  s.delivery.add(A, 'line 0')
+  await s.clock.tickAsync(10_500)
+  t.equal(s.requests.length, 1, 'the first row after flushInterval')
+  // The next row is due at 10 s × r ≈ 13.45 s of age; a line now waits for flushInterval: 20.5 s.
+  s.delivery.add(A, 'line 1')
+  await s.clock.tickAsync(500)
+  for (let i = 2; i < 40; i++) s.delivery.add(A, `line ${i} `.padEnd(100, '.'))
+  await s.clock.tickAsync(1000)
+  t.equal(s.requests.length, 1, 'full, but its row is not due yet')
+  await s.clock.tickAsync(2000)
+  t.equal(s.requests.length, 2, 'the row went when due, long before flushInterval')
+  t.ok((s.requests[1]?.at as number) - (s.requests[0]?.at as number) < 4000)
+})
+
+t.test('flush() of more than the rows left can carry: the oldest in this row, the newest for the rows after, the middle named', async (t) => {
+  const s = stub(t, { maxRows: 4 })
+  for (let i = 0; i < 5000; i++) s.delivery.add(A, `line ${i} `.padEnd(100, '.'))
+  const flushed = s.delivery.flush()
+  await s.clock.tickAsync(2000)
+  await flushed
+  const written = rows(s, A)
+  t.ok(written.length <= 4, `${written.length} rows`)
+  t.match(written[0], /^line 0 \.+\n/)
+  t.match(written.join('\n'), /\n… [\d,]+ lines omitted …\n/)
+  t.match(written.at(-1), /\nline 4999 \.+$/)
+  t.equal(visible(s, A).size + s.stats.dropped.omitted, 5000)
+  t.equal(s.delivery.bufferedBytes, 0, 'every byte accounted for')
+})
+
+t.test('a completion as large as the largest entry leaves no room for lines: they are named, not sent', async (t) => {
+  const s = stub(t, { maxRows: 1, maxEntryBytes: 65_535 })
+  s.delivery.add(A, 'line 0')
+  s.delivery.add(A, 'line 1')
+  s.delivery.complete(A, 'x'.repeat(65_535), {})
+  await s.clock.tickAsync(1000)
+  t.equal(s.requests.length, 1)
+  t.match(s.requests[0]?.text, /^… 2 lines omitted …\nx+/, 'the marker, then the completion cut to fit')
+  t.ok(Buffer.byteLength(s.requests[0]?.text as string) <= 65_535)
+  t.equal(s.stats.dropped.omitted, 2)
+  t.equal(s.stats.completions, 1)
+})
