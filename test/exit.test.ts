@@ -94,7 +94,9 @@ t.test('a stalled server under a flood of 1M lines: memory stays bounded, overfl
   const stats = JSON.parse(/^stats (.*)$/m.exec(run.stdout)?.[1] ?? '{}')
   t.equal(stats.received, 1_000_000, 'every line was read')
   t.ok(stats.dropped.overflow > 750_000, `${stats.dropped.overflow} overflow drops`)
-  t.equal(stats.dropped.overflow + stats.dropped.shutdown, 1_000_000, 'every line accounted for')
+  // A token whose first row comes late (a request slot freed by a timed-out request) finds more
+  // than a row holds: the middle is left out, counted as omitted (maxRows).
+  t.equal(stats.dropped.overflow + stats.dropped.shutdown + stats.dropped.omitted, 1_000_000, 'every line accounted for')
   // What stayed queued is what maxBufferedBytes holds: ~8 MiB of ~48-byte lines.
   t.ok(stats.dropped.shutdown < 8 * 1024 * 1024 / 40, `${stats.dropped.shutdown} lines were still queued at close`)
   t.match(run.stderr, /more than maxBufferedBytes \(8388608\) is waiting to be sent; the oldest lines are dropped/)

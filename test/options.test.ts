@@ -98,6 +98,7 @@ t.test('every option can be set', async (t) => {
     eventKey: 'bpDone',
     flushInterval: 0,
     maxEntryBytes: 65535,
+    maxRows: 7,
     concurrency: 256,
     requestTimeout: 100,
     closeTimeout: 9000,
