@@ -178,6 +178,9 @@ export class RedisBucket {
       connectionName: 'pino-bitrix24-workflow',
       commandTimeout: opts.timeout,
       connectTimeout: Math.max(opts.timeout, 1000),
+      // disconnect() ends the socket, then waits this long (a ref'd timer) for it to close: with
+      // Redis away, wrong-password or black-holed that is the whole wait. Nothing is owed to Redis.
+      disconnectTimeout: 0,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       // RESP2 is what every Redis speaks; the script's answer is the same in both.

@@ -1,4 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { createServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { type Simulator, startSimulator } from '../lib/simulator'
 import { makeApp, runApp } from './fixtures/app'
@@ -64,6 +65,42 @@ t.test('the Redis client is loaded only when redisUrl is set', async (t) => {
   // Not closed at all, in-process: the Redis client's reconnect attempts must not hold the app.
   const open = await runApp(dir, 'lazy.js', { KEEP_OPEN: '1', TRANSPORT_OPTIONS: JSON.stringify({ ...base, redisUrl: 'redis://127.0.0.1:9', quiet: true }) }, 20_000)
   t.equal(open.code, 0, `an app that never closes the transport still exits while Redis is away ${open.stderr}`)
+})
+
+t.test('close leaves nothing behind whatever state Redis is in: the process exits within 200 ms of \'close\'', needsRedis, async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const redis = await startRedis(t, { password: PASSWORD })
+  // Black-holed: a server that takes the connection and never answers.
+  const held = new Set<Socket>()
+  const tarpit = createServer((socket) => { held.add(socket) })
+  await new Promise<void>((resolve) => tarpit.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of held) socket.destroy()
+    tarpit.close()
+  })
+  const states = {
+    absent: 'redis://127.0.0.1:9',
+    'wrong password': redis.url.replace(encodeURIComponent(PASSWORD), 'redis_pw_wrong_one'),
+    'black-holed': `redis://127.0.0.1:${(tarpit.address() as { port: number }).port}`
+  }
+  const dir = makeApp(t)
+  // After 300 ms each state has shown itself: refused, refused at AUTH, still connecting.
+  const runs = Object.entries(states).flatMap(([state, redisUrl]) => ['in-process', 'pipe'].map(async (mode) => {
+    const run = await runApp(dir, 'exit-gap.js', {
+      BITRIX24_API_KEY: API_KEY,
+      MODE: mode,
+      WAIT: '300',
+      TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, redisUrl, closeTimeout: 1000 })
+    })
+    return { state, mode, run }
+  }))
+  for (const { state, mode, run } of await Promise.all(runs)) {
+    const gap = Number(/^gap (\S+)$/m.exec(run.stdout)?.[1])
+    t.equal(run.code, 0, `${state}, ${mode}: ${run.stderr}`)
+    t.ok(gap < 200, `${state}, ${mode}: exit ${gap} ms after 'close'`)
+    t.notMatch(run.stderr, 'redis_pw')
+  }
 })
 
 t.test('several processes on one key', needsRedis, async (t) => {
