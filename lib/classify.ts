@@ -163,7 +163,7 @@ export function classify (outcome: Outcome, now: number): Verdict {
       action: local ? 'rejected' : 'retry',
       status: 0,
       code,
-      advice: local ? localAdvice(code) : code === ERR_DEADLINE ? 'no complete answer within requestTimeout; the request may have landed' : outcome.sent ? 'the connection failed after the request was sent' : 'the server could not be reached',
+      advice: local ? localAdvice(code) : code === ERR_DEADLINE ? 'no answer within requestTimeout; the request may have landed' : outcome.sent ? 'the connection failed after the request was sent' : 'the server could not be reached',
       message: outcome.error.message,
       hint: undefined,
       warning: undefined,
