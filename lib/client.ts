@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici'
-import { cannotSucceed, ERR_DEADLINE, ERR_SERIALIZE, type Outcome } from './classify'
+import { cannotSucceed, ERR_DEADLINE, ERR_PROXY_AUTH, ERR_PROXY_REFUSED, ERR_SERIALIZE, type Outcome } from './classify'
 import { createDispatcher } from './dispatcher'
 
 export { ERR_DEADLINE }
@@ -37,6 +37,16 @@ function first (value: string | string[] | undefined): string | undefined {
 }
 
 export const USER_AGENT = `pino-bitrix24-workflow/${version}`
+
+// How undici's proxy agent says that the proxy answered CONNECT with something else than 200.
+const PROXY_REFUSAL = /^Proxy response \((\d{3})\) !== 200/
+
+/** A proxy's refusal of the tunnel, as one of our codes: nothing reached the API, and no retry mends it. */
+function proxyRefusal (code: string | undefined, message: string | undefined): Outcome | undefined {
+  const status = code === 'UND_ERR_ABORTED' ? PROXY_REFUSAL.exec(message ?? '')?.[1] : undefined
+  if (status === undefined) return undefined
+  return { error: { code: status === '407' ? ERR_PROXY_AUTH : ERR_PROXY_REFUSED, message: `the proxy answered HTTP ${status} to CONNECT` }, sent: false }
+}
 
 /** Whether a failure with this code happened before any byte of the request left. */
 export function notSent (code: string | undefined): boolean {
@@ -138,6 +148,8 @@ export class Client {
     } catch (err) {
       clearTimeout(timer)
       const e = err as { code?: string, name?: string, message?: string }
+      const refused = proxyRefusal(e.code, e.message)
+      if (refused !== undefined) return refused
       return {
         error: { code: e.code, name: e.name, message: e.message },
         sent: !notSent(e.code)
