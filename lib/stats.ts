@@ -28,6 +28,11 @@ export interface Stats {
   possibleDuplicates: number
   /** Rate-limit answers (429, 504) met. */
   rateLimited: number
+  /**
+   * Lines whose request was still in flight when closeTimeout ran out: they may
+   * have arrived, so they are counted neither as delivered nor as dropped.
+   */
+  unknown: number
   /** Tokens whose lines are ready and wait for a request slot (pacing, a pause, concurrency). Refreshed when stats are emitted. */
   waitingTokens: number
   /** Age in ms of the oldest line still waiting to be sent; 0 when none waits. Refreshed when stats are emitted. */
@@ -49,6 +54,7 @@ export function createStats (): Stats {
     retries: 0,
     possibleDuplicates: 0,
     rateLimited: 0,
+    unknown: 0,
     waitingTokens: 0,
     oldestWaitingMs: 0,
     dropped
@@ -69,10 +75,11 @@ export function count (n: number, one: string, many: string): string {
 /** One line for stderr, or '' when there is nothing a person needs to know. */
 export function summaryLine (stats: Stats): string {
   const dropped = totalDropped(stats)
-  if (dropped === 0 && stats.retries === 0 && stats.rateLimited === 0) return ''
+  if (dropped === 0 && stats.retries === 0 && stats.rateLimited === 0 && stats.unknown === 0) return ''
   const reasons = DROP_REASONS.filter((r) => stats.dropped[r] > 0).map((r) => `${r} ${stats.dropped[r]}`)
   let line = `delivered ${count(stats.delivered, 'line', 'lines')} in ${count(stats.entries, 'entry', 'entries')}; dropped ${count(dropped, 'line', 'lines')}`
   if (reasons.length > 0) line += ` (${reasons.join(', ')})`
+  if (stats.unknown > 0) line += `; outcome unknown for ${count(stats.unknown, 'line', 'lines')} (in flight at closeTimeout: they may have arrived)`
   line += `; ${count(stats.retries, 'retry', 'retries')}, ${stats.possibleDuplicates} possibly duplicated; ${count(stats.rateLimited, 'rate-limit answer', 'rate-limit answers')}`
   return line
 }

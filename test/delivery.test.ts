@@ -451,8 +451,26 @@ t.test('close() under a stalled server gives up at closeTimeout and counts shutd
   await waitFor(() => h.sim.requests.length === 2, 'two stalled requests')
   h.clock.tick(3000)
   await closing
-  t.equal(h.stats.dropped.shutdown, 10)
-  t.match(h.stderr.at(-1), /closed: delivered 0 lines in 0 entries; dropped 10 lines \(shutdown 10\)/)
+  // Two lines fit an entry: the two entries in flight may have landed, the rest was never sent.
+  t.equal(h.stats.dropped.shutdown, 6)
+  t.equal(h.stats.unknown, 4)
+  t.match(h.stderr.at(-1), /closed: delivered 0 lines in 0 entries; dropped 6 lines \(shutdown 6\); outcome unknown for 4 lines \(in flight at closeTimeout: they may have arrived\)/)
+})
+
+t.test('entries in flight at closeTimeout are of unknown outcome, never dropped: the server has them', async (t) => {
+  const h = await harness(t, { closeTimeout: 1000, concurrency: 4 }, { latency: 60_000 })
+  for (const token of [A, B, C]) for (let i = 0; i < 3; i++) h.delivery.add(token, `${token.slice(3, 7)} ${i}`)
+  const closing = h.delivery.close()
+  await waitFor(() => h.sim.requests.length === 3, 'three requests in flight')
+  h.clock.tick(1000)
+  await closing
+  t.equal(h.stats.unknown, 9, 'every line in flight')
+  t.equal(h.stats.delivered, 0)
+  t.same(Object.values(h.stats.dropped).reduce((a, b) => a + b, 0), 0, 'nothing counted as dropped')
+  t.equal([...h.sim.allEntries().values()].flat().join('\n').split('\n').length, 9, 'the server received every line')
+  t.match(h.stderr.at(-1), /closed: delivered 0 lines in 0 entries; dropped 0 lines; outcome unknown for 9 lines \(in flight at closeTimeout: they may have arrived\)/)
+  t.notOk(h.events.some((e) => e.name === 'bitrix24:drop'), 'no drop event')
+  t.match(h.events.filter((e) => e.name === 'bitrix24:stats').at(-1)?.payload, { unknown: 9, dropped: { shutdown: 0 } })
 })
 
 t.test('close() does not wait out a rate-limit pause longer than the time left', async (t) => {
@@ -493,7 +511,8 @@ t.test('a retry waiting when the deadline comes is abandoned', async (t) => {
   await waitFor(() => h.sim.requests.length === 2, 'the stalled retry')
   h.clock.tick(1000)
   await closing
-  t.equal(h.stats.dropped.shutdown, 1)
+  t.equal(h.stats.unknown, 1, 'the retry was in flight: it may have landed')
+  t.equal(h.stats.dropped.shutdown, 0)
 })
 
 t.test('the server\'s warning is passed on once', async (t) => {
@@ -723,7 +742,8 @@ t.test('eviction takes a token\'s oldest pending lines; the token stays one queu
   const closing = h.delivery.close()
   h.clock.tick(5000)
   await closing
-  t.equal(h.stats.dropped.shutdown, 7, 'every line accounted for once')
+  t.equal(h.stats.dropped.shutdown, 3, 'every line accounted for once: S\'s pending lines dropped')
+  t.equal(h.stats.unknown, 4, 'and the four entries in flight of unknown outcome')
   await waitFor(() => h.delivery.bufferedBytes === 0, 'the aborted requests to be let go of')
 })
 
