@@ -100,7 +100,7 @@ export class Delivery {
     const oldest = this.memory.oldestSince(now)
     this.stats.waitingTokens = this.scheduler.waiting
     this.stats.oldestWaitingMs = now - oldest
-    this.emit('bitrix24:stats', { ...this.stats, dropped: { ...this.stats.dropped } })
+    this.emit('bitrix24:stats', { ...this.stats, dropped: { ...this.stats.dropped }, failedCompletions: [...this.stats.failedCompletions] })
   }
 
   /** Bytes held for queued text, entries not settled, and queued tokens. */

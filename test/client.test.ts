@@ -449,7 +449,7 @@ t.test('a 200 cut by a reset after the status line is judged by its status: ever
   const stderr: string[] = []
   const delivery = new Delivery(config, c, clock, new Reporter((text) => { stderr.push(text) }, clock), () => {}, stats)
   const tokens = Array.from({ length: 20 }, (_, i) => `wf.cut.${i}`)
-  for (const _ of tokens) sim.script({ drop: 'body' })
+  sim.script(...tokens.map(() => ({ drop: 'body' as const })))
   for (const token of tokens.slice(0, 10)) delivery.add(token, 'step')
   for (const token of tokens.slice(10)) delivery.complete(token, 'done', { ok: true })
   await clock.runUntil(() => stats.delivered === 20, 50, 100_000)

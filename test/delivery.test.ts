@@ -709,12 +709,14 @@ t.test('a completion refused before it is queued is reported like any failed com
   t.match(h.stderr.join(''), /event token wf.ccc…en-c could not be completed \(deadToken\)/)
 })
 
-t.test('every failed completion is named on stderr, past the budget of lines', async (t) => {
+t.test('failed completions: the first three named on stderr, the rest counted, within the one budget', async (t) => {
   const h = await harness(t)
   for (let i = 0; i < 10; i++) h.sim.script({ status: 422, code: 'BITRIX_ERROR', path: '/v1/workflows/event' })
   for (let i = 0; i < 10; i++) h.delivery.complete(`wf.budget.${i}.tokenxyz`, 'done', {})
   await h.delivery.flush()
-  t.equal(h.stderr.filter((l) => /could not be completed/.test(l)).length, 10)
+  t.equal(h.stderr.filter((l) => /could not be completed \(rejected BITRIX_ERROR\)/.test(l)).length, 3)
+  t.equal(h.stderr.filter((l) => /more activities could not be completed/.test(l)).length, 1)
+  t.equal(h.stats.completionsFailed, 10)
 })
 
 t.test('a completion whose text came out empty is sent without a log message', async (t) => {
@@ -814,4 +816,22 @@ t.test('a flood of completions into a stalled server is held back at twice maxTo
   for (let i = 0; i < 5000; i++) m.delivery.complete(`wf.big.${i}`, 'x'.repeat(100_000), {})
   t.ok(m.delivery.bufferedBytes <= 2 * 65536, `${m.delivery.bufferedBytes} bytes held`)
   t.ok(m.stats.dropped.overflow > 4900, `${m.stats.dropped.overflow} refused`)
+})
+
+t.test('the key revoked with 5,000 completions pending: stderr stays within its budget, every completion counted', async (t) => {
+  const h = await harness(t, { apiKey: 'vibe_api_revoked_key', flushInterval: 0 }, { latency: 50 })
+  const tokens = Array.from({ length: 5000 }, (_, i) => `wf.revoked.${i}`)
+  for (const token of tokens) h.delivery.complete(token, 'done', { ok: true })
+  await waitFor(() => h.stats.completionsFailed === 5000, 'every completion given up on', 20_000)
+  await h.delivery.close()
+  // Six problem lines a minute, and the closing summary.
+  t.ok(h.stderr.length <= 7, `${h.stderr.length} stderr lines`)
+  t.match(h.stderr.join(''), /INVALID_API_KEY/)
+  t.match(h.stderr.at(-1), /closed: .*dropped 5000 lines \(auth 5000\).*; 5000 completions not done: complete by hand/)
+  const stats = h.events.filter((e) => e.name === 'bitrix24:stats').at(-1)?.payload as { completionsFailed: number, failedCompletions: Array<{ token: string }> }
+  t.equal(stats.completionsFailed, 5000)
+  const listed = new Set(stats.failedCompletions.map((c) => c.token))
+  t.equal(listed.size, 1000, 'their tokens, listed up to a bound')
+  t.ok([...listed].every((token) => tokens.includes(token)))
+  t.equal(h.events.filter((e) => e.name === 'bitrix24:completionFailed').length, 5000, 'each one in its event')
 })
