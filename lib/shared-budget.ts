@@ -14,6 +14,8 @@ const DEFAULT_PROBE_INTERVAL = 1000
 const DEFAULT_PERMIT_TTL = 1000
 // Successes carried to Redis in one call: enough to restore any rate, bounded.
 const MAX_UPS = 100
+// A shared pause ending this close to this process's own is the one it published.
+const OWN_PAUSE_SLACK = 250
 
 export interface SharedBudgetOptions {
   /** `redis://` or `rediss://` URL; its password is a secret. */
@@ -27,6 +29,8 @@ export interface SharedBudgetOptions {
   reporter: Reporter
   /** Paces this process alone while Redis is away. */
   fallback: RequestBudget
+  /** The longest pause this process keeps to (maxRetryDelay): a longer one read from Redis is cut to it. */
+  maxPause: number
   /** ms a Redis call (and the first connection) may take before local pacing takes over. */
   timeout?: number
   probeInterval?: number
@@ -56,6 +60,8 @@ export class SharedBudget implements RequestBudget {
   private readonly timeout: number
   private readonly probeInterval: number
   private readonly permitTtl: number
+  private readonly rate: number
+  private readonly maxPause: number
   private mode: Mode = 'connecting'
   private reserve = 0
   private reserveUntil = 0
@@ -92,6 +98,8 @@ export class SharedBudget implements RequestBudget {
     this.fallback = opts.fallback
     this.burst = opts.burst
     this.sharedRate = opts.rate
+    this.rate = opts.rate
+    this.maxPause = opts.maxPause
     this.timeout = opts.timeout ?? DEFAULT_TIMEOUT
     this.probeInterval = opts.probeInterval ?? DEFAULT_PROBE_INTERVAL
     this.permitTtl = opts.permitTtl ?? DEFAULT_PERMIT_TTL
@@ -99,6 +107,7 @@ export class SharedBudget implements RequestBudget {
     const key = bucketKey(opts.apiKey, opts.baseUrl, opts.prefix ?? DEFAULT_PREFIX)
     this.bucket = new RedisBucket(opts.redisUrl, key, opts.rate, opts.burst, {
       timeout: this.timeout,
+      maxPause: opts.maxPause,
       onReady: () => this.onReady(),
       onError: (message) => { this.lastError = message }
     })
@@ -251,9 +260,15 @@ export class SharedBudget implements RequestBudget {
       }
       changed = true
     }
-    this.sharedRate = reply.rate
-    const pause = reply.pauseLeft > 0 ? now + reply.pauseLeft : 0
+    // What Redis holds is anyone's to write: held to this process's own options.
+    this.sharedRate = Math.min(reply.rate, this.rate)
+    const left = Math.min(reply.pauseLeft, this.maxPause)
+    const pause = left > 0 ? now + left : 0
     if (pause > now || this.sharedPause > now) changed = true
+    // A pause of another process's (not one this process published itself) holding this one: said once.
+    if (pause > this.fallback.pausedUntil() + OWN_PAUSE_SLACK) {
+      this.reporter.problem('SHARED_PAUSE', `a pause shared through Redis (${this.target}) holds requests for ${Math.ceil(left / 1000)} s more: another process on this key met a rate limit (pauses are cut to maxRetryDelay, ${this.maxPause} ms)`)
+    }
     this.sharedPause = pause
     if (reply.granted > 0) {
       this.reserve += reply.granted
@@ -262,7 +277,8 @@ export class SharedBudget implements RequestBudget {
       this.ahead = false
       changed = true
     }
-    this.retryAt = reply.wait > 0 ? now + reply.wait : 0
+    const wait = Math.min(reply.wait, this.maxPause)
+    this.retryAt = wait > 0 ? now + wait : 0
     if (this.again) {
       this.again = false
       this.sync()
@@ -271,7 +287,7 @@ export class SharedBudget implements RequestBudget {
       this.retryTimer = this.clock.setTimeout(() => {
         this.retryTimer = undefined
         this.sync()
-      }, Math.max(1, reply.wait))
+      }, Math.max(1, wait))
     }
     if (changed) this.listener()
   }
@@ -317,6 +333,7 @@ export function createBudget (config: Config, clock: Clock, reporter: Reporter, 
     baseUrl: config.baseUrl,
     rate: config.maxRequestsPerSecond,
     burst: config.burst,
+    maxPause: config.maxRetryDelay,
     clock,
     reporter,
     fallback: local

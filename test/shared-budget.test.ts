@@ -39,6 +39,7 @@ function make (t: Test, url: string, opts: Partial<SharedBudgetOptions> = {}): M
     fallback: new LocalBudget(rate, burst, systemClock, 30_000),
     timeout: 300,
     probeInterval: 100,
+    maxPause: 30_000,
     ...opts
   })
   let changes = 0
@@ -176,6 +177,27 @@ t.test('with a real Redis', needsRedis, async (t) => {
     a.budget.observe(300, 5, reset)
     a.budget.observe(300, 0, 0)
     t.ok(a.budget.pausedUntil() <= reset + 50, 'headers with something left, or unusable, pause nothing more')
+  })
+
+  t.test('a pause stored in Redis is cut to this process\'s maxRetryDelay, for good, and said once with its time left', async (t) => {
+    const a = make(t, server.url, { maxPause: 1500 })
+    await waitFor(() => a.budget.shared, 'connected')
+    // Written by hand, as anyone who can write Redis could: an hour less a few minutes.
+    const redisNow = async (): Promise<number> => {
+      const [seconds, micros] = await redis.time()
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    }
+    await redis.hset(bucketKey(API_KEY, BASE), 'pause', String(await redisNow() + 3_500_000), 'rate', '1e9')
+    a.budget.pause(0)
+    await waitFor(() => a.budget.pausedUntil() > Date.now(), 'the shared pause learned')
+    t.ok(a.budget.pausedUntil() - Date.now() <= 1500, `held ${a.budget.pausedUntil() - Date.now()} ms, not an hour`)
+    t.equal(a.budget.sharedRate, 8, 'a stored rate above the local one is not taken')
+    t.equal(a.stderr.length, 1)
+    t.match(a.stderr[0], /^pino-bitrix24-workflow: a pause shared through Redis \(redis:\/\/127\.0\.0\.1:\d+\) holds requests for [12] s more: another process on this key met a rate limit \(pauses are cut to maxRetryDelay, 1500 ms\)/)
+    t.ok(Number(await redis.hget(bucketKey(API_KEY, BASE), 'pause')) <= await redisNow() + 1500, 'cut where it is stored: it ends for every process')
+    t.same(await drive([a], 2), [2], 'then permits come again')
+    t.equal(a.stderr.length, 1, 'said once')
+    t.notMatch(a.stderr.join(''), 'redis_pw')
   })
 
   t.test('Redis killed: local pacing with one stderr line; Redis back: shared again', async (t) => {
