@@ -6,6 +6,12 @@ import type { RequestBudget } from './request-budget'
 
 // Redis answers in a millisecond on a LAN: half a second means something is wrong.
 const DEFAULT_TIMEOUT = 500
+// At start-up a failed connection (refused, refused at AUTH, no TCP connection) is
+// told by the client itself. This only ends the wait for a Redis that takes the
+// connection and never answers; it is long, because processes that start together
+// on a loaded machine may take a while to get their first answer, and until then
+// each one waits rather than send requests of its own that the bucket never saw.
+const DEFAULT_CONNECT_TIMEOUT = 5000
 // While pacing locally, how often to ask whether Redis answers again.
 const DEFAULT_PROBE_INTERVAL = 1000
 // A permit held unused longer than this is given back to the bucket rather than spent:
@@ -33,6 +39,8 @@ export interface SharedBudgetOptions {
   maxPause: number
   /** ms a Redis call (and the first connection) may take before local pacing takes over. */
   timeout?: number
+  /** ms the first connection and answer may take, failing nothing, before local pacing takes over. */
+  connectTimeout?: number
   probeInterval?: number
   permitTtl?: number
   prefix?: string
@@ -58,6 +66,7 @@ export class SharedBudget implements RequestBudget {
   private readonly target: string
   private readonly burst: number
   private readonly timeout: number
+  private readonly connectTimeout: number
   private readonly probeInterval: number
   private readonly permitTtl: number
   private readonly rate: number
@@ -101,6 +110,7 @@ export class SharedBudget implements RequestBudget {
     this.rate = opts.rate
     this.maxPause = opts.maxPause
     this.timeout = opts.timeout ?? DEFAULT_TIMEOUT
+    this.connectTimeout = opts.connectTimeout ?? Math.max(this.timeout, DEFAULT_CONNECT_TIMEOUT)
     this.probeInterval = opts.probeInterval ?? DEFAULT_PROBE_INTERVAL
     this.permitTtl = opts.permitTtl ?? DEFAULT_PERMIT_TTL
     this.target = redisTarget(opts.redisUrl)
@@ -109,13 +119,17 @@ export class SharedBudget implements RequestBudget {
       timeout: this.timeout,
       maxPause: opts.maxPause,
       onReady: () => this.onReady(),
-      onError: (message) => { this.lastError = message }
+      onError: (message) => {
+        this.lastError = message
+        // Before the first answer only a failed connection counts: refused, timed out, refused at AUTH.
+        if (this.mode === 'connecting' && !this.bucket.ready) this.fallBack(message)
+      }
     })
-    this.connectDeadline = this.clock.now() + this.timeout
+    this.connectDeadline = this.clock.now() + this.connectTimeout
     this.connectTimer = this.clock.setTimeout(() => {
       this.connectTimer = undefined
-      this.fallBack(`no connection within ${this.timeout} ms: ${this.lastError}`)
-    }, this.timeout)
+      this.fallBack(`no answer within ${this.connectTimeout} ms: ${this.lastError}`)
+    }, this.connectTimeout)
     // Requests waiting for it hold the process through the scheduler's timer; this one need not.
     ;(this.connectTimer as { unref?: () => void }).unref?.()
   }
@@ -239,6 +253,14 @@ export class SharedBudget implements RequestBudget {
         this.pendingSlow ||= sent.slow
         this.pendingPause = Math.max(this.pendingPause, sent.pauseUntil)
         this.pendingBack = Math.min(this.burst, this.pendingBack + sent.back)
+        if (this.mode === 'connecting' && this.bucket.ready) {
+          // Connected, but the first answer was slow (a loaded machine at start-up): ask again
+          // rather than pace alone; the connect timer ends the wait if it never comes.
+          this.lastError = err.message
+          this.again = false
+          this.sync(true)
+          return
+        }
         this.fallBack(err.message)
       }
     )
