@@ -38,12 +38,12 @@ function first (value: string | string[] | undefined): string | undefined {
 
 export const USER_AGENT = `pino-bitrix24-workflow/${version}`
 
-// How undici's proxy agent says that the proxy answered CONNECT with something else than 200.
-const PROXY_REFUSAL = /^Proxy response \((\d{3})\) !== 200/
+// How undici's proxy agent says that the proxy answered CONNECT with something else than 200 (code, message).
+const PROXY_REFUSAL = /^UND_ERR_ABORTED Proxy response \((\d{3})\) !== 200/
 
 /** A proxy's refusal of the tunnel, as one of our codes: nothing reached the API, and no retry mends it. */
 function proxyRefusal (code: string | undefined, message: string | undefined): Outcome | undefined {
-  const status = code === 'UND_ERR_ABORTED' ? PROXY_REFUSAL.exec(message ?? '')?.[1] : undefined
+  const status = PROXY_REFUSAL.exec(`${code} ${message}`)?.[1]
   if (status === undefined) return undefined
   return { error: { code: status === '407' ? ERR_PROXY_AUTH : ERR_PROXY_REFUSED, message: `the proxy answered HTTP ${status} to CONNECT` }, sent: false }
 }
