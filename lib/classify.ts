@@ -79,17 +79,24 @@ export const ERR_DEADLINE = 'ERR_BITRIX24_REQUEST_DEADLINE'
 /** The payload could not become JSON (e.g. return values nested too deep): nothing was sent. */
 export const ERR_SERIALIZE = 'ERR_BITRIX24_SERIALIZE'
 
+/** The proxy answered 407 to CONNECT: its credentials are wrong or missing. Nothing reached the API. */
+export const ERR_PROXY_AUTH = 'ERR_BITRIX24_PROXY_AUTH'
+
+/** The proxy answered CONNECT with another refusal (403, 502…). Nothing reached the API. */
+export const ERR_PROXY_REFUSED = 'ERR_BITRIX24_PROXY_REFUSED'
+
 // A TLS handshake that failed (a certificate self-signed, expired, for another
 // host; a server that does not speak TLS) fails the same way every time.
 const TLS_FAILURE = /CERT|SELF_SIGNED|^UNABLE_TO_|^ERR_TLS_|^ERR_SSL_|^HOSTNAME_MISMATCH$/
 
 /**
  * Local failures that no retry can mend: the payload cannot be serialised, undici
- * refuses the request itself (UND_ERR_INVALID_ARG), or the server's certificate is
- * not trusted. Nothing was sent; retrying would only spend time and requests.
+ * refuses the request itself (UND_ERR_INVALID_ARG), the server's certificate is
+ * not trusted, or the proxy refuses the tunnel (a configuration error, like the
+ * certificate). Nothing was sent; retrying would only spend time and requests.
  */
 export function cannotSucceed (code: string): boolean {
-  return code === ERR_SERIALIZE || code === 'UND_ERR_INVALID_ARG' || TLS_FAILURE.test(code)
+  return code === ERR_SERIALIZE || code === 'UND_ERR_INVALID_ARG' || code === ERR_PROXY_AUTH || code === ERR_PROXY_REFUSED || TLS_FAILURE.test(code)
 }
 
 export type Outcome =
@@ -149,7 +156,9 @@ function text (v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? short(v, MAX_TEXT) : undefined
 }
 
-function localAdvice (code: string): string {
+function localAdvice (code: string, message: string | undefined): string {
+  if (code === ERR_PROXY_AUTH) return `proxy authentication failed (${message}): a configuration error; check the user and password of option proxy (or HTTPS_PROXY); nothing reached the API`
+  if (code === ERR_PROXY_REFUSED) return `the proxy refused the connection to the API (${message}): a configuration error; check option proxy (or HTTPS_PROXY, NO_PROXY); nothing reached the API`
   if (code === ERR_SERIALIZE) return 'the entry could not be serialised as JSON (nested too deep?); nothing was sent'
   if (code === 'UND_ERR_INVALID_ARG') return 'the request could not be built (a header value that cannot be sent?); nothing was sent'
   return 'the server\'s TLS certificate was not accepted; nothing was sent. Check baseUrl, or give Node the CA (NODE_EXTRA_CA_CERTS)'
@@ -163,7 +172,7 @@ export function classify (outcome: Outcome, now: number): Verdict {
       action: local ? 'rejected' : 'retry',
       status: 0,
       code,
-      advice: local ? localAdvice(code) : code === ERR_DEADLINE ? 'no complete answer within requestTimeout; the request may have landed' : outcome.sent ? 'the connection failed after the request was sent' : 'the server could not be reached',
+      advice: local ? localAdvice(code, outcome.error.message) : code === ERR_DEADLINE ? 'no answer within requestTimeout; the request may have landed' : outcome.sent ? 'the connection failed after the request was sent' : 'the server could not be reached',
       message: outcome.error.message,
       hint: undefined,
       warning: undefined,

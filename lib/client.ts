@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici'
-import { cannotSucceed, ERR_DEADLINE, ERR_SERIALIZE, type Outcome } from './classify'
+import { cannotSucceed, ERR_DEADLINE, ERR_PROXY_AUTH, ERR_PROXY_REFUSED, ERR_SERIALIZE, type Outcome } from './classify'
 import { createDispatcher } from './dispatcher'
 
 export { ERR_DEADLINE }
@@ -38,6 +38,16 @@ function first (value: string | string[] | undefined): string | undefined {
 
 export const USER_AGENT = `pino-bitrix24-workflow/${version}`
 
+// How undici's proxy agent says that the proxy answered CONNECT with something else than 200 (code, message).
+const PROXY_REFUSAL = /^UND_ERR_ABORTED Proxy response \((\d{3})\) !== 200/
+
+/** A proxy's refusal of the tunnel, as one of our codes: nothing reached the API, and no retry mends it. */
+function proxyRefusal (code: string | undefined, message: string | undefined): Outcome | undefined {
+  const status = PROXY_REFUSAL.exec(`${code} ${message}`)?.[1]
+  if (status === undefined) return undefined
+  return { error: { code: status === '407' ? ERR_PROXY_AUTH : ERR_PROXY_REFUSED, message: `the proxy answered HTTP ${status} to CONNECT` }, sent: false }
+}
+
 /** Whether a failure with this code happened before any byte of the request left. */
 export function notSent (code: string | undefined): boolean {
   // A failed TLS handshake (cannotSucceed) ends before the request is written.
@@ -48,20 +58,28 @@ interface Body extends AsyncIterable<Buffer> {
   destroy: (err?: Error) => unknown
 }
 
-/** Reads at most MAX_ANSWER_BYTES of a body; a longer one is cut and its socket let go. */
+/**
+ * Reads at most MAX_ANSWER_BYTES of a body; a longer one is cut and its socket
+ * let go. A body that breaks off (a reset, the deadline) gives what came: the
+ * status has arrived, and the status is the outcome.
+ */
 async function readCapped (body: Body): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of body) {
-    const room = MAX_ANSWER_BYTES - size
-    if (chunk.length >= room) {
-      chunks.push(chunk.subarray(0, room))
-      // Leaving the loop early destroys the body: undici then closes that
-      // connection rather than read the rest into nowhere.
-      return Buffer.concat(chunks).toString('utf8')
+  try {
+    for await (const chunk of body) {
+      const room = MAX_ANSWER_BYTES - size
+      if (chunk.length >= room) {
+        chunks.push(chunk.subarray(0, room))
+        // Leaving the loop early destroys the body: undici then closes that
+        // connection rather than read the rest into nowhere.
+        break
+      }
+      chunks.push(chunk)
+      size += chunk.length
     }
-    chunks.push(chunk)
-    size += chunk.length
+  } catch {
+    // Cut after the status line, like a body cut at our cap: judged by the status.
   }
   return Buffer.concat(chunks).toString('utf8')
 }
@@ -104,7 +122,7 @@ export class Client {
     // restart at every byte, so a server trickling its body would hold the request forever.
     const controller = new AbortController()
     const timer = setTimeout(() => {
-      const err = new Error(`no complete answer within requestTimeout (${this.timeout} ms)`) as Error & { code: string }
+      const err = new Error(`no answer within requestTimeout (${this.timeout} ms)`) as Error & { code: string }
       err.name = 'RequestDeadlineError'
       err.code = ERR_DEADLINE
       controller.abort(err)
@@ -130,6 +148,8 @@ export class Client {
     } catch (err) {
       clearTimeout(timer)
       const e = err as { code?: string, name?: string, message?: string }
+      const refused = proxyRefusal(e.code, e.message)
+      if (refused !== undefined) return refused
       return {
         error: { code: e.code, name: e.name, message: e.message },
         sent: !notSent(e.code)

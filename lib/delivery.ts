@@ -111,7 +111,7 @@ export class Delivery {
     const oldest = this.memory.oldestSince(now)
     this.stats.waitingTokens = this.scheduler.waiting
     this.stats.oldestWaitingMs = now - oldest
-    this.emit('bitrix24:stats', { ...this.stats, dropped: { ...this.stats.dropped } })
+    this.emit('bitrix24:stats', { ...this.stats, dropped: { ...this.stats.dropped }, failedCompletions: [...this.stats.failedCompletions] })
   }
 
   /** Bytes held for queued text, entries not settled, and queued tokens. */
@@ -599,7 +599,9 @@ export class Delivery {
   private dropEntry (queue: TokenQueue, entry: Entry, reason: DropReason, code?: string, unknown = false): void {
     if (entry.returnValues !== undefined) this.drops.completionFailed(queue.token, reason, code, unknown)
     this.settle(queue, entry)
-    this.drops.lines(reason, entry.lines, queue.token, code)
+    // In flight at the deadline, it may have arrived: counted apart, never as dropped.
+    if (unknown) this.stats.unknown += entry.lines
+    else this.drops.lines(reason, entry.lines, queue.token, code)
   }
 
   /** Drops what a token has not yet sent: its pending lines and its completion. */
@@ -706,7 +708,10 @@ export class Delivery {
     return false
   }
 
-  /** The deadline: everything still queued, waiting or in flight is dropped as `shutdown`, and so is what comes later. */
+  /**
+   * The deadline: everything still queued or waiting is dropped as `shutdown`, and so is what comes
+   * later; what is in flight is of unknown outcome.
+   */
   private abandon (): void {
     this.closed = true
     for (const queue of [...this.tokens.values()]) {

@@ -2,7 +2,10 @@ import type { Emit } from './events'
 import type { Reporter } from './reporter'
 import { shortToken } from './reporter'
 import { MAX_TOKEN_LENGTH } from './router'
-import type { DropReason, Stats } from './stats'
+import { type DropReason, MAX_LISTED_COMPLETIONS, type Stats } from './stats'
+
+// Failed completions named on stderr one by one, within the stderr budget; the rest are counted.
+export const NAMED_COMPLETIONS = 3
 
 /**
  * What stderr says the first time lines are dropped for a reason, for the
@@ -45,15 +48,24 @@ export class Drops {
   }
 
   /**
-   * Each one may need a person to finish the activity by hand: named per token,
-   * past the stderr budget. `unknown`: the request was in flight when time ran
-   * out, so the server may have completed it.
+   * Each one may need a person to finish the activity by hand. The first few are
+   * named on stderr, within the one stderr budget; the rest are counted (the
+   * closing summary) and listed with their tokens in the stats; every one has its
+   * event. `unknown`: the request was in flight when time ran out, so the server
+   * may have completed it.
    */
   completionFailed (token: string, reason: DropReason, code: string | undefined, unknown = false): void {
-    const text = unknown
-      ? `the activity of event token ${shortToken(token)} may or may not be completed: its request was in flight when closeTimeout ran out; check the workflow before completing it by hand`
-      : `the activity of event token ${shortToken(token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`
-    this.reporter.problem(`COMPLETION_FAILED:${token}`, text, true)
-    this.emit('bitrix24:completionFailed', { token, reason, code, outcome: unknown ? 'unknown' : 'failed' })
+    const outcome = unknown ? 'unknown' : 'failed'
+    const failed = ++this.stats.completionsFailed
+    if (this.stats.failedCompletions.length < MAX_LISTED_COMPLETIONS) this.stats.failedCompletions.push({ token, outcome })
+    if (failed <= NAMED_COMPLETIONS) {
+      const text = unknown
+        ? `the activity of event token ${shortToken(token)} may or may not be completed: its request was in flight when closeTimeout ran out; check the workflow before completing it by hand`
+        : `the activity of event token ${shortToken(token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`
+      this.reporter.problem(`COMPLETION_FAILED:${token}`, text)
+    } else if (failed === NAMED_COMPLETIONS + 1) {
+      this.reporter.problem('COMPLETIONS_FAILED', 'more activities could not be completed: they are counted in the closing summary; their tokens are in the bitrix24:stats event (failedCompletions) and each in a bitrix24:completionFailed event')
+    }
+    this.emit('bitrix24:completionFailed', { token, reason, code, outcome })
   }
 }

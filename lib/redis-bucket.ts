@@ -16,7 +16,11 @@ const MAX_WAIT = 3_600_000
  * What is stored is read as untrusted: anyone who can write Redis can write
  * it, so a value that is no number, NaN or out of its range counts as missing.
  *
- * KEYS[1] the bucket; ARGV: rate (req/s, 0 = no pacing), burst, want, ups, slow (0/1), pause ms, back.
+ * A stored pause longer than the caller's own maxRetryDelay is cut to it from
+ * now, and stored so: it then ends for everyone, instead of restarting at each
+ * call (a pause written by hand, or met by a peer that allows longer ones).
+ *
+ * KEYS[1] the bucket; ARGV: rate (req/s, 0 = no pacing), burst, want, ups, slow (0/1), pause ms, back, longest pause ms.
  * Returns { granted, wait ms (0 or until a token is there), pause ms left, current rate × 1000 }.
  */
 export const BUCKET_SCRIPT = `
@@ -27,6 +31,7 @@ local ups = tonumber(ARGV[4])
 local slow = tonumber(ARGV[5])
 local pauseMs = tonumber(ARGV[6])
 local back = tonumber(ARGV[7])
+local maxPause = tonumber(ARGV[8])
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -40,6 +45,7 @@ local tokens = stored(s[1], 0, burst, burst)
 local last = stored(s[2], 0, now, now)
 local rate = math.min(rateMax, math.max(rateMax / 16, stored(s[3], 0, math.huge, rateMax)))
 local pause = stored(s[4], 0, now + ${MAX_WAIT}, 0)
+if pause > now + maxPause then pause = now + maxPause end
 if now > last then tokens = math.min(burst, tokens + (now - last) * rate / 1000) end
 if back > 0 then tokens = math.min(burst, tokens + back) end
 if slow == 1 and now >= pause and rateMax > 0 then
@@ -147,6 +153,8 @@ export function parseReply (reply: unknown, want: number): SyncReply {
 export interface RedisBucketOptions {
   /** Redis is slow past this many ms: a command fails rather than wait longer. */
   timeout: number
+  /** The longest pause this process keeps to (its maxRetryDelay); default an hour. */
+  maxPause?: number
   onReady: () => void
   onError: (message: string) => void
 }
@@ -167,17 +175,22 @@ export class RedisBucket {
   private readonly rate: number
   private readonly burst: number
   private readonly url: string
+  private readonly maxPause: number
 
   constructor (url: string, key: string, rate: number, burst: number, opts: RedisBucketOptions) {
     this.url = url
     this.key = key
     this.rate = rate
     this.burst = burst
+    this.maxPause = Math.min(opts.maxPause ?? MAX_WAIT, MAX_WAIT)
     const { Redis: Client } = require('ioredis') as typeof import('ioredis')
     const options: RedisOptions = {
       connectionName: 'pino-bitrix24-workflow',
       commandTimeout: opts.timeout,
       connectTimeout: Math.max(opts.timeout, 1000),
+      // disconnect() ends the socket, then waits this long (a ref'd timer) for it to close: with
+      // Redis away, wrong-password or black-holed that is the whole wait. Nothing is owed to Redis.
+      disconnectTimeout: 0,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       // RESP2 is what every Redis speaks; the script's answer is the same in both.
@@ -212,7 +225,7 @@ export class RedisBucket {
     const command = (this.redis as unknown as { bitrix24Bucket: ScriptCommand }).bitrix24Bucket.bind(this.redis)
     let reply: unknown
     try {
-      reply = await command(this.key, this.rate, this.burst, request.want, Math.min(request.ups, 1000), request.slow ? 1 : 0, Math.min(Math.max(0, Math.ceil(request.pauseMs)), MAX_WAIT), Math.min(request.back, this.burst))
+      reply = await command(this.key, this.rate, this.burst, request.want, Math.min(request.ups, 1000), request.slow ? 1 : 0, Math.min(Math.max(0, Math.ceil(request.pauseMs)), MAX_WAIT), Math.min(request.back, this.burst), this.maxPause)
     } catch (err) {
       throw new Error(cleanRedisMessage(String((err as Error)?.message), this.url))
     }

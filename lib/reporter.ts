@@ -80,21 +80,17 @@ export class Reporter {
 
   /**
    * Reports a kind of problem once; returns whether a line was written. A kind
-   * held back by the budget is written at its next occurrence that fits; an
-   * `urgent` one (a person must act on it) is written whatever the budget.
+   * held back by the budget is written at its next occurrence that fits. Every
+   * kind meets the one budget: what must be acted on is also counted in the
+   * closing summary and carried by events.
    */
-  problem (kind: string, text: string, urgent = false): boolean {
+  problem (kind: string, text: string): boolean {
     const seen = this.seen.get(kind)
-    if (seen === undefined && this.seen.size >= MAX_KINDS) {
-      // Not remembered: written as the budget allows (urgent: always), never counted per kind.
-      if (urgent) this.always(text)
-      else return this.line(text)
-      return true
-    }
+    // Not remembered: written as the budget allows, never counted per kind.
+    if (seen === undefined && this.seen.size >= MAX_KINDS) return this.line(text)
     this.seen.set(kind, (seen ?? 0) + 1)
     if (this.reported.has(kind)) return false
-    if (urgent) this.always(text)
-    else if (!this.line(text)) return false
+    if (!this.line(text)) return false
     this.reported.add(kind)
     return true
   }
@@ -104,7 +100,7 @@ export class Reporter {
     return this.seen.get(kind) ?? 0
   }
 
-  /** A line that is written whatever the budget (the closing summary). */
+  /** A line that is written whatever the budget: the closing summary only. */
   always (text: string): void {
     this.write(PREFIX + oneLine(text) + '\n')
   }

@@ -6,6 +6,12 @@ import type { RequestBudget } from './request-budget'
 
 // Redis answers in a millisecond on a LAN: half a second means something is wrong.
 const DEFAULT_TIMEOUT = 500
+// At start-up a failed connection (refused, refused at AUTH, no TCP connection) is
+// told by the client itself. This only ends the wait for a Redis that takes the
+// connection and never answers; it is long, because processes that start together
+// on a loaded machine may take a while to get their first answer, and until then
+// each one waits rather than send requests of its own that the bucket never saw.
+const DEFAULT_CONNECT_TIMEOUT = 5000
 // While pacing locally, how often to ask whether Redis answers again.
 const DEFAULT_PROBE_INTERVAL = 1000
 // A permit held unused longer than this is given back to the bucket rather than spent:
@@ -14,6 +20,8 @@ const DEFAULT_PROBE_INTERVAL = 1000
 const DEFAULT_PERMIT_TTL = 1000
 // Successes carried to Redis in one call: enough to restore any rate, bounded.
 const MAX_UPS = 100
+// A shared pause ending this close to this process's own is the one it published.
+const OWN_PAUSE_SLACK = 250
 
 export interface SharedBudgetOptions {
   /** `redis://` or `rediss://` URL; its password is a secret. */
@@ -27,8 +35,12 @@ export interface SharedBudgetOptions {
   reporter: Reporter
   /** Paces this process alone while Redis is away. */
   fallback: RequestBudget
+  /** The longest pause this process keeps to (maxRetryDelay): a longer one read from Redis is cut to it. */
+  maxPause: number
   /** ms a Redis call (and the first connection) may take before local pacing takes over. */
   timeout?: number
+  /** ms the first connection and answer may take, failing nothing, before local pacing takes over. */
+  connectTimeout?: number
   probeInterval?: number
   permitTtl?: number
   prefix?: string
@@ -54,8 +66,11 @@ export class SharedBudget implements RequestBudget {
   private readonly target: string
   private readonly burst: number
   private readonly timeout: number
+  private readonly connectTimeout: number
   private readonly probeInterval: number
   private readonly permitTtl: number
+  private readonly rate: number
+  private readonly maxPause: number
   private mode: Mode = 'connecting'
   private reserve = 0
   private reserveUntil = 0
@@ -92,21 +107,29 @@ export class SharedBudget implements RequestBudget {
     this.fallback = opts.fallback
     this.burst = opts.burst
     this.sharedRate = opts.rate
+    this.rate = opts.rate
+    this.maxPause = opts.maxPause
     this.timeout = opts.timeout ?? DEFAULT_TIMEOUT
+    this.connectTimeout = opts.connectTimeout ?? Math.max(this.timeout, DEFAULT_CONNECT_TIMEOUT)
     this.probeInterval = opts.probeInterval ?? DEFAULT_PROBE_INTERVAL
     this.permitTtl = opts.permitTtl ?? DEFAULT_PERMIT_TTL
     this.target = redisTarget(opts.redisUrl)
     const key = bucketKey(opts.apiKey, opts.baseUrl, opts.prefix ?? DEFAULT_PREFIX)
     this.bucket = new RedisBucket(opts.redisUrl, key, opts.rate, opts.burst, {
       timeout: this.timeout,
+      maxPause: opts.maxPause,
       onReady: () => this.onReady(),
-      onError: (message) => { this.lastError = message }
+      onError: (message) => {
+        this.lastError = message
+        // Before the first answer only a failed connection counts: refused, timed out, refused at AUTH.
+        if (this.mode === 'connecting' && !this.bucket.ready) this.fallBack(message)
+      }
     })
-    this.connectDeadline = this.clock.now() + this.timeout
+    this.connectDeadline = this.clock.now() + this.connectTimeout
     this.connectTimer = this.clock.setTimeout(() => {
       this.connectTimer = undefined
-      this.fallBack(`no connection within ${this.timeout} ms: ${this.lastError}`)
-    }, this.timeout)
+      this.fallBack(`no answer within ${this.connectTimeout} ms: ${this.lastError}`)
+    }, this.connectTimeout)
     // Requests waiting for it hold the process through the scheduler's timer; this one need not.
     ;(this.connectTimer as { unref?: () => void }).unref?.()
   }
@@ -230,6 +253,14 @@ export class SharedBudget implements RequestBudget {
         this.pendingSlow ||= sent.slow
         this.pendingPause = Math.max(this.pendingPause, sent.pauseUntil)
         this.pendingBack = Math.min(this.burst, this.pendingBack + sent.back)
+        if (this.mode === 'connecting' && this.bucket.ready) {
+          // Connected, but the first answer was slow (a loaded machine at start-up): ask again
+          // rather than pace alone; the connect timer ends the wait if it never comes.
+          this.lastError = err.message
+          this.again = false
+          this.sync(true)
+          return
+        }
         this.fallBack(err.message)
       }
     )
@@ -237,6 +268,9 @@ export class SharedBudget implements RequestBudget {
 
   private synced (reply: SyncReply): void {
     this.syncing = false
+    // An answer already on its way when close() came. close() drops the socket at once, so
+    // whether the answer is read before that is the kernel's timing, which no test arranges.
+    /* c8 ignore next */
     if (this.closed) return
     const now = this.clock.now()
     let changed = false
@@ -251,9 +285,15 @@ export class SharedBudget implements RequestBudget {
       }
       changed = true
     }
-    this.sharedRate = reply.rate
-    const pause = reply.pauseLeft > 0 ? now + reply.pauseLeft : 0
+    // What Redis holds is anyone's to write: held to this process's own options.
+    this.sharedRate = Math.min(reply.rate, this.rate)
+    const left = Math.min(reply.pauseLeft, this.maxPause)
+    const pause = left > 0 ? now + left : 0
     if (pause > now || this.sharedPause > now) changed = true
+    // A pause of another process's (not one this process published itself) holding this one: said once.
+    if (pause > this.fallback.pausedUntil() + OWN_PAUSE_SLACK) {
+      this.reporter.problem('SHARED_PAUSE', `a pause shared through Redis (${this.target}) holds requests for ${Math.ceil(left / 1000)} s more: another process on this key met a rate limit (pauses are cut to maxRetryDelay, ${this.maxPause} ms)`)
+    }
     this.sharedPause = pause
     if (reply.granted > 0) {
       this.reserve += reply.granted
@@ -262,7 +302,8 @@ export class SharedBudget implements RequestBudget {
       this.ahead = false
       changed = true
     }
-    this.retryAt = reply.wait > 0 ? now + reply.wait : 0
+    const wait = Math.min(reply.wait, this.maxPause)
+    this.retryAt = wait > 0 ? now + wait : 0
     if (this.again) {
       this.again = false
       this.sync()
@@ -271,7 +312,7 @@ export class SharedBudget implements RequestBudget {
       this.retryTimer = this.clock.setTimeout(() => {
         this.retryTimer = undefined
         this.sync()
-      }, Math.max(1, reply.wait))
+      }, Math.max(1, wait))
     }
     if (changed) this.listener()
   }
@@ -317,6 +358,7 @@ export function createBudget (config: Config, clock: Clock, reporter: Reporter, 
     baseUrl: config.baseUrl,
     rate: config.maxRequestsPerSecond,
     burst: config.burst,
+    maxPause: config.maxRetryDelay,
     clock,
     reporter,
     fallback: local

@@ -68,8 +68,11 @@ export interface ScriptedFault {
   headers?: Record<string, string>
   /** The raw response body instead of the envelope, e.g. a proxy's HTML page. */
   body?: string
-  /** Cut the connection before the request is processed, or after it (the entry lands, the answer is lost). */
-  drop?: 'before' | 'after'
+  /**
+   * Cut the connection before the request is processed, or after it (the entry lands, the answer is lost),
+   * or `'body'`: the entry lands, the status and headers are sent, then part of the body and a reset.
+   */
+  drop?: 'before' | 'after' | 'body'
   /** Never answer this request. */
   stall?: boolean
   /** ms added to the latency of this answer. */
@@ -91,7 +94,7 @@ export interface RecordedRequest {
   body: unknown
   /** Status answered; 0 for a dropped or stalled request. */
   status: number
-  /** Error code answered, or DROPPED_BEFORE, DROPPED_AFTER, STALLED; undefined for a success. */
+  /** Error code answered, or DROPPED_BEFORE, DROPPED_AFTER, STALLED; CUT_BODY for a success whose body was cut; undefined for a success. */
   code?: string
   /** When it arrived, by the `now` clock. */
   at: number
@@ -108,7 +111,7 @@ export interface SimulatorEvent {
 export interface SimulatorStats {
   /** Requests received. */
   requests: number
-  /** Requests per answer code ('OK' for successes, plus DROPPED_BEFORE, DROPPED_AFTER, STALLED). */
+  /** Requests per answer code ('OK' for successes, plus DROPPED_BEFORE, DROPPED_AFTER, STALLED, CUT_BODY). */
   byCode: Record<string, number>
   /** Most requests in flight at once. */
   maxConcurrent: number
@@ -169,6 +172,7 @@ const CODE_OF_STATUS: Record<number, string> = {
 type Outcome =
   | { kind: 'answer', status: number, code?: string, payload: string, headers: Record<string, string> }
   | { kind: 'drop', code: 'DROPPED_BEFORE' | 'DROPPED_AFTER' }
+  | { kind: 'cut', status: number, code?: string, payload: string }
   | { kind: 'stall' }
 
 type RandomFault = 'bad-gateway' | 'drop-before' | 'drop-after' | undefined
@@ -441,6 +445,7 @@ export class Simulator {
       // The request has been fully handled (entry landed or not); only the
       // answer is lost, which is what makes a retry write a duplicate.
       if (fault?.drop === 'after') outcome = { kind: 'drop', code: 'DROPPED_AFTER' }
+      else if (fault?.drop === 'body' && outcome.kind === 'answer') outcome = { kind: 'cut', status: outcome.status, code: outcome.code, payload: outcome.payload }
     }
     wait += fault?.delay ?? 0
     this.deliver(res, record, outcome, wait)
@@ -605,8 +610,8 @@ export class Simulator {
   }
 
   private deliver (res: http.ServerResponse, record: RecordedRequest, outcome: Outcome, wait: number): void {
-    const code = outcome.kind === 'answer' ? outcome.code : outcome.kind === 'drop' ? outcome.code : 'STALLED'
-    record.status = outcome.kind === 'answer' ? outcome.status : 0
+    const code = outcome.kind === 'answer' || outcome.kind === 'drop' ? outcome.code : outcome.kind === 'cut' ? outcome.code ?? 'CUT_BODY' : 'STALLED'
+    record.status = outcome.kind === 'answer' || outcome.kind === 'cut' ? outcome.status : 0
     record.code = code
     const label = code ?? 'OK'
     this.byCode[label] = (this.byCode[label] ?? 0) + 1
@@ -619,6 +624,12 @@ export class Simulator {
     const send = (): void => {
       if (outcome.kind === 'drop') {
         res.destroy()
+        return
+      }
+      if (outcome.kind === 'cut') {
+        // The status and a content-length promising more than comes, half the body, then a reset.
+        res.writeHead(outcome.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(outcome.payload) + 100) })
+        res.write(outcome.payload.slice(0, Math.floor(outcome.payload.length / 2)), () => { res.socket?.resetAndDestroy() })
         return
       }
       res.writeHead(outcome.status, {

@@ -6,6 +6,15 @@ export const DROP_REASONS = [
 
 export type DropReason = typeof DROP_REASONS[number]
 
+/** A completion to finish by hand ('failed') or to check first ('unknown': it may have landed). */
+export interface FailedCompletion {
+  token: string
+  outcome: 'failed' | 'unknown'
+}
+
+/** Failed completions listed with their token in the stats; the rest are counted. Tokens are up to 512 characters. */
+export const MAX_LISTED_COMPLETIONS = 1000
+
 /** Counters of one transport, sent with the `bitrix24:stats` event. Lines, unless named otherwise. */
 export interface Stats {
   /** Lines read from the logger. */
@@ -30,6 +39,18 @@ export interface Stats {
   possibleDuplicates: number
   /** Rate-limit answers (429, 504) met. */
   rateLimited: number
+  /**
+   * Lines whose request was still in flight when closeTimeout ran out: they may
+   * have arrived, so they are counted neither as delivered nor as dropped.
+   */
+  unknown: number
+  /** Completions that failed, or whose request was in flight at closeTimeout (outcome unknown). */
+  completionsFailed: number
+  /**
+   * Their tokens, the first MAX_LISTED_COMPLETIONS of them (each one also has its
+   * `bitrix24:completionFailed` event): stderr names only the first few.
+   */
+  failedCompletions: FailedCompletion[]
   /** Tokens whose lines are ready and wait for a request slot (pacing, a pause, concurrency). Refreshed when stats are emitted. */
   waitingTokens: number
   /** Age in ms of the oldest line still waiting to be sent; 0 when none waits. Refreshed when stats are emitted. */
@@ -52,6 +73,9 @@ export function createStats (): Stats {
     retries: 0,
     possibleDuplicates: 0,
     rateLimited: 0,
+    unknown: 0,
+    completionsFailed: 0,
+    failedCompletions: [],
     waitingTokens: 0,
     oldestWaitingMs: 0,
     dropped
@@ -72,10 +96,14 @@ export function count (n: number, one: string, many: string): string {
 /** One line for stderr, or '' when there is nothing a person needs to know. */
 export function summaryLine (stats: Stats): string {
   const dropped = totalDropped(stats)
-  if (dropped === 0 && stats.retries === 0 && stats.rateLimited === 0) return ''
+  if (dropped === 0 && stats.retries === 0 && stats.rateLimited === 0 && stats.unknown === 0 && stats.completionsFailed === 0) return ''
   const reasons = DROP_REASONS.filter((r) => stats.dropped[r] > 0).map((r) => `${r} ${stats.dropped[r]}`)
   let line = `delivered ${count(stats.delivered, 'line', 'lines')} in ${count(stats.entries, 'entry', 'entries')}; dropped ${count(dropped, 'line', 'lines')}`
   if (reasons.length > 0) line += ` (${reasons.join(', ')})`
+  if (stats.unknown > 0) line += `; outcome unknown for ${count(stats.unknown, 'line', 'lines')} (in flight at closeTimeout: they may have arrived)`
   line += `; ${count(stats.retries, 'retry', 'retries')}, ${stats.possibleDuplicates} possibly duplicated; ${count(stats.rateLimited, 'rate-limit answer', 'rate-limit answers')}`
+  if (stats.completionsFailed > 0) {
+    line += `; ${count(stats.completionsFailed, 'completion', 'completions')} not done: complete by hand (their tokens are in the bitrix24:stats and bitrix24:completionFailed events)`
+  }
   return line
 }

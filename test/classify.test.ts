@@ -1,5 +1,5 @@
 import t from 'tap'
-import { RULES, cannotSucceed, classify, ERR_SERIALIZE, parseRateLimit, parseRetryAfter } from '../lib/classify'
+import { RULES, cannotSucceed, classify, ERR_DEADLINE, ERR_PROXY_AUTH, ERR_PROXY_REFUSED, ERR_SERIALIZE, parseRateLimit, parseRetryAfter } from '../lib/classify'
 import type { Action, Outcome } from '../lib/classify'
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0)
@@ -308,4 +308,12 @@ t.test('X-RateLimit headers: all three plain counts, reset as seconds from now, 
   t.equal(parseRateLimit(h('300', '1', '9'.repeat(40)), NOW), undefined, 'absurdly long')
   const verdict = classify({ status: 200, body: '{"success":true}', retryAfter: undefined, rateLimit: h('300', '0', '5') }, NOW)
   t.same(verdict.rateLimit, { limit: 300, remaining: 0, resetAt: NOW + 5000 })
+})
+
+t.test('no status within requestTimeout: ambiguous; a proxy refusal: a configuration error, nothing sent', async (t) => {
+  t.match(classify({ error: { code: ERR_DEADLINE }, sent: true }, 0), { action: 'retry', ambiguous: true, advice: 'no answer within requestTimeout; the request may have landed' })
+  t.match(classify({ error: { code: ERR_PROXY_AUTH, message: 'the proxy answered HTTP 407 to CONNECT' }, sent: false }, 0),
+    { action: 'rejected', ambiguous: false, advice: /^proxy authentication failed \(the proxy answered HTTP 407 to CONNECT\): a configuration error/ })
+  t.match(classify({ error: { code: ERR_PROXY_REFUSED, message: 'the proxy answered HTTP 502 to CONNECT' }, sent: false }, 0),
+    { action: 'rejected', ambiguous: false, advice: /^the proxy refused the connection to the API \(the proxy answered HTTP 502 to CONNECT\)/ })
 })

@@ -453,8 +453,26 @@ t.test('close() under a stalled server gives up at closeTimeout and counts shutd
   await waitFor(() => h.sim.requests.length === 2, 'two stalled requests')
   h.clock.tick(3000)
   await closing
-  t.equal(h.stats.dropped.shutdown, 10)
-  t.match(h.stderr.at(-1), /closed: delivered 0 lines in 0 entries; dropped 10 lines \(shutdown 10\)/)
+  // Two lines fit an entry: the two entries in flight may have landed, the rest was never sent.
+  t.equal(h.stats.dropped.shutdown, 6)
+  t.equal(h.stats.unknown, 4)
+  t.match(h.stderr.at(-1), /closed: delivered 0 lines in 0 entries; dropped 6 lines \(shutdown 6\); outcome unknown for 4 lines \(in flight at closeTimeout: they may have arrived\)/)
+})
+
+t.test('entries in flight at closeTimeout are of unknown outcome, never dropped: the server has them', async (t) => {
+  const h = await harness(t, { closeTimeout: 1000, concurrency: 4 }, { latency: 60_000 })
+  for (const token of [A, B, C]) for (let i = 0; i < 3; i++) h.delivery.add(token, `${token.slice(3, 7)} ${i}`)
+  const closing = h.delivery.close()
+  await waitFor(() => h.sim.requests.length === 3, 'three requests in flight')
+  h.clock.tick(1000)
+  await closing
+  t.equal(h.stats.unknown, 9, 'every line in flight')
+  t.equal(h.stats.delivered, 0)
+  t.same(Object.values(h.stats.dropped).reduce((a, b) => a + b, 0), 0, 'nothing counted as dropped')
+  t.equal([...h.sim.allEntries().values()].flat().join('\n').split('\n').length, 9, 'the server received every line')
+  t.match(h.stderr.at(-1), /closed: delivered 0 lines in 0 entries; dropped 0 lines; outcome unknown for 9 lines \(in flight at closeTimeout: they may have arrived\)/)
+  t.notOk(h.events.some((e) => e.name === 'bitrix24:drop'), 'no drop event')
+  t.match(h.events.filter((e) => e.name === 'bitrix24:stats').at(-1)?.payload, { unknown: 9, dropped: { shutdown: 0 } })
 })
 
 t.test('close() does not wait out a rate-limit pause longer than the time left', async (t) => {
@@ -495,7 +513,8 @@ t.test('a retry waiting when the deadline comes is abandoned', async (t) => {
   await waitFor(() => h.sim.requests.length === 2, 'the stalled retry')
   h.clock.tick(1000)
   await closing
-  t.equal(h.stats.dropped.shutdown, 1)
+  t.equal(h.stats.unknown, 1, 'the retry was in flight: it may have landed')
+  t.equal(h.stats.dropped.shutdown, 0)
 })
 
 t.test('the server\'s warning is passed on once', async (t) => {
@@ -692,12 +711,14 @@ t.test('a completion refused before it is queued is reported like any failed com
   t.match(h.stderr.join(''), /event token wf.ccc…en-c could not be completed \(deadToken\)/)
 })
 
-t.test('every failed completion is named on stderr, past the budget of lines', async (t) => {
+t.test('failed completions: the first three named on stderr, the rest counted, within the one budget', async (t) => {
   const h = await harness(t)
   for (let i = 0; i < 10; i++) h.sim.script({ status: 422, code: 'BITRIX_ERROR', path: '/v1/workflows/event' })
   for (let i = 0; i < 10; i++) h.delivery.complete(`wf.budget.${i}.tokenxyz`, 'done', {})
   await h.delivery.flush()
-  t.equal(h.stderr.filter((l) => /could not be completed/.test(l)).length, 10)
+  t.equal(h.stderr.filter((l) => /could not be completed \(rejected BITRIX_ERROR\)/.test(l)).length, 3)
+  t.equal(h.stderr.filter((l) => /more activities could not be completed/.test(l)).length, 1)
+  t.equal(h.stats.completionsFailed, 10)
 })
 
 t.test('a completion whose text came out empty is sent without a log message', async (t) => {
@@ -725,7 +746,8 @@ t.test('eviction takes a token\'s oldest pending lines; the token stays one queu
   const closing = h.delivery.close()
   h.clock.tick(5000)
   await closing
-  t.equal(h.stats.dropped.shutdown, 7, 'every line accounted for once')
+  t.equal(h.stats.dropped.shutdown, 3, 'every line accounted for once: S\'s pending lines dropped')
+  t.equal(h.stats.unknown, 4, 'and the four entries in flight of unknown outcome')
   await waitFor(() => h.delivery.bufferedBytes === 0, 'the aborted requests to be let go of')
 })
 
@@ -796,4 +818,22 @@ t.test('a flood of completions into a stalled server is held back at twice maxTo
   for (let i = 0; i < 5000; i++) m.delivery.complete(`wf.big.${i}`, 'x'.repeat(100_000), {})
   t.ok(m.delivery.bufferedBytes <= 2 * 65536, `${m.delivery.bufferedBytes} bytes held`)
   t.ok(m.stats.dropped.overflow > 4900, `${m.stats.dropped.overflow} refused`)
+})
+
+t.test('the key revoked with 5,000 completions pending: stderr stays within its budget, every completion counted', async (t) => {
+  const h = await harness(t, { apiKey: 'vibe_api_revoked_key', flushInterval: 0 }, { latency: 50 })
+  const tokens = Array.from({ length: 5000 }, (_, i) => `wf.revoked.${i}`)
+  for (const token of tokens) h.delivery.complete(token, 'done', { ok: true })
+  await waitFor(() => h.stats.completionsFailed === 5000, 'every completion given up on', 20_000)
+  await h.delivery.close()
+  // Six problem lines a minute, and the closing summary.
+  t.ok(h.stderr.length <= 7, `${h.stderr.length} stderr lines`)
+  t.match(h.stderr.join(''), /INVALID_API_KEY/)
+  t.match(h.stderr.at(-1), /closed: .*dropped 5000 lines \(auth 5000\).*; 5000 completions not done: complete by hand/)
+  const stats = h.events.filter((e) => e.name === 'bitrix24:stats').at(-1)?.payload as { completionsFailed: number, failedCompletions: Array<{ token: string }> }
+  t.equal(stats.completionsFailed, 5000)
+  const listed = new Set(stats.failedCompletions.map((c) => c.token))
+  t.equal(listed.size, 1000, 'their tokens, listed up to a bound')
+  t.ok([...listed].every((token) => tokens.includes(token)))
+  t.equal(h.events.filter((e) => e.name === 'bitrix24:completionFailed').length, 5000, 'each one in its event')
 })

@@ -148,9 +148,32 @@ t.test('a proxy that refuses: a failure like any other, the password never shown
   const proxy = await startProxy(t, 'right')
   const c = client(t, sim, { proxy: `http://user:wrong-s3cret@${proxy.url.slice(7)}` })
   const outcome = await c.post(LOG, { eventToken: 'wf.refused', logMessage: 'x' })
-  t.match(outcome, { error: { message: /407/ } })
+  t.match(outcome, { error: { code: 'ERR_BITRIX24_PROXY_AUTH', message: /407/ }, sent: false })
   t.notOk(JSON.stringify(outcome).includes('s3cret'))
   t.equal(sim.requests.length, 0)
+})
+
+t.test('a proxy\'s 407 or other refusal: one line naming it, a configuration error, the key not stopped, no possible duplicate', async (t) => {
+  const sim = await simulator(t)
+  for (const [password, refusal] of [['right', /proxy authentication failed \(the proxy answered HTTP 407 to CONNECT\): a configuration error/], [undefined, /the proxy refused the connection to the API \(the proxy answered HTTP 403 to CONNECT\): a configuration error/]] as const) {
+    const proxy = await startProxy(t, password)
+    const stderr: string[] = []
+    const stats: Record<string, unknown>[] = []
+    const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, flushInterval: 0, proxy: `http://user:wrong-s3cret@${proxy.url.slice(7)}` }, { env: {}, stderr: (l) => { stderr.push(l) } })
+    stream.on('bitrix24:stats', (s: Record<string, unknown>) => stats.push(s))
+    const logger = pino(stream)
+    for (const token of ['wf.r1', 'wf.r2', 'wf.r3']) logger.child({ eventToken: token }).info('line')
+    await new Promise<void>((resolve) => stream.flush(() => resolve()))
+    logger.child({ eventToken: 'wf.r4' }).info('later: still accepted, the key is not stopped')
+    stream.end()
+    await new Promise((resolve) => stream.once('close', resolve))
+    const problems = stderr.filter((l) => !l.includes(': closed: '))
+    t.equal(problems.length, 1, `one line: ${stderr.join('')}`)
+    t.match(problems[0], refusal)
+    t.notMatch(stderr.join(''), /after the request was sent|s3cret/)
+    t.match(stats.at(-1), { requests: 4, retries: 0, possibleDuplicates: 0, dropped: { rejected: 4, auth: 0 } })
+    t.equal(sim.requests.length, 0, 'nothing reached the API')
+  }
 })
 
 t.test('through the transport: lines delivered via the proxy, requests counted', async (t) => {

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { Drops } from '../lib/drops'
+import { Drops, NAMED_COMPLETIONS } from '../lib/drops'
 import type { EventName, EventPayloads } from '../lib/events'
 import { Reporter } from '../lib/reporter'
-import { createStats } from '../lib/stats'
+import { createStats, MAX_LISTED_COMPLETIONS } from '../lib/stats'
 
 function setup () {
   const stats = createStats()
@@ -45,4 +45,16 @@ t.test('a failed completion is named per token; an unknown outcome says so', asy
     { token: TOKEN, reason: 'deadToken', code: 'BITRIX_ACCESS_DENIED', outcome: 'failed' },
     { token: 'wf.other.token.xyz', reason: 'shutdown', code: undefined, outcome: 'unknown' }
   ])
+})
+
+t.test('failed completions: the first few named within the stderr budget, the rest counted and listed in the stats', async (t) => {
+  const { stderr, events, drops, stats } = setup()
+  for (let i = 0; i < MAX_LISTED_COMPLETIONS + 10; i++) drops.completionFailed(`wf.many.${i}`, 'auth', 'INVALID_API_KEY', i === 1)
+  t.equal(stderr.length, NAMED_COMPLETIONS + 1, 'the first three, then one line for the rest')
+  t.match(stderr[1], /event token wf\.… may or may not be completed/)
+  t.match(stderr[3], /more activities could not be completed: they are counted in the closing summary; their tokens are in the bitrix24:stats event \(failedCompletions\)/)
+  t.equal(stats.completionsFailed, MAX_LISTED_COMPLETIONS + 10, 'every one counted')
+  t.equal(stats.failedCompletions.length, MAX_LISTED_COMPLETIONS, 'listed up to a bound')
+  t.same(stats.failedCompletions.slice(0, 2), [{ token: 'wf.many.0', outcome: 'failed' }, { token: 'wf.many.1', outcome: 'unknown' }])
+  t.equal(events.length, MAX_LISTED_COMPLETIONS + 10, 'and each one has its event')
 })

@@ -66,7 +66,8 @@ t.test('a stalled server cannot hold the exit longer than closeTimeout + 1 s', a
   const run = await runApp(dir, 'log.js', env(sim.url, { closeTimeout: 1500 }))
   t.equal(run.code, 0)
   t.ok(run.exitAfterLogged !== undefined && run.exitAfterLogged <= 2500, `exited ${run.exitAfterLogged} ms after logging`)
-  t.match(run.stderr, /^pino-bitrix24-workflow: closed: delivered 0 lines in 0 entries; dropped 30 lines \(shutdown 30\)/m)
+  // The stalled request's lines may have landed: of unknown outcome, not dropped.
+  t.match(run.stderr, /^pino-bitrix24-workflow: closed: delivered 0 lines in 0 entries; dropped 0 lines; outcome unknown for 30 lines \(in flight at closeTimeout/m)
   t.equal(run.stderr.trim().split('\n').length, 1, 'one line')
 })
 
@@ -95,8 +96,9 @@ t.test('a stalled server under a flood of 1M lines: memory stays bounded, overfl
   t.equal(stats.received, 1_000_000, 'every line was read')
   t.ok(stats.dropped.overflow > 750_000, `${stats.dropped.overflow} overflow drops`)
   // A token whose first row comes late (a request slot freed by a timed-out request) finds more
-  // than a row holds: the middle is left out, counted as omitted (maxRows).
-  t.equal(stats.dropped.overflow + stats.dropped.shutdown + stats.dropped.omitted, 1_000_000, 'every line accounted for')
+  // than a row holds: the middle is left out, counted as omitted (maxRows). An entry in flight at
+  // the deadline is of unknown outcome, counted apart from the drops.
+  t.equal(stats.dropped.overflow + stats.dropped.shutdown + stats.dropped.omitted + stats.unknown, 1_000_000, 'every line accounted for')
   // What stayed queued is what maxBufferedBytes holds: ~8 MiB of ~48-byte lines.
   t.ok(stats.dropped.shutdown < 8 * 1024 * 1024 / 40, `${stats.dropped.shutdown} lines were still queued at close`)
   t.match(run.stderr, /more than maxBufferedBytes \(8388608\) is waiting to be sent; the oldest lines are dropped/)

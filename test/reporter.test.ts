@@ -205,7 +205,7 @@ t.test('oneLine caps the length, never splitting a surrogate pair', async (t) =>
 t.test('every line the reporter writes is one clean line, whatever the caller passes', async (t) => {
   const { reporter, lines } = setup()
   reporter.problem('a', 'hint: \x1b[2J\rpino-bitrix24-workflow: all good\nsecond line')
-  reporter.problem('b', 'x'.repeat(100_000), true)
+  reporter.problem('b', 'x'.repeat(100_000))
   reporter.always('summary\r\nforged')
   t.same(lines, [
     PREFIX + 'hint:  pino-bitrix24-workflow: all good second line\n',
@@ -220,8 +220,8 @@ t.test('kinds are remembered up to a cap: a server inventing codes cannot grow m
   t.equal(lines.length, 6, 'the budget holds')
   t.equal(reporter.problem('REJECTED:ONE_MORE', 'one more'), false, 'a new kind past the cap still meets the budget')
   t.equal(reporter.count('REJECTED:ONE_MORE'), 0, 'and is not remembered')
-  t.equal(reporter.problem('COMPLETION_FAILED:x', 'complete it by hand', true), true, 'an urgent one is still written')
-  t.equal(lines.at(-1), PREFIX + 'complete it by hand\n')
+  t.equal(reporter.problem('COMPLETION_FAILED:x', 'complete it by hand'), false, 'one budget for everything: a failed completion too')
+  t.equal(lines.length, 6)
   t.equal(reporter.problem('REJECTED:CODE_3', 'again'), false, 'a remembered kind is still counted')
   t.equal(reporter.count('REJECTED:CODE_3'), 2)
 })

@@ -1,9 +1,10 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { createServer, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { type Simulator, startSimulator } from '../lib/simulator'
 import { makeApp, runApp } from './fixtures/app'
 import { API_KEY, waitFor } from './fixtures/harness'
-import { needsRedis, startRedis } from './fixtures/redis'
+import { inspect, needsRedis, startRedis } from './fixtures/redis'
 
 // Several applications, each in its own process with pino's worker, on one API
 // key against the simulator limited as a portal is (2 requests/s): with
@@ -66,6 +67,42 @@ t.test('the Redis client is loaded only when redisUrl is set', async (t) => {
   t.equal(open.code, 0, `an app that never closes the transport still exits while Redis is away ${open.stderr}`)
 })
 
+t.test('close leaves nothing behind whatever state Redis is in: the process exits within 200 ms of \'close\'', needsRedis, async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const redis = await startRedis(t, { password: PASSWORD })
+  // Black-holed: a server that takes the connection and never answers.
+  const held = new Set<Socket>()
+  const tarpit = createServer((socket) => { held.add(socket) })
+  await new Promise<void>((resolve) => tarpit.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of held) socket.destroy()
+    tarpit.close()
+  })
+  const states = {
+    absent: 'redis://127.0.0.1:9',
+    'wrong password': redis.url.replace(encodeURIComponent(PASSWORD), 'redis_pw_wrong_one'),
+    'black-holed': `redis://127.0.0.1:${(tarpit.address() as { port: number }).port}`
+  }
+  const dir = makeApp(t)
+  // After 300 ms each state has shown itself: refused, refused at AUTH, still connecting.
+  // One at a time: the gap is measured inside the child, but CPUs shared with its siblings would stretch it.
+  for (const [state, redisUrl] of Object.entries(states)) {
+    for (const mode of ['in-process', 'pipe']) {
+      const run = await runApp(dir, 'exit-gap.js', {
+        BITRIX24_API_KEY: API_KEY,
+        MODE: mode,
+        WAIT: '300',
+        TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, redisUrl, closeTimeout: 1000 })
+      })
+      const gap = Number(/^gap (\S+)$/m.exec(run.stdout)?.[1])
+      t.equal(run.code, 0, `${state}, ${mode}: ${run.stderr}`)
+      t.ok(gap < 200, `${state}, ${mode}: exit ${gap} ms after 'close'`)
+      t.notMatch(run.stderr, 'redis_pw')
+    }
+  }
+})
+
 t.test('several processes on one key', needsRedis, async (t) => {
   const redis = await startRedis(t, { password: PASSWORD })
   const dir = makeApp(t)
@@ -86,6 +123,27 @@ t.test('several processes on one key', needsRedis, async (t) => {
     t.ok(limited <= 3, `${limited} rate-limit answers`)
     t.ok(count(sim, 200) <= 24, `${count(sim, 200)} entries for 72 lines`)
     t.equal(sim.requests.length, count(sim, 200) + limited, 'no request but entries and the few 429s')
+  })
+
+  t.test('six processes starting together send no more in their first second than the shared bucket allows', async (t) => {
+    const sim = await startSimulator()
+    t.teardown(() => sim.close())
+    const names = ['s1', 's2', 's3', 's4', 's5', 's6']
+    // A healthy Redis whose first answers are slow, as at the start of a loaded machine: busy for 3 s.
+    const busy = inspect(t, redis.url)
+    await busy.ping()
+    const sleeping = busy.call('DEBUG', 'SLEEP', '3')
+    // Each wants 3 requests at once: 18 in all, where the bucket allows its burst of 5 and 2 a second.
+    const runs = await Promise.all(names.map((name) => runApp(dir, 'shared.js', env(sim, { redisUrl: redis.url, flushInterval: 0 }, { NAME: name, TOKENS: '3', LINES: '3' }))))
+    for (const run of runs) {
+      t.equal(run.code, 0, run.stderr)
+      t.notMatch(run.stderr, /unreachable or slow/, 'Redis was never taken for down')
+    }
+    const first = sim.requests[0]?.at as number
+    const inFirstSecond = sim.requests.filter((r) => r.at < first + 1000).length
+    t.ok(inFirstSecond <= LIMIT.burst + LIMIT.rps, `${inFirstSecond} requests in the first second`)
+    t.equal(sim.requests.length, 18, 'every entry sent once')
+    await sleeping
   })
 
   t.test('a 429 met by one process pauses the others', async (t) => {

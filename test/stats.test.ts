@@ -15,6 +15,9 @@ t.test('createStats starts every counter at zero', async (t) => {
     retries: 0,
     possibleDuplicates: 0,
     rateLimited: 0,
+    unknown: 0,
+    completionsFailed: 0,
+    failedCompletions: [],
     waitingTokens: 0,
     oldestWaitingMs: 0,
     dropped: {
@@ -105,4 +108,19 @@ t.test('summaryLine after drops alone', async (t) => {
   const stats = createStats()
   stats.dropped.shutdown = 4
   t.match(summaryLine(stats), /; dropped 4 lines \(shutdown 4\);/)
+})
+
+t.test('summaryLine names lines of unknown outcome apart from drops', async (t) => {
+  const stats = createStats()
+  stats.unknown = 200
+  t.equal(summaryLine(stats), 'delivered 0 lines in 0 entries; dropped 0 lines; outcome unknown for 200 lines (in flight at closeTimeout: they may have arrived); 0 retries, 0 possibly duplicated; 0 rate-limit answers')
+})
+
+t.test('summaryLine counts the completions to finish by hand', async (t) => {
+  const stats = createStats()
+  stats.completionsFailed = 5000
+  stats.dropped.auth = 5000
+  t.match(summaryLine(stats), /; 5000 completions not done: complete by hand \(their tokens are in the bitrix24:stats and bitrix24:completionFailed events\)$/)
+  stats.completionsFailed = 1
+  t.match(summaryLine(stats), /; 1 completion not done/)
 })
