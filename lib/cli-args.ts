@@ -9,6 +9,7 @@
 
 import { DEFAULT_LABELS, type PinoConfig } from './format'
 import { kebab } from './kebab'
+import { nearest } from './nearest'
 import { defaultText, rangeText } from './option-docs'
 import { OPTION_NAMES, OPTIONS, type Row } from './option-table'
 import { describe, type Options } from './options'
@@ -266,23 +267,6 @@ export function customLevels (raw: string, secrets: readonly string[] = []): Non
   return { labels, values }
 }
 
-/** Edit distance of two short strings (insertions, deletions, substitutions). */
-function distance (a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        (previous[j] as number) + 1,
-        (current[j - 1] as number) + 1,
-        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1)
-      )
-    }
-    previous = current
-  }
-  return previous[b.length] as number
-}
-
 /**
  * The flag a mistyped one most likely meant: camelCase spelled, a typo or two,
  * or a unique prefix. `no-` is kept for booleans only.
@@ -291,20 +275,7 @@ export function suggest (typed: string): string | undefined {
   const negated = typed.startsWith('no-')
   const wanted = kebab(negated ? typed.slice(3) : typed).toLowerCase()
   const names = [...BY_NAME.values()].filter((flag) => !negated || flag.type === 'boolean').map((flag) => flag.name)
-  let best: string | undefined
-  // Up to one edit per three characters, at most three; the first of equals wins.
-  let bestDistance = Math.min(3, Math.floor(wanted.length / 3)) + 1
-  for (const name of names) {
-    const d = distance(wanted, name)
-    if (d < bestDistance) {
-      best = name
-      bestDistance = d
-    }
-  }
-  if (best === undefined && wanted.length >= 3) {
-    const prefixed = names.filter((name) => name.startsWith(wanted))
-    if (prefixed.length === 1) best = prefixed[0]
-  }
+  const best = nearest(wanted, names)
   return best === undefined ? undefined : (negated ? 'no-' : '') + best
 }
 

@@ -195,3 +195,19 @@ t.test('a misconfiguration never takes the app or its other targets down', async
     t.notOk(run.stderr.includes(API_KEY) || run.stderr.includes(':pw@'), `${name}: no secret`)
   }
 })
+
+t.test('a mistyped option through pino.transport: one stderr line naming the option meant, and delivery goes on', async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const dir = makeApp(t)
+  const run = await runApp(dir, 'log.js', {
+    BITRIX24_API_KEY: API_KEY,
+    TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, maxRequestsPerSecond: 0, flushIntervall: 100 }),
+    LINES: '3'
+  })
+  t.equal(run.code, 0)
+  const lines = run.stderr.trim().split('\n')
+  t.equal(lines.length, 1, run.stderr)
+  t.match(lines[0], /^pino-bitrix24-workflow: ERR_BITRIX24_UNKNOWN_OPTION .*"flushIntervall" \(did you mean "flushInterval"\?\)$/)
+  t.equal(sim.requests.filter((r) => r.status === 200).length > 0, true, 'the other options apply: lines are delivered')
+})
