@@ -5,7 +5,7 @@
 import type { EventEmitter } from 'node:events'
 import type { Readable, Transform, Writable } from 'node:stream'
 import split from 'split2'
-import { version } from '../package.json'
+import { version } from './version'
 import { type Command, explain, parseArgs, usage } from './cli-args'
 import { configuredSecrets, parseOptions } from './options'
 import { createTransport, type Internals, type TransportStream } from './transport'

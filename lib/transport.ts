@@ -4,7 +4,8 @@ import { Client } from './client'
 import { type Clock, systemClock } from './clock'
 import { Delivery, type Sender } from './delivery'
 import { Discard, disabledLine } from './disabled'
-import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
+import { Bitrix24TransportError, ERR_INVALID_OPTION, ERR_MISSING_PACKAGE } from './errors'
+import { installed } from './peer'
 import { createEmit } from './events'
 import { Formatter, levelNumber, type PinoConfig } from './format'
 import { OPTIONS } from './option-table'
@@ -39,6 +40,8 @@ export interface Internals {
   budget?: RequestBudget
   /** Where pino's configuration message arrives (default: the worker's parentPort). */
   port?: ConfigPort | null
+  /** Whether a package can be loaded (default: require.resolve finds it). */
+  installed?: (name: string) => boolean
   /** Whether pino will send its configuration (default: read from the worker's data). */
   pinoSendsConfig?: boolean
 }
@@ -67,8 +70,15 @@ export async function createTransport (options?: Options, internals: Internals =
   let invalid: Bitrix24TransportError | undefined
   // In the worker an unknown name is reported and left out; in-process parseOptions rejects it.
   const unknown = inWorker ? unknownOptionsError(options) : undefined
+  let missing: Bitrix24TransportError | undefined
   try {
     config = parseOptions(inWorker ? withoutUnknown(options) : options, internals.env)
+    if (config.redisUrl !== undefined && !(internals.installed ?? installed)('ioredis')) {
+      missing = new Bitrix24TransportError(ERR_MISSING_PACKAGE, 'pino-bitrix24-workflow: option "redisUrl" needs the package ioredis: npm install ioredis', 'redisUrl')
+      if (!inWorker) throw missing
+      // In the worker, logging goes on as without Redis: each process paces itself.
+      config = { ...config, redisUrl: undefined }
+    }
     sender = internals.sender ?? new Client({
       baseUrl: config.baseUrl,
       apiKey: config.apiKey,
@@ -90,6 +100,7 @@ export async function createTransport (options?: Options, internals: Internals =
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
   const quiet = config?.quiet ?? askedForQuiet(options, internals.env ?? process.env)
   const write = quiet ? () => {} : stderr
+  if (missing !== undefined) write(`pino-bitrix24-workflow: ${missing.code}: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n`)
   if (unknown !== undefined) write(`${oneLine(`pino-bitrix24-workflow: ${unknown.code} (ignored; the other options apply): ${unknown.message.replace('pino-bitrix24-workflow: ', '')}`, 199)}\n`)
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
   const pinoWillSendConfig = internals.pinoSendsConfig ?? pinoSendsConfig()

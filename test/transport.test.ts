@@ -285,3 +285,22 @@ t.test('pino\'s configuration that never comes: defaults after a wait, at flush,
   t.equal(noPort.stats.received, 1, 'no port to listen on: no wait')
   noPort.end()
 })
+
+t.test('redisUrl without ioredis installed: a coded error in-process, one line in the worker and local pacing', async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const options: Options = { apiKey: API_KEY, baseUrl: sim.url, redisUrl: 'redis://:secret@127.0.0.1:1', messageFormat: '{msg}' }
+  const installed = (name: string): boolean => name !== 'ioredis'
+  await t.rejects(createTransport(options, { installed }), {
+    code: 'ERR_BITRIX24_MISSING_PACKAGE',
+    option: 'redisUrl',
+    message: 'pino-bitrix24-workflow: option "redisUrl" needs the package ioredis: npm install ioredis'
+  })
+  const stderr: string[] = []
+  const stream = await createTransport(options, { installed, worker: true, stderr: (line) => { stderr.push(line) } })
+  t.same(stderr, ['pino-bitrix24-workflow: ERR_BITRIX24_MISSING_PACKAGE: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n'])
+  pino(stream).info({ eventToken: 'wf.no.redis' }, 'paced locally')
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.same(sim.entries('wf.no.redis'), ['paced locally'])
+})
