@@ -54,9 +54,15 @@ export function writeStderr (text: string): void {
   }
 }
 
-/** A token shortened for output: enough to tell tokens apart, not enough to use one. */
+/**
+ * A token shortened for output: enough of both ends to tell tokens apart
+ * (tokens of one portal share their beginning, test tokens their length), and
+ * never more than half of a long one, which is not enough to use it.
+ */
 export function shortToken (token: string): string {
-  return token.length <= 12 ? token.slice(0, 3) + '…' : token.slice(0, 6) + '…' + token.slice(-4)
+  if (token.length <= 6) return token.slice(0, 1) + '…' + token.slice(-2)
+  if (token.length <= 12) return token.slice(0, 3) + '…' + token.slice(-3)
+  return token.slice(0, 6) + '…' + token.slice(-4)
 }
 
 /**

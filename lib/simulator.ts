@@ -34,6 +34,19 @@ export interface SimulatorOptions {
   faults?: { status502Rate?: number, dropBeforeRate?: number, dropAfterRate?: number, seed?: number }
   /** The clock of the rate limit and of `requests[].at`, e.g. a fake timer's. Default Date.now. */
   now?: () => number
+  /** Called for every log entry, completion and ignored call as it lands (the `simulate` command shows them). */
+  onLanded?: (landed: Landed) => void
+}
+
+/** What {@link SimulatorOptions.onLanded} is told. */
+export interface Landed {
+  /** `entry`: a log row; `completion`: `/v1/workflows/event`; `ignored`: a log call after the completion. */
+  kind: 'entry' | 'completion' | 'ignored'
+  eventToken: string
+  /** The row's text (a completion's `logMessage`, possibly ''). */
+  message: string
+  /** A completion's return values. */
+  returnValues?: Record<string, unknown>
 }
 
 // A one-shot answer for the next matching request. What it does, first
@@ -222,6 +235,7 @@ export class Simulator {
   private readonly seed: number
   private random: () => number
   private rateLimit: { rps: number, burst: number } | null
+  private readonly onLanded: ((landed: Landed) => void) | undefined
 
   private readonly landed = new Map<string, string[]>()
   private readonly ignoredEntries = new Map<string, string[]>()
@@ -251,6 +265,7 @@ export class Simulator {
     this.expiredSessions = new Set(opts.expiredSessionTokens ?? [])
     this.latency = opts.latency ?? 0
     this.rateLimit = opts.rateLimit ?? null
+    this.onLanded = opts.onLanded
     const faults = opts.faults
     this.faultRates = faults === undefined
       ? undefined
@@ -514,13 +529,16 @@ export class Simulator {
       // The workflow is past the activity but still running: Bitrix24
       // accepts the call and throws the entry away.
       append(this.ignoredEntries, eventToken, message)
+      this.onLanded?.({ kind: 'ignored', eventToken, message })
     } else if (isLog) {
       append(this.landed, eventToken, message)
+      this.onLanded?.({ kind: 'entry', eventToken, message })
     } else {
       const event: SimulatorEvent = { eventToken, returnValues: (returnValues ?? {}) as Record<string, unknown> }
       if (typeof logMessage === 'string') event.logMessage = message
       this.events.set(eventToken, event)
       if (message !== '') append(this.landed, eventToken, message)
+      this.onLanded?.({ kind: 'completion', eventToken, message, returnValues: event.returnValues })
     }
     this.repeats.delete(key)
     return random === 'drop-after' ? { kind: 'drop', code: 'DROPPED_AFTER' } : SUCCESS

@@ -116,8 +116,10 @@ t.test('the first line opens the window whenever it comes', async (t) => {
 
 t.test('shortToken keeps enough to tell tokens apart, not enough to use one', async (t) => {
   t.equal(shortToken(''), '…')
-  t.equal(shortToken('abc'), 'abc…')
-  t.equal(shortToken('abcdefghijkl'), 'abc…', '12 characters: a short prefix only')
+  t.equal(shortToken('abc'), 'a…bc')
+  t.not(shortToken('wf.1'), shortToken('wf.2'), 'short tokens that differ at the end read apart')
+  t.equal(shortToken('abcdefghijkl'), 'abc…jkl', '12 characters: head and tail')
+  t.not(shortToken('wf.import.01'), shortToken('wf.import.02'))
   t.equal(shortToken('abcdefghijklm'), 'abcdef…jklm', '13 characters: head and tail')
   const token = 'c5f8a1e2b3d4e5f60718293a4b5c6d7e'
   const short = shortToken(token)
