@@ -4,8 +4,10 @@ import type { Clock } from './clock'
 const PREFIX = 'pino-bitrix24-workflow: '
 // A misbehaving server must not flood the application's stderr.
 const LINES_PER_MINUTE = 6
-/** Longest report, in characters after the prefix: far above any of ours with a server's hint. */
-export const MAX_REPORT_LENGTH = 1000
+/** Longest stderr line, newline aside: the fix is in the line, the detail in the README under its code. */
+export const MAX_LINE_LENGTH = 200
+/** Longest report, in characters after the prefix: what the server said comes last and is cut first. */
+export const MAX_REPORT_LENGTH = MAX_LINE_LENGTH - PREFIX.length
 // Kinds remembered for "once per kind": server codes are part of some kinds, and a
 // hostile server can invent a new one per answer.
 const MAX_KINDS = 1024

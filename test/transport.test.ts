@@ -127,15 +127,13 @@ async function disabled (t: Test, options: unknown, env: NodeJS.ProcessEnv | nul
 t.test('in the worker, invalid options disable the transport: one stderr line, lines discarded', async (t) => {
   const missing = await disabled(t, {})
   t.equal(missing.length, 1, 'one line')
-  t.equal(missing[0], 'pino-bitrix24-workflow: ERR_BITRIX24_MISSING_API_KEY: option "apiKey" must be a Vibe API key (or env BITRIX24_API_KEY), got nothing. ' +
-    'This transport is disabled and discards its lines; the app and its other targets go on. To fix: set option "apiKey" or env BITRIX24_API_KEY. ' +
-    'To stop the app instead, check the options with parseOptions() in the main thread before pino.transport().\n')
+  t.equal(missing[0], 'pino-bitrix24-workflow: ERR_BITRIX24_MISSING_API_KEY: no API key: set env BITRIX24_API_KEY or option "apiKey"; transport disabled, the app and its other targets go on\n')
   const insecure = await disabled(t, { apiKey: API_KEY, baseUrl: 'http://u:pw@example.com' })
-  t.match(insecure, [/^pino-bitrix24-workflow: ERR_BITRIX24_INSECURE_BASE_URL: option "baseUrl" must use https: .* To fix: correct option "baseUrl" \(or env BITRIX24_BASE_URL\)\./])
+  t.match(insecure, [/^pino-bitrix24-workflow: ERR_BITRIX24_INSECURE_BASE_URL: option "baseUrl" must use https: .*; transport disabled, the app and its other targets go on\n$/])
   t.notOk(insecure[0]?.includes(API_KEY) === true || insecure[0]?.includes('pw') === true, 'no secret')
-  t.match(await disabled(t, { apiKey: API_KEY, flushInterval: -1 }), [/ERR_BITRIX24_INVALID_OPTION: option "flushInterval" must be an integer from 0 to 3600000, got -1\. .* To fix: correct option "flushInterval"\. /])
-  t.match(await disabled(t, { apiKey: API_KEY, level: 'loud' }), [/ERR_BITRIX24_INVALID_OPTION: option "level" must be a level of the logger, got "loud"\./], 'a level the logger lacks, too')
-  t.match(await disabled(t, 'vibe_api_x'), [/option "options" must be an object, got a string of 10 characters\. .* To fix: correct option "options"\./])
+  t.match(await disabled(t, { apiKey: API_KEY, flushInterval: -1 }), [/ERR_BITRIX24_INVALID_OPTION: option "flushInterval" must be an integer from 0 to 3600000, got -1; transport disabled/])
+  t.match(await disabled(t, { apiKey: API_KEY, level: 'loud' }), [/ERR_BITRIX24_INVALID_OPTION: option "level" must be a level of the logger, got "loud"; transport disabled/], 'a level the logger lacks, too')
+  t.match(await disabled(t, 'vibe_api_x'), [/option "options" must be an object, got a string of 10 characters; transport disabled/])
 })
 
 t.test('a disabled transport honours a plain quiet', async (t) => {
