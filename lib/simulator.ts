@@ -630,6 +630,12 @@ function append (map: Map<string, string[]>, token: string, message: string): vo
  * Starts a Vibe API simulator on loopback: a real HTTP server that checks the
  * key and the body, answers every documented error in the documented
  * envelope, records entries per token, and can be scripted.
+ *
+ * Run it in another process than an app that logs through `pino.transport()`
+ * (`npx pino-bitrix24-workflow simulate` is one): on exit pino blocks that
+ * app's main thread until the worker has closed, so a simulator in the same
+ * thread cannot answer the last requests, and the completion waits out
+ * `closeTimeout`. In a test in the same process, flush before `end()`.
  */
 export function startSimulator (opts?: SimulatorOptions): Promise<Simulator> {
   return Simulator.start(opts)
