@@ -22,9 +22,13 @@ export function disabledLine (err: Error & Partial<Pick<Bitrix24TransportError, 
   const code = err.code ?? err.name
   const consequence = '; transport disabled, the app and its other targets go on'
   if (err.code === ERR_MISSING_API_KEY) return `${PREFIX}${code}: no API key: set env ${OPTIONS.apiKey.env} or option "apiKey"${consequence}\n`
-  // One line, whatever an error no check foresaw (one of a library, say) may say; cut to fit.
+  // One line, whatever an error no check foresaw (one of a library, say) may say; cut to fit,
+  // in the middle: what was expected may be cut, what was given stays (it is short, see describe()).
   const room = MAX_LINE_LENGTH - PREFIX.length - code.length - 2 - consequence.length
-  return `${PREFIX}${code}: ${oneLine(err.message.replace(PREFIX, ''), room)}${consequence}\n`
+  const message = oneLine(err.message.replace(PREFIX, ''), Infinity)
+  const at = message.lastIndexOf(', got ')
+  const given = at === -1 || message.length <= room ? '' : message.slice(at)
+  return `${PREFIX}${code}: ${oneLine(given === '' ? message : message.slice(0, at), room - given.length)}${given}${consequence}\n`
 }
 
 /** Counts every line as dropped for reason `disabled`: nothing is parsed, nothing is sent. */

@@ -11,6 +11,9 @@ t.test('the line: code, what is wrong (naming the option or env variable) and th
   const long = disabledLine(new Bitrix24TransportError(ERR_INVALID_OPTION, 'pino-bitrix24-workflow: ' + 'x'.repeat(500), 'flushInterval'))
   t.equal(long.length, 201, 'cut to 200 characters and the newline')
   t.match(long, /x…; transport disabled, the app and its other targets go on\n$/, 'the consequence stays whole')
+  const given = disabledLine(new Bitrix24TransportError(ERR_INVALID_OPTION, 'pino-bitrix24-workflow: option "proxy" must be ' + 'y'.repeat(300) + ', got "http://…@127.0.0.1:3128/"', 'proxy'))
+  t.equal(given.length, 201)
+  t.match(given, /^pino-bitrix24-workflow: ERR_BITRIX24_INVALID_OPTION: option "proxy" must be y+…, got "http:\/\/…@127\.0\.0\.1:3128\/"; transport disabled/, 'what was given stays; what was expected is cut')
 })
 
 t.test('an error that names no option (one no check foresaw) still makes a sensible, clean line', async (t) => {

@@ -301,4 +301,8 @@ t.test('redisUrl without ioredis installed: a coded error in-process, one line i
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
   t.same(sim.entries('wf.no.redis'), ['paced locally'])
+  // ioredis is a devDependency here: found where it is installed, no error.
+  const withIoredis = await createTransport({ ...options, quiet: true })
+  withIoredis.end()
+  await new Promise((resolve) => withIoredis.once('close', resolve))
 })
