@@ -29,7 +29,7 @@ const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'ra
 // ---------------------------------------------------------------- options
 
 function parseArgs (argv) {
-  const flags = { quick: false, writeReadme: false, verbose: false, parallel: false, only: SECTIONS, reps: undefined, json: undefined, readme: path.join(ROOT, 'README.md') }
+  const flags = { quick: false, writeReadme: false, verbose: false, parallel: false, only: SECTIONS, reps: undefined, json: undefined, readme: path.join(ROOT, 'docs', 'benchmarks.md') }
   for (const arg of argv) {
     if (arg === '--quick') flags.quick = true
     else if (arg === '--write-readme') flags.writeReadme = true

@@ -32,7 +32,7 @@ export const RULES: Readonly<Record<string, Readonly<Rule>>> = deepFreeze({
   INVALID_API_KEY: { action: 'keyFailure', advice: 'the API key is unknown, revoked or expired; issue a new key and set apiKey' },
   INVALID_APP_KEY: { action: 'keyFailure', advice: 'an app key needs a user session: set option sessionToken (env BITRIX24_SESSION_TOKEN)' },
   TOKEN_MISSING: { action: 'keyFailure', advice: 'the key has no connected Bitrix24 portal; connect the portal to the key' },
-  TOKEN_EXPIRED: { action: 'keyFailure', advice: 'the OAuth user session expired; reauthorize through /v1/oauth/authorize and set the new sessionToken' },
+  TOKEN_EXPIRED: { action: 'keyFailure', advice: 'the user session expired; reauthorize (/v1/oauth/authorize) and set the new sessionToken' },
   SCOPE_DENIED: { action: 'keyFailure', advice: 'the key lacks the bizproc scope; issue a key with the bizproc scope' },
   OAUTH_REQUIRED: { action: 'keyFailure', advice: 'this call needs an app key with a user session, not a personal key' },
   WRITE_BLOCKED_READONLY_KEY: { action: 'keyFailure', advice: 'the key is read-only; issue a key that may write' },

@@ -9,6 +9,8 @@
 
 import { DEFAULT_LABELS, type PinoConfig } from './format'
 import { kebab } from './kebab'
+import { nearest } from './nearest'
+import { DEFAULT_SIMULATE_PORT } from './simulate'
 import { defaultText, rangeText } from './option-docs'
 import { OPTION_NAMES, OPTIONS, type Row } from './option-table'
 import { describe, type Options } from './options'
@@ -115,17 +117,53 @@ export type Command =
   | { command: 'help' }
   | { command: 'version' }
   | { command: 'run', options: Options, tee: boolean, pino: PinoConfig }
+  | { command: 'simulate', port: number }
+  | { command: 'simulate-help' }
 
 /** A mistake in the arguments themselves. Its message never repeats a value of a secret flag. */
 export class UsageError extends Error {
   /** The flag at fault, e.g. '--flush-interval', when there is one. */
   readonly flag: string | undefined
+  readonly code = ERR_USAGE
 
   constructor (message: string, flag?: string) {
     super(message)
     this.name = 'UsageError'
     this.flag = flag
   }
+}
+
+/** The code of every mistake in the arguments themselves. */
+export const ERR_USAGE = 'ERR_BITRIX24_USAGE'
+
+/** `simulate [--port N]`: the simulator command's own arguments. */
+export function parseSimulateArgs (argv: readonly string[]): Command {
+  let port = DEFAULT_SIMULATE_PORT
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (arg === '-h' || arg === '--help') return { command: 'simulate-help' }
+    const eq = arg.indexOf('=')
+    const name = eq === -1 ? arg : arg.slice(0, eq)
+    if (name !== '--port') {
+      const near = arg.startsWith('-') ? nearest(name.replace(/^--?/, ''), ['port']) : undefined
+      throw new UsageError(`simulate takes --port N only, got ${oneLine(JSON.stringify(name.slice(0, 40)))}${near === undefined ? '' : '; did you mean --port?'}`, name)
+    }
+    const raw = eq === -1 ? argv[++i] : arg.slice(eq + 1)
+    if (raw === undefined || !/^\d{1,5}$/.test(raw) || Number(raw) > 65535) {
+      throw new UsageError(`flag --port takes a port from 0 to 65535 (0: any free one), got ${raw === undefined ? 'nothing' : oneLine(JSON.stringify(raw.slice(0, 20)))}`, '--port')
+    }
+    port = Number(raw)
+  }
+  return { command: 'simulate', port }
+}
+
+/** --help of the simulator command. */
+export function simulateUsage (): string {
+  return 'Usage: pino-bitrix24-workflow simulate [--port N]\n' +
+    '\n' +
+    'Starts a local Vibe API simulator on 127.0.0.1 (port ' + String(DEFAULT_SIMULATE_PORT) + ' unless --port says\n' +
+    'otherwise; 0 picks a free one), prints the two export lines that point an app\n' +
+    'at it, and shows each workflow\'s rows as they land. Ctrl-C stops it.\n'
 }
 
 // Decimal only: '12abc', '0x10', '' and ' 5' are mistakes, not numbers.
@@ -180,6 +218,7 @@ function toValue (flag: Flag, raw: string, secrets: readonly string[]): unknown 
  * are never echoed through another flag. Throws a UsageError.
  */
 export function parseArgs (argv: readonly string[], envSecrets: ReadonlyArray<string | undefined> = []): Command {
+  if (argv[0] === 'simulate') return parseSimulateArgs(argv.slice(1))
   const secrets = [...secretsIn(argv), ...envSecrets.filter((v): v is string => v !== undefined)]
   const options: Record<string, unknown> = {}
   let tee = true
@@ -266,23 +305,6 @@ export function customLevels (raw: string, secrets: readonly string[] = []): Non
   return { labels, values }
 }
 
-/** Edit distance of two short strings (insertions, deletions, substitutions). */
-function distance (a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        (previous[j] as number) + 1,
-        (current[j - 1] as number) + 1,
-        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1)
-      )
-    }
-    previous = current
-  }
-  return previous[b.length] as number
-}
-
 /**
  * The flag a mistyped one most likely meant: camelCase spelled, a typo or two,
  * or a unique prefix. `no-` is kept for booleans only.
@@ -291,20 +313,7 @@ export function suggest (typed: string): string | undefined {
   const negated = typed.startsWith('no-')
   const wanted = kebab(negated ? typed.slice(3) : typed).toLowerCase()
   const names = [...BY_NAME.values()].filter((flag) => !negated || flag.type === 'boolean').map((flag) => flag.name)
-  let best: string | undefined
-  // Up to one edit per three characters, at most three; the first of equals wins.
-  let bestDistance = Math.min(3, Math.floor(wanted.length / 3)) + 1
-  for (const name of names) {
-    const d = distance(wanted, name)
-    if (d < bestDistance) {
-      best = name
-      bestDistance = d
-    }
-  }
-  if (best === undefined && wanted.length >= 3) {
-    const prefixed = names.filter((name) => name.startsWith(wanted))
-    if (prefixed.length === 1) best = prefixed[0]
-  }
+  const best = nearest(wanted, names)
   return best === undefined ? undefined : (negated ? 'no-' : '') + best
 }
 
@@ -319,9 +328,8 @@ export function flagOf (option: string | undefined): string | undefined {
  * options: the library's own message, and the flag to fix when it names an option.
  */
 export function explain (err: Error): string {
-  const message = err.message
-  const prefix = message.startsWith('pino-bitrix24-workflow: ') ? '' : 'pino-bitrix24-workflow: '
-  const { option, env } = err as { option?: string, env?: string }
+  const message = err.message.replace(/^pino-bitrix24-workflow: /, '')
+  const { option, env, code } = err as { option?: string, env?: string, code?: unknown }
   const flag = err instanceof UsageError ? undefined : flagOf(option)
   let hint = ''
   if (env !== undefined) {
@@ -330,7 +338,8 @@ export function explain (err: Error): string {
   } else if (flag !== undefined) {
     hint = `pino-bitrix24-workflow: set it with ${flag} (see --help)\n`
   }
-  return prefix + message + '\n' + hint
+  // Every line names its code, which the README explains.
+  return 'pino-bitrix24-workflow: ' + (typeof code === 'string' ? code + ': ' : '') + message + '\n' + hint
 }
 
 const WIDTH = 80
@@ -369,6 +378,7 @@ function entries (flags: readonly Flag[], column: number): string {
 export function usage (): string {
   const column = Math.max(...[...OPTION_FLAGS, ...PIPE_FLAGS].map((flag) => left(flag).length)) + 4
   return 'Usage: node app.js | pino-bitrix24-workflow [options]\n' +
+    '       pino-bitrix24-workflow simulate [--port N]\n' +
     '\n' +
     'Reads pino NDJSON log lines from stdin and mirrors every line that carries an\n' +
     'event token into that Bitrix24 workflow\'s log (Vibe API). Lines without a\n' +

@@ -5,8 +5,10 @@
 import type { EventEmitter } from 'node:events'
 import type { Readable, Transform, Writable } from 'node:stream'
 import split from 'split2'
-import { version } from '../package.json'
-import { type Command, explain, parseArgs, usage } from './cli-args'
+import { version } from './version'
+import { type Command, explain, parseArgs, simulateUsage, usage } from './cli-args'
+import { simulate } from './simulate'
+import type { Simulator } from './simulator'
 import { configuredSecrets, parseOptions } from './options'
 import { createTransport, type Internals, type TransportStream } from './transport'
 
@@ -19,7 +21,9 @@ export interface RunIO {
   /** Read for BITRIX24_API_KEY and the other variables. Default: process.env. */
   env?: NodeJS.ProcessEnv
   /** Where SIGINT and SIGTERM arrive: `process` in the binary. */
-  signals?: Pick<EventEmitter, 'on' | 'off'>
+  signals?: Pick<EventEmitter, 'on' | 'off' | 'once'>
+  /** `simulate`: called once the simulator listens (for tests). */
+  started?: (sim: Simulator) => void
   /** Replaceable parts of the transport (clock, network), for tests. */
   internals?: Pick<Internals, 'clock' | 'sender'>
 }
@@ -86,6 +90,13 @@ export async function run (io: RunIO): Promise<number> {
   if (command.command === 'version') {
     stdout.write(version + '\n')
     return 0
+  }
+  if (command.command === 'simulate-help') {
+    stdout.write(simulateUsage())
+    return 0
+  }
+  if (command.command === 'simulate') {
+    return await simulate({ port: command.port, stdout, stderr, signals: io.signals, started: io.started })
   }
   const { options, tee, pino } = command
   let transport: TransportStream

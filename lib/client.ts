@@ -3,7 +3,7 @@ import { cannotSucceed, ERR_DEADLINE, ERR_PROXY_AUTH, ERR_PROXY_REFUSED, ERR_SER
 import { createDispatcher } from './dispatcher'
 
 export { ERR_DEADLINE }
-import { version } from '../package.json'
+import { version } from './version'
 
 export interface ClientOptions {
   baseUrl: string

@@ -6,7 +6,7 @@ import type { Emit } from './events'
 import { MemoryBudget } from './memory-budget'
 import type { Config } from './options'
 import { decide, type Decision } from './policy'
-import { Reporter, shortToken } from './reporter'
+import { oneLine, Reporter, shortToken } from './reporter'
 import { HARD_ENTRY_BYTES, RowBudget } from './row-budget'
 import { LocalBudget, type RequestBudget } from './request-budget'
 import { createBudget } from './shared-budget'
@@ -272,8 +272,9 @@ export class Delivery {
     const now = this.clock.now()
     if (since === undefined || now - since <= BACKLOG_AFTER) return
     const waited = Math.round((now - this.memory.oldestSince(since)) / 1000)
-    if (this.reporter.problem('BACKLOG', `the request budget cannot keep up: ${this.scheduler.waiting} workflows wait for a request slot, the oldest line has waited ${waited} s. ` +
-      'Lines are packed into fuller entries meanwhile; a portal drains only about 2 requests/s, so log fewer lines per workflow, or lines will be dropped as overflow at maxBufferedBytes')) {
+    // The why (a portal drains about 2 requests/s) is in the README, under this line.
+    if (this.reporter.problem('BACKLOG', `the request budget cannot keep up: ${this.scheduler.waiting} workflows wait for a request slot, the oldest line ${waited} s; ` +
+      'log fewer lines per workflow, or overflow drops follow')) {
       this.backlogReported = true
       this.emitStats()
     }
@@ -554,7 +555,7 @@ export class Delivery {
     } else if (decision.reason === 'retriesExhausted') {
       this.reporter.problem(`EXHAUSTED:${verdict.code}`, `an entry failed ${entry.attempts + 1} times (${this.describe(verdict)}); it is dropped`)
     } else if (decision.reason === 'rejected') {
-      this.reporter.problem(`REJECTED:${verdict.code}`, `an entry was refused (${this.describe(verdict)}); it is dropped, others go on`)
+      this.reporter.problem(`REJECTED:${verdict.code}`, `event token ${shortToken(queue.token)}: ${this.describe(verdict)}; the entry is dropped${this.serverSays(verdict, true)}`)
     }
     this.dropEntry(queue, entry, decision.reason, verdict.code)
     if (decision.wholeToken) this.dropToken(queue, decision.reason, verdict.code)
@@ -563,14 +564,14 @@ export class Delivery {
   private failKey (verdict: Verdict): void {
     this.keyFailure = verdict
     this.scheduler.stop()
-    this.reporter.problem(`KEY:${verdict.code}`, `${this.describe(verdict)}. Nothing more is sent with this key; lines are dropped and counted`)
+    this.reporter.problem(`KEY:${verdict.code}`, `${this.describe(verdict)}; nothing more is sent with this key${this.serverSays(verdict)}`)
     this.emit('bitrix24:authError', { code: verdict.code, status: verdict.status, advice: verdict.advice })
     for (const queue of [...this.tokens.values()]) this.dropToken(queue, 'auth', verdict.code)
   }
 
   private failToken (queue: TokenQueue, entry: Entry, verdict: Verdict): void {
     this.dead.add(queue.token)
-    this.reporter.problem('TOKEN:' + verdict.code, `event token ${shortToken(queue.token)}: ${this.describe(verdict)}; its lines are dropped, other workflows go on`)
+    this.reporter.problem('TOKEN:' + verdict.code, `event token ${shortToken(queue.token)}: ${this.describe(verdict)}; its lines are dropped, other workflows go on${this.serverSays(verdict)}`)
     this.dropEntry(queue, entry, 'deadToken', verdict.code)
     this.dropToken(queue, 'deadToken', verdict.code)
     if (!this.succeeded && this.dead.size >= 2) this.scopeHint()
@@ -581,9 +582,20 @@ export class Delivery {
   }
 
   private describe (verdict: Verdict): string {
-    let text = verdict.status === 0 ? `${verdict.code}: ${verdict.advice}` : `HTTP ${verdict.status} ${verdict.code}: ${verdict.advice}`
-    if (verdict.hint !== undefined) text += ` (server hint: ${verdict.hint})`
-    return text
+    return verdict.status === 0 ? `${verdict.code}: ${verdict.advice}` : `HTTP ${verdict.status} ${verdict.code}: ${verdict.advice}`
+  }
+
+  /**
+   * What the server said, last in a line so that the 200-character cap of a
+   * stderr line cuts it rather than the fix: its hint, and for a refused entry
+   * its message (a 422 says there why Bitrix24 refused it). Cleaned and capped.
+   */
+  private serverSays (verdict: Verdict, withMessage = false): string {
+    const said = [
+      withMessage && verdict.message !== undefined ? `server message: ${oneLine(verdict.message, 100)}` : undefined,
+      verdict.hint === undefined ? undefined : `server hint: ${oneLine(verdict.hint, 100)}`
+    ].filter((text) => text !== undefined)
+    return said.length === 0 ? '' : ` (${said.join('; ')})`
   }
 
   /** The attempted entry is done with: delivered or given up on. */

@@ -1,6 +1,6 @@
 import { type Bitrix24TransportError, ERR_MISSING_API_KEY } from './errors'
 import { OPTIONS } from './option-table'
-import { oneLine } from './reporter'
+import { MAX_LINE_LENGTH, oneLine } from './reporter'
 import type { Stats } from './stats'
 
 /**
@@ -13,19 +13,22 @@ import type { Stats } from './stats'
 
 const PREFIX = 'pino-bitrix24-workflow: '
 
-/** The one stderr line: the code, what is wrong (naming the option or env variable), and what to do. */
+/**
+ * The one stderr line, at most 200 characters: the code, what is wrong (naming
+ * the option or env variable) and the fix; the README says more under the code
+ * (how to fail fast instead, with parseOptions()).
+ */
 export function disabledLine (err: Error & Partial<Pick<Bitrix24TransportError, 'code' | 'option' | 'env'>>): string {
-  // One line, whatever an error no check foresaw (one of a library, say) may say.
-  const what = oneLine(err.message.replace(PREFIX, ''))
-  // Every error of option validation names its option.
-  const option = err.option
-  // The variable the bad value came from, else the one the option falls back to: the fix may be there.
-  const env = err.env ?? (option === undefined ? undefined : (OPTIONS as Readonly<Record<string, { env?: string }>>)[option]?.env)
-  const fix = err.code === ERR_MISSING_API_KEY
-    ? `set option "apiKey" or env ${env as string}`
-    : option === undefined ? 'correct the options' : `correct option "${option}"${env === undefined ? '' : ` (or env ${env})`}`
-  return `${PREFIX}${err.code ?? err.name}: ${what}. This transport is disabled and discards its lines; the app and its other targets go on. ` +
-    `To fix: ${fix}. To stop the app instead, check the options with parseOptions() in the main thread before pino.transport().\n`
+  const code = err.code ?? err.name
+  const consequence = '; transport disabled, the app and its other targets go on'
+  if (err.code === ERR_MISSING_API_KEY) return `${PREFIX}${code}: no API key: set env ${OPTIONS.apiKey.env} or option "apiKey"${consequence}\n`
+  // One line, whatever an error no check foresaw (one of a library, say) may say; cut to fit,
+  // in the middle: what was expected may be cut, what was given stays (it is short, see describe()).
+  const room = MAX_LINE_LENGTH - PREFIX.length - code.length - 2 - consequence.length
+  const message = oneLine(err.message.replace(PREFIX, ''), Infinity)
+  const at = message.lastIndexOf(', got ')
+  const given = at === -1 || message.length <= room ? '' : message.slice(at)
+  return `${PREFIX}${code}: ${oneLine(given === '' ? message : message.slice(0, at), room - given.length)}${given}${consequence}\n`
 }
 
 /** Counts every line as dropped for reason `disabled`: nothing is parsed, nothing is sent. */

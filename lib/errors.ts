@@ -7,12 +7,19 @@ export const ERR_INVALID_OPTION = 'ERR_BITRIX24_INVALID_OPTION'
 export const ERR_MISSING_API_KEY = 'ERR_BITRIX24_MISSING_API_KEY'
 export const ERR_INSECURE_BASE_URL = 'ERR_BITRIX24_INSECURE_BASE_URL'
 export const ERR_INVALID_EVENT_TOKEN = 'ERR_BITRIX24_INVALID_EVENT_TOKEN'
+export const ERR_UNKNOWN_OPTION = 'ERR_BITRIX24_UNKNOWN_OPTION'
+/** An option needs an optional peer dependency that is not installed (ioredis for redisUrl). */
+export const ERR_MISSING_PACKAGE = 'ERR_BITRIX24_MISSING_PACKAGE'
+/** A bad argument of a function (runActivity's logger or handler): thrown as a TypeError. */
+export const ERR_INVALID_ARGUMENT = 'ERR_BITRIX24_INVALID_ARGUMENT'
 
 export type ErrorCode =
   | typeof ERR_INVALID_OPTION
   | typeof ERR_MISSING_API_KEY
   | typeof ERR_INSECURE_BASE_URL
   | typeof ERR_INVALID_EVENT_TOKEN
+  | typeof ERR_UNKNOWN_OPTION
+  | typeof ERR_MISSING_PACKAGE
 
 export class Bitrix24TransportError extends Error {
   readonly code: ErrorCode

@@ -4,8 +4,10 @@ import type { Clock } from './clock'
 const PREFIX = 'pino-bitrix24-workflow: '
 // A misbehaving server must not flood the application's stderr.
 const LINES_PER_MINUTE = 6
-/** Longest report, in characters after the prefix: far above any of ours with a server's hint. */
-export const MAX_REPORT_LENGTH = 1000
+/** Longest stderr line, newline aside: the fix is in the line, the detail in the README under its code. */
+export const MAX_LINE_LENGTH = 200
+/** Longest report, in characters after the prefix: what the server said comes last and is cut first. */
+export const MAX_REPORT_LENGTH = MAX_LINE_LENGTH - PREFIX.length
 // Kinds remembered for "once per kind": server codes are part of some kinds, and a
 // hostile server can invent a new one per answer.
 const MAX_KINDS = 1024
@@ -54,9 +56,15 @@ export function writeStderr (text: string): void {
   }
 }
 
-/** A token shortened for output: enough to tell tokens apart, not enough to use one. */
+/**
+ * A token shortened for output: enough of both ends to tell tokens apart
+ * (tokens of one portal share their beginning, test tokens their length), and
+ * never more than half of a long one, which is not enough to use it.
+ */
 export function shortToken (token: string): string {
-  return token.length <= 12 ? token.slice(0, 3) + '…' : token.slice(0, 6) + '…' + token.slice(-4)
+  if (token.length <= 6) return token.slice(0, 1) + '…' + token.slice(-2)
+  if (token.length <= 12) return token.slice(0, 3) + '…' + token.slice(-3)
+  return token.slice(0, 6) + '…' + token.slice(-4)
 }
 
 /**

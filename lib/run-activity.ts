@@ -1,4 +1,4 @@
-import { Bitrix24TransportError, ERR_INVALID_EVENT_TOKEN, ERR_INVALID_OPTION } from './errors'
+import { Bitrix24TransportError, ERR_INVALID_ARGUMENT, ERR_INVALID_EVENT_TOKEN, ERR_INVALID_OPTION } from './errors'
 import { BoundValue, checkEventToken, checkKey, errorKeyOf, type EventTokenScope, runInScope } from './context'
 
 /** An activity's output values, as `/v1/workflows/event` takes them. */
@@ -37,10 +37,23 @@ function returnValuesOf (value: unknown): ReturnValues {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as ReturnValues : {}
 }
 
+/** A bad argument: a TypeError, as Node's own, with a stable code and the argument or option it names. */
+function argumentError (code: string, message: string, option: string): TypeError & { code: string, option: string } {
+  return Object.assign(new TypeError(`pino-bitrix24-workflow: ${message}`), { code, option })
+}
+
 function text (value: unknown, option: string, fallback: string): string {
   if (value === undefined) return fallback
   if (typeof value === 'string') return value
-  throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "${option}" must be a string, got ${typeof value}`, option)
+  throw argumentError(ERR_INVALID_OPTION, `option "${option}" must be a string, got ${typeof value}`, option)
+}
+
+/** A pino logger, or anything with its info and error methods. */
+function checkLogger (logger: unknown): ActivityLogger {
+  const shape = logger as Partial<ActivityLogger> | null
+  if (shape !== null && typeof shape === 'object' && typeof shape.info === 'function' && typeof shape.error === 'function') return logger as ActivityLogger
+  const given = logger === null ? 'null' : typeof logger === 'object' ? 'an object without info() and error()' : typeof logger
+  throw argumentError(ERR_INVALID_ARGUMENT, `runActivity needs a pino logger (with info() and error()), got ${given}`, 'logger')
 }
 
 /**
@@ -52,7 +65,8 @@ function text (value: unknown, option: string, fallback: string): string {
  * carries no token any more: work the handler left running cannot log into a
  * completed workflow.
  *
- * Bad arguments throw at once; the returned promise never rejects.
+ * Bad arguments throw at once (a TypeError with `code`, or for a bad token
+ * ERR_BITRIX24_INVALID_EVENT_TOKEN); the returned promise never rejects.
  */
 export function runActivity (
   logger: ActivityLogger,
@@ -60,13 +74,17 @@ export function runActivity (
   handler: () => unknown,
   options: RunActivityOptions = {}
 ): Promise<ActivityOutcome> {
+  checkLogger(logger)
   const token = checkEventToken(eventToken)
   if (typeof handler !== 'function') {
-    throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: the activity handler must be a function, got ${typeof handler}`, 'handler')
+    throw argumentError(ERR_INVALID_ARGUMENT, `the activity handler must be a function, got ${typeof handler}`, 'handler')
+  }
+  if (options === null || typeof options !== 'object') {
+    throw argumentError(ERR_INVALID_ARGUMENT, `the options of runActivity must be an object, got ${options === null ? 'null' : typeof options}`, 'options')
   }
   const { onError } = options
   if (onError !== undefined && typeof onError !== 'function') {
-    throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "onError" must be a function, got ${typeof onError}`, 'onError')
+    throw argumentError(ERR_INVALID_OPTION, `option "onError" must be a function, got ${typeof onError}`, 'onError')
   }
   const message = text(options.message, 'message', 'Activity completed')
   const errorMessage = text(options.errorMessage, 'errorMessage', 'Activity failed')

@@ -40,6 +40,19 @@ export interface SimulatorOptions {
    * 0 keeps every row.
    */
   keepRows?: number
+  /** Called for every log entry, completion and ignored call as it lands (the `simulate` command shows them). */
+  onLanded?: (landed: Landed) => void
+}
+
+/** What {@link SimulatorOptions.onLanded} is told. */
+export interface Landed {
+  /** `entry`: a log row; `completion`: `/v1/workflows/event`; `ignored`: a log call after the completion. */
+  kind: 'entry' | 'completion' | 'ignored'
+  eventToken: string
+  /** The row's text (a completion's `logMessage`, possibly ''). */
+  message: string
+  /** A completion's return values. */
+  returnValues?: Record<string, unknown>
 }
 
 // A one-shot answer for the next matching request. What it does, first
@@ -236,6 +249,7 @@ export class Simulator {
   private readonly seed: number
   private random: () => number
   private rateLimit: { rps: number, burst: number } | null
+  private readonly onLanded: ((landed: Landed) => void) | undefined
 
   private readonly landed = new Map<string, string[]>()
   private readonly keepRows: number
@@ -270,6 +284,7 @@ export class Simulator {
     this.latency = opts.latency ?? 0
     this.keepRows = opts.keepRows ?? 50
     this.rateLimit = opts.rateLimit ?? null
+    this.onLanded = opts.onLanded
     const faults = opts.faults
     this.faultRates = faults === undefined
       ? undefined
@@ -542,14 +557,17 @@ export class Simulator {
       // The workflow is past the activity but still running: Bitrix24
       // accepts the call and throws the entry away.
       append(this.ignoredEntries, eventToken, message)
+      this.onLanded?.({ kind: 'ignored', eventToken, message })
     } else if (isLog) {
       this.writeRow(eventToken, message)
+      this.onLanded?.({ kind: 'entry', eventToken, message })
     } else {
       const event: SimulatorEvent = { eventToken, returnValues: (returnValues ?? {}) as Record<string, unknown> }
       if (typeof logMessage === 'string') event.logMessage = message
       this.events.set(eventToken, event)
       // The event's own message is a row of the workflow's log like any other.
       if (message !== '') this.writeRow(eventToken, message)
+      this.onLanded?.({ kind: 'completion', eventToken, message, returnValues: event.returnValues })
     }
     this.repeats.delete(key)
     return random === 'drop-after' ? { kind: 'drop', code: 'DROPPED_AFTER' } : SUCCESS
@@ -660,6 +678,12 @@ function append (map: Map<string, string[]>, token: string, message: string): vo
  * Starts a Vibe API simulator on loopback: a real HTTP server that checks the
  * key and the body, answers every documented error in the documented
  * envelope, records entries per token, and can be scripted.
+ *
+ * Run it in another process than an app that logs through `pino.transport()`
+ * (`npx pino-bitrix24-workflow simulate` is one): on exit pino blocks that
+ * app's main thread until the worker has closed, so a simulator in the same
+ * thread cannot answer the last requests, and the completion waits out
+ * `closeTimeout`. In a test in the same process, flush before `end()`.
  */
 export function startSimulator (opts?: SimulatorOptions): Promise<Simulator> {
   return Simulator.start(opts)

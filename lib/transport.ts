@@ -4,15 +4,18 @@ import { Client } from './client'
 import { type Clock, systemClock } from './clock'
 import { Delivery, type Sender } from './delivery'
 import { Discard, disabledLine } from './disabled'
-import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
+import { Bitrix24TransportError, ERR_INVALID_OPTION, ERR_MISSING_PACKAGE } from './errors'
+import { installed } from './peer'
 import { createEmit } from './events'
 import { Formatter, levelNumber, type PinoConfig } from './format'
 import { OPTIONS } from './option-table'
-import { type Config, describe, type Options, parseOptions } from './options'
-import { Reporter, writeStderr } from './reporter'
+import { type Config, describe, type Options, parseOptions, unknownOptionsError, withoutUnknown } from './options'
+import { oneLine, Reporter, writeStderr } from './reporter'
 import type { RequestBudget } from './request-budget'
 import { Router } from './router'
 import { isThreadStreamData, pinoSendsConfig } from './runtime'
+import { type ConfigPort, HeldLines, onPinoConfig } from './pino-config'
+import { parentPort } from 'node:worker_threads'
 import { createStats, type Stats } from './stats'
 
 /** The stream the factory returns: what pino writes to, plus delivery's controls. */
@@ -35,7 +38,18 @@ export interface Internals {
   worker?: boolean
   /** The one request budget delivery spends (default: this process's own pacer and pause). */
   budget?: RequestBudget
+  /** Where pino's configuration message arrives (default: the worker's parentPort). */
+  port?: ConfigPort | null
+  /** Whether a package can be loaded (default: require.resolve finds it). */
+  installed?: (name: string) => boolean
+  /** Whether pino will send its configuration (default: read from the worker's data). */
+  pinoSendsConfig?: boolean
 }
+
+// How long lines wait for pino's configuration before pino's defaults apply.
+// It is sent before the first line and only a turn of the event loop behind it:
+// only a stream written to without a logger waits this long.
+const CONFIG_WAIT = 1000
 
 // Returned by parseLine for every line: delivery has already taken it, and a
 // shared object costs no allocation on its way through the stream.
@@ -54,8 +68,17 @@ export async function createTransport (options?: Options, internals: Internals =
   let config: Config | undefined
   let sender: Sender | undefined
   let invalid: Bitrix24TransportError | undefined
+  // In the worker an unknown name is reported and left out; in-process parseOptions rejects it.
+  const unknown = inWorker ? unknownOptionsError(options) : undefined
+  let missing: Bitrix24TransportError | undefined
   try {
-    config = parseOptions(options, internals.env)
+    config = parseOptions(inWorker ? withoutUnknown(options) : options, internals.env)
+    if (config.redisUrl !== undefined && !(internals.installed ?? installed)('ioredis')) {
+      missing = new Bitrix24TransportError(ERR_MISSING_PACKAGE, 'pino-bitrix24-workflow: option "redisUrl" needs the package ioredis: npm install ioredis', 'redisUrl')
+      if (!inWorker) throw missing
+      // In the worker, logging goes on as without Redis: each process paces itself.
+      config = { ...config, redisUrl: undefined }
+    }
     sender = internals.sender ?? new Client({
       baseUrl: config.baseUrl,
       apiKey: config.apiKey,
@@ -77,8 +100,10 @@ export async function createTransport (options?: Options, internals: Internals =
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
   const quiet = config?.quiet ?? askedForQuiet(options, internals.env ?? process.env)
   const write = quiet ? () => {} : stderr
+  if (missing !== undefined) write(`pino-bitrix24-workflow: ${missing.code}: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n`)
+  if (unknown !== undefined) write(`${oneLine(`pino-bitrix24-workflow: ${unknown.code} (ignored; the other options apply): ${unknown.message.replace('pino-bitrix24-workflow: ', '')}`, 199)}\n`)
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
-  const pinoWillSendConfig = pinoSendsConfig()
+  const pinoWillSendConfig = internals.pinoSendsConfig ?? pinoSendsConfig()
   // Made in build()'s callback, which runs before any line can arrive and
   // before the stream can be flushed or closed; delivery stays undefined when disabled.
   let delivery: Delivery | undefined
@@ -90,6 +115,47 @@ export async function createTransport (options?: Options, internals: Internals =
     sink = new Discard(stats)
   }
 
+  // Lines held until pino's configuration arrives; set only while waiting for it.
+  let held: HeldLines | undefined
+  let stopListening = (): void => {}
+  let fallback: unknown
+
+  /** Makes delivery and the router once what pino says about the logger is known. */
+  const start = (sent: PinoConfig): void => {
+    stopListening()
+    if (fallback !== undefined) clock.clearTimeout(fallback)
+    const waiting = held
+    held = undefined
+    // Called only once both are made (an invalid configuration disables the transport instead).
+    const cfg = config as Config
+    // In pino's worker these come from the logger; in-process they are undefined and defaults apply.
+    const given = internals.pino ?? {}
+    const pino: PinoConfig = {
+      levels: sent.levels ?? given.levels,
+      messageKey: sent.messageKey ?? given.messageKey,
+      errorKey: sent.errorKey ?? given.errorKey
+    }
+    let minLevel: number | undefined
+    if (cfg.level !== undefined) {
+      minLevel = levelNumber(cfg.level, pino)
+      if (minLevel === undefined) {
+        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${describe('level', cfg.level)}`, 'level')
+        if (!inWorker) throw err
+        disable(err)
+        for (const line of waiting?.lines ?? []) sink.line(line)
+        return
+      }
+    }
+    const reporter = new Reporter(write, clock)
+    delivery = new Delivery(cfg, sender as Sender, clock, reporter, emit, stats, internals.budget)
+    sink = new Router({ tokenKey: cfg.tokenKey, eventKey: cfg.eventKey, minLevel, levels: pino.levels }, new Formatter(cfg, pino), delivery, stats)
+    for (const line of waiting?.lines ?? []) sink.line(line)
+  }
+  /** Stops waiting for pino's configuration: pino's defaults apply. */
+  const startWithDefaults = (): void => {
+    if (held !== undefined) start({})
+  }
+
   const stream = await build((source) => {
     emit = createEmit(source)
     // What parseLine returns is of no further use: let it flow away.
@@ -98,35 +164,30 @@ export async function createTransport (options?: Options, internals: Internals =
       disable(invalid as Bitrix24TransportError)
       return
     }
-    // In pino's worker these come from the logger; in-process they are undefined and defaults apply.
-    const sent = source as unknown as PinoConfig
-    const given = internals.pino ?? {}
-    const pino: PinoConfig = {
-      levels: sent.levels ?? given.levels,
-      messageKey: sent.messageKey ?? given.messageKey,
-      errorKey: sent.errorKey ?? given.errorKey
+    const port = internals.port ?? parentPort
+    if (!pinoWillSendConfig || port === null) {
+      start({})
+      return
     }
-    let minLevel: number | undefined
-    if (config.level !== undefined) {
-      minLevel = levelNumber(config.level, pino)
-      if (minLevel === undefined) {
-        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${describe('level', config.level)}`, 'level')
-        if (!inWorker) throw err
-        disable(err)
-        return
+    const waiting = new HeldLines(config.maxBufferedBytes, startWithDefaults)
+    held = waiting
+    sink = {
+      line: (line) => {
+        // The configuration comes a turn of the event loop behind the first lines at most;
+        // a stream written to without a logger never gets one.
+        if (waiting.lines.length === 0) fallback = clock.setTimeout(startWithDefaults, CONFIG_WAIT)
+        waiting.line(line)
       }
     }
-    const reporter = new Reporter(write, clock)
-    delivery = new Delivery(config, sender, clock, reporter, emit, stats, internals.budget)
-    sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel, levels: pino.levels }, new Formatter(config, pino), delivery, stats)
+    stopListening = onPinoConfig(port, start)
   }, {
     parseLine: (line: string) => {
       sink.line(line)
       return TAKEN
     },
     metadata: false,
-    expectPinoConfig: pinoWillSendConfig,
     close: async () => {
+      startWithDefaults()
       if (delivery !== undefined) return await delivery.close()
       emit('bitrix24:stats', { ...stats, dropped: { ...stats.dropped } })
       // A client was made for a level the logger turned out not to have.
@@ -137,6 +198,7 @@ export async function createTransport (options?: Options, internals: Internals =
   stream.stats = stats
   stream.flush = (cb) => {
     const done = typeof cb === 'function' ? cb : () => {}
+    startWithDefaults()
     if (delivery === undefined) return done()
     delivery.flush().then(() => done(), done)
   }

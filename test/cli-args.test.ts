@@ -189,7 +189,7 @@ t.test('flagOf maps an option to its flag', async tt => {
 
 t.test('explain: the message, and the flag to fix', async tt => {
   tt.equal(explain(new UsageError('unknown flag --x (see --help)', '--x')),
-    'pino-bitrix24-workflow: unknown flag --x (see --help)\n')
+    'pino-bitrix24-workflow: ERR_BITRIX24_USAGE: unknown flag --x (see --help)\n')
   let optionError: unknown
   try {
     parseOptions({ apiKey: 'k', flushInterval: -1 }, {})
@@ -197,10 +197,10 @@ t.test('explain: the message, and the flag to fix', async tt => {
     optionError = err
   }
   tt.equal(explain(optionError as Error),
-    'pino-bitrix24-workflow: option "flushInterval" must be an integer from 0 to 3600000, got -1\n' +
+    'pino-bitrix24-workflow: ERR_BITRIX24_INVALID_OPTION: option "flushInterval" must be an integer from 0 to 3600000, got -1\n' +
     'pino-bitrix24-workflow: set it with --flush-interval (see --help)\n')
   tt.equal(explain(new Bitrix24TransportError(ERR_INVALID_OPTION, 'pino-bitrix24-workflow: option "options" must be an object', 'options')),
-    'pino-bitrix24-workflow: option "options" must be an object\n')
+    'pino-bitrix24-workflow: ERR_BITRIX24_INVALID_OPTION: option "options" must be an object\n')
   tt.equal(explain(new Error('boom')), 'pino-bitrix24-workflow: boom\n')
 })
 
@@ -267,10 +267,10 @@ t.test('explain: a bad env value is reported as that variable, not as the flag',
     fromEnv = err
   }
   tt.equal(explain(fromEnv as Error),
-    'pino-bitrix24-workflow: env BITRIX24_BASE_URL (option "baseUrl") must be an absolute URL such as https://vibecode.bitrix24.tech, got "nope"\n' +
+    'pino-bitrix24-workflow: ERR_BITRIX24_INVALID_OPTION: env BITRIX24_BASE_URL (option "baseUrl") must be an absolute URL such as https://vibecode.bitrix24.tech, got "nope"\n' +
     'pino-bitrix24-workflow: fix or unset env BITRIX24_BASE_URL, or override it with --base-url\n')
   tt.equal(explain(new Bitrix24TransportError(ERR_INVALID_OPTION, 'x', undefined, 'SOME_VAR')),
-    'pino-bitrix24-workflow: x\npino-bitrix24-workflow: fix or unset env SOME_VAR\n', 'no flag to name')
+    'pino-bitrix24-workflow: ERR_BITRIX24_INVALID_OPTION: x\npino-bitrix24-workflow: fix or unset env SOME_VAR\n', 'no flag to name')
 })
 
 t.test('usage shows ranges from the declarations', async tt => {

@@ -96,13 +96,13 @@ t.test('run: --help to a stdout that is gone still exits 0', async tt => {
 t.test('run: a usage error and an invalid option exit 1 without reading stdin', async tt => {
   const unknown = harness(['--bogus=vibe_api_SECRET'])
   tt.equal(await run(unknown.io), 1)
-  tt.equal(unknown.err(), 'pino-bitrix24-workflow: unknown flag --bogus (see --help)\n')
+  tt.equal(unknown.err(), 'pino-bitrix24-workflow: ERR_BITRIX24_USAGE: unknown flag --bogus (see --help)\n')
   tt.equal(unknown.out().length, 0)
 
   const invalid = harness(['--api-key', 'vibe_api_SECRET', '--concurrency', '0'])
   tt.equal(await run(invalid.io), 1)
   tt.equal(invalid.err(),
-    'pino-bitrix24-workflow: option "concurrency" must be an integer from 1 to 256, got 0\n' +
+    'pino-bitrix24-workflow: ERR_BITRIX24_INVALID_OPTION: option "concurrency" must be an integer from 1 to 256, got 0\n' +
     'pino-bitrix24-workflow: set it with --concurrency (see --help)\n')
   tt.equal(invalid.stdin.readableFlowing, null, 'stdin was never read')
 
@@ -505,7 +505,7 @@ t.test('binary', async tb => {
       { args: ['--api-key', secret, '--flush-interval', '-1'], match: /option "flushInterval" must be an integer from 0 to 3600000, got -1\n.*--flush-interval/ },
       { args: ['--api-key', secret, '--flush-interval', '12abc'], match: /flag --flush-interval takes a number, got "12abc"/ },
       { args: [`--api-key=${secret}\n`], match: /option "apiKey" must be .*\(or env BITRIX24_API_KEY\), got a string of 27 characters\n.*--api-key/ },
-      { args: [], env: { BITRIX24_API_KEY: `${secret}\r` }, match: /^pino-bitrix24-workflow: env BITRIX24_API_KEY \(option "apiKey"\) must be .*, got a string of 27 characters\npino-bitrix24-workflow: fix or unset env BITRIX24_API_KEY, or override it with --api-key\n$/ },
+      { args: [], env: { BITRIX24_API_KEY: `${secret}\r` }, match: /^pino-bitrix24-workflow: ERR_BITRIX24_INVALID_OPTION: env BITRIX24_API_KEY \(option "apiKey"\) must be .*, got a string of 27 characters\npino-bitrix24-workflow: fix or unset env BITRIX24_API_KEY, or override it with --api-key\n$/ },
       { args: [], env: { BITRIX24_API_KEY: secret, BITRIX24_TIME_ZONE: 'Mars/Olympus' }, match: /env BITRIX24_TIME_ZONE \(option "timeZone"\) must be an IANA time zone name.*, got "Mars\/Olympus"\n.*fix or unset env BITRIX24_TIME_ZONE, or override it with --time-zone\n$/ },
       { args: ['--base-url', 'http://example.com'], env: { BITRIX24_API_KEY: secret }, match: /option "baseUrl" must use https: unless its host is loopback.*\n.*--base-url/ },
       { args: ['--api-key', secret, '--on-rate-limit', 'panic'], match: /option "onRateLimit" must be "buffer" or "drop", got "panic"\n.*--on-rate-limit/ },

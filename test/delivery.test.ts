@@ -103,7 +103,7 @@ const keyCodes: Array<[number, string, RegExp]> = [
   [401, 'INVALID_API_KEY', /issue a new key/],
   [401, 'INVALID_APP_KEY', /sessionToken/],
   [401, 'TOKEN_MISSING', /connect the portal/],
-  [401, 'TOKEN_EXPIRED', /reauthorize through \/v1\/oauth\/authorize/],
+  [401, 'TOKEN_EXPIRED', /reauthorize \(\/v1\/oauth\/authorize\)/],
   [403, 'SCOPE_DENIED', /bizproc scope/],
   [403, 'OAUTH_REQUIRED', /app key/],
   [403, 'WRITE_BLOCKED_READONLY_KEY', /read-only/],
@@ -180,9 +180,20 @@ for (const [status, code] of rejected) {
     t.equal(h.stats.dropped.rejected, 3)
     t.same(h.sim.entries(B), ['fine'])
     t.equal(h.stderr.length, 1, 'reported once')
-    t.match(h.stderr[0], new RegExp(`an entry was refused \\(HTTP ${status} ${code}`))
+    t.match(h.stderr[0], new RegExp(`^pino-bitrix24-workflow: event token wf\\.aaa…en-a: HTTP ${status} ${code}: .*; the entry is dropped`))
   })
 }
+
+t.test('a 422 report names the token and the server\'s message, cleaned and capped, in one line of 200 characters', async (t) => {
+  const h = await harness(t)
+  h.sim.script({ status: 422, code: 'BITRIX_ERROR', message: 'Bitrix24 rejected the call: \u001b[2Jworkflow 42 is not running ' + 'x'.repeat(300) })
+  h.delivery.add('wf.import.0042.aaaa', 'x')
+  await h.delivery.flush()
+  t.equal(h.stderr.length, 1)
+  const line = h.stderr[0] as string
+  t.match(line, /^pino-bitrix24-workflow: event token wf\.imp…aaaa: HTTP 422 BITRIX_ERROR: Bitrix24 refused the entry; the entry is dropped \(server message: Bitrix24 rejected the call: workflow 42 is not running x+…\n$/)
+  t.ok(line.length <= 201, `${line.length} characters`)
+})
 
 t.test('an unparsable body is classified by its status', async (t) => {
   const h = await harness(t)

@@ -197,7 +197,7 @@ t.test('in the worker, a bad proxy variable disables the transport with its name
   const stream = await createTransport({ apiKey: API_KEY }, { worker: true, env: { HTTPS_PROXY: 'ftp://u:s3cret@host' }, stderr: (l) => { stderr.push(l) } })
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
-  t.match(stderr, [/ERR_BITRIX24_INVALID_OPTION: env HTTPS_PROXY must be an http: or https: URL .* got "ftp:\/\/…@host\/"\. .* To fix: correct option "proxy" \(or env HTTPS_PROXY\)\./])
+  t.match(stderr, [/ERR_BITRIX24_INVALID_OPTION: env HTTPS_PROXY must be an http: or https: URL .* got "ftp:\/\/…@host\/"; transport disabled/])
   t.notOk(stderr.join('').includes('s3cret'))
   await t.rejects(createTransport({ apiKey: API_KEY }, { env: { HTTPS_PROXY: 'ftp://host' } }), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'proxy' }, 'in-process: rejects')
   const bad = 'http://user:s3cret%zz@127.0.0.1:3128'
@@ -205,6 +205,6 @@ t.test('in the worker, a bad proxy variable disables the transport with its name
   const disabled = await createTransport({ apiKey: API_KEY, proxy: bad }, { worker: true, env: {}, stderr: (l) => { lines.push(l) } })
   disabled.end()
   await new Promise((resolve) => disabled.once('close', resolve))
-  t.match(lines, [/ERR_BITRIX24_INVALID_OPTION: option "proxy" must be .* got "http:\/\/…@127\.0\.0\.1:3128\/"\. .* To fix: correct option "proxy"\./], 'a proxy option undici cannot decode: coded, named')
+  t.match(lines, [/ERR_BITRIX24_INVALID_OPTION: option "proxy" must be .* got "http:\/\/…@127\.0\.0\.1:3128\/"; transport disabled/], 'a proxy option undici cannot decode: coded, named')
   t.notOk(lines.join('').includes('s3cret'))
 })

@@ -48,6 +48,21 @@ t.test('stats at shutdown: lost when the app just returns, received with end() a
   const ended = await runApp(dir, 'shutdown.js', env(sim.url, {}, { SHUTDOWN: 'end' }))
   t.equal(ended.code, 0, ended.stderr)
   t.match(JSON.parse(/^stats (.*)$/m.exec(ended.stdout)?.[1] ?? '{}'), { received: 5, delivered: 5 }, 'transport.end() and \'close\': the event arrives')
+  sim.reset()
+  const idle = await runApp(dir, 'shutdown.js', env(sim.url, {}, { SHUTDOWN: 'idle' }))
+  t.equal(idle.code, 0, idle.stderr)
+  t.match(JSON.parse(/^stats (.*)$/m.exec(idle.stdout)?.[1] ?? '{}'), { received: 5, delivered: 5 }, 'the recipe in an idle process: the event arrives')
+})
+
+t.test('a transport without a logger, or never written to, does not hold the process open', async (t) => {
+  const { sim, dir } = await setup(t)
+  // A hang would last until runApp kills the child (code null); the child says how long it lived.
+  for (const mode of ['no-logger', 'no-line', 'invalid']) {
+    const run = await runApp(dir, 'idle.js', env(sim.url, {}, { IDLE_MODE: mode }), 30_000)
+    t.equal(run.code, 0, `${mode}: exits by itself (${run.stderr})`)
+    t.match(run.stdout, /^lived \d+ ms$/m, `${mode}: ${run.stdout.trim()}`)
+  }
+  t.equal(sim.requests.length, 0)
 })
 
 t.test('an ES module entry uses the target by name; in-process use works from ESM too', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { DEFAULT_BASE_URL, defaults, describe, parseOptions } from '../lib/options'
+import { DEFAULT_BASE_URL, defaults, describe, parseOptions, unknownNames, unknownOptionsError, withoutUnknown } from '../lib/options'
 import type { Config } from '../lib/options'
 import {
   Bitrix24TransportError,
@@ -583,4 +583,29 @@ t.test('baseUrl: a password with @ or /, or a URL with backslashes, is not echoe
     t.equal(err.option, 'baseUrl', url)
     t.notMatch(err.message, /secret|p@ss|ss@|ss\//, `${url}: ${err.message}`)
   }
+})
+
+t.test('unknown option names: rejected with the nearest option named', async (t) => {
+  t.throws(() => parseOptions({ apiKey: KEY, flushIntervall: 500 }, NO_ENV), {
+    code: 'ERR_BITRIX24_UNKNOWN_OPTION',
+    option: 'flushIntervall',
+    message: 'pino-bitrix24-workflow: unknown option "flushIntervall" (did you mean "flushInterval"?)'
+  })
+  t.throws(() => parseOptions({ apiKey: KEY, levle: 'warn', onRatelimit: 'drop' }, NO_ENV), {
+    message: 'pino-bitrix24-workflow: unknown options "levle" (did you mean "level"?), "onRatelimit" (did you mean "onRateLimit"?)'
+  })
+  t.throws(() => parseOptions({ apiKey: KEY, zzzzzz: 1, b: 2, c: 3, d: 4 }, NO_ENV), {
+    message: 'pino-bitrix24-workflow: unknown options "zzzzzz", "b", "c" and 1 more'
+  })
+  const long = caught(() => parseOptions({ apiKey: KEY, ['x'.repeat(100) + '\u001b[2J']: 1 }, NO_ENV))
+  t.equal(long.message, `pino-bitrix24-workflow: unknown option "${'x'.repeat(40)}…"`, 'a long name is cut')
+  const secret = caught(() => parseOptions({ apiKey: KEY, [KEY]: 1 }, NO_ENV))
+  t.notOk(secret.message.includes(KEY), 'a key given as a name is not echoed')
+  t.doesNotThrow(() => parseOptions({ apiKey: KEY, $context: { threadStreamVersion: '4' }, pinoWillSendConfig: true, levels: {}, dedupe: true }, NO_ENV),
+    'what pino and thread-stream add is no unknown option')
+  t.same(unknownNames('x'), [])
+  t.same(withoutUnknown({ apiKey: KEY, flushIntervall: 1 }), { apiKey: KEY })
+  const given = { apiKey: KEY }
+  t.equal(withoutUnknown(given), given, 'nothing to leave out: the same object')
+  t.equal(unknownOptionsError({ apiKey: KEY }), undefined)
 })

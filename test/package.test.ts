@@ -5,8 +5,9 @@
 // repository's own node_modules, one directory up.
 
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import ts from 'typescript'
 import pkg from '../package.json'
@@ -56,10 +57,13 @@ t.test('the packed package type-checks in an app, whatever its module resolution
   const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', app], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string, files: Array<{ path: string }> }>
   const tarball = packed[0] as { filename: string, files: Array<{ path: string }> }
   const files = tarball.files.map((f) => f.path)
-  for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/lib/simulator.d.ts', 'dist/context.js', 'dist/context.d.ts', 'dist/bin/cli.js']) {
+  for (const file of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/lib/simulator.d.ts', 'dist/context.js', 'dist/context.d.ts', 'dist/bin/cli.js']) {
     t.ok(files.includes(file), `ships ${file}`)
   }
   t.notOk(files.some((f) => f.startsWith('test/') || (f.endsWith('.ts') && !f.endsWith('.d.ts'))), 'no sources or tests')
+  t.notOk(files.includes('dist/package.json'), 'no copy of package.json in dist/ (with scripts and devDependencies)')
+  t.same(files.filter((f) => !/^(dist\/|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE$)/.test(f)), [], 'nothing else: no docs/, demo/, bench/, scripts/')
+  t.same(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts)$/.test(f)), [], 'dist/ holds only compiled code and types')
 
   execFileSync('tar', ['-xzf', join(app, tarball.filename), '-C', join(app, 'node_modules')])
   renameSync(join(app, 'node_modules', 'package'), join(app, 'node_modules', 'pino-bitrix24-workflow'))
@@ -98,4 +102,42 @@ t.test('the packed package type-checks in an app, whatever its module resolution
     const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
     t.same(errors, [], `moduleResolution ${moduleResolution}: no errors`)
   }
+})
+
+t.test('a consumer install: the packed tarball with pino, without ioredis', async (t) => {
+  // Outside the repository: no node_modules above it to fall back on.
+  const app = mkdtempSync(join(tmpdir(), 'pino-bitrix24-consumer-'))
+  t.teardown(() => rmSync(app, { recursive: true, force: true }))
+  const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', app], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string }>
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
+  // From npm's cache when it holds them (npm ci filled it), else from the registry.
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `./${(packed[0] as { filename: string }).filename}`, 'pino'], { cwd: app, encoding: 'utf8' })
+  t.ok(existsSync(join(app, 'node_modules', 'pino-bitrix24-workflow', 'dist', 'index.js')), 'installed')
+  t.notOk(existsSync(join(app, 'node_modules', 'ioredis')), 'no ioredis: it is an optional peer dependency')
+  const own = ['pino-abstract-transport', 'split2', 'undici']
+  for (const name of own) t.ok(existsSync(join(app, 'node_modules', name)), `${name} installed`)
+
+  const run = (code: string, env: Record<string, string> = {}) => {
+    writeFileSync(join(app, 'app.js'), code)
+    const child = spawnSync(process.execPath, ['app.js'], { cwd: app, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH ?? '', ...env } })
+    return { code: child.status, stderr: child.stderr }
+  }
+  // The first thing a newcomer may try; a hang would end in the timeout's kill (status null).
+  const bare = run("require('pino').transport({ target: 'pino-bitrix24-workflow', options: { apiKey: 'k' } })\n")
+  t.equal(bare.code, 0, `a transport without a logger lets the process exit ${bare.stderr}`)
+  t.equal(bare.stderr, '')
+
+  const redis = run([
+    "const pino = require('pino')",
+    "pino(pino.transport({ target: 'pino-bitrix24-workflow', options: { apiKey: 'vibe_api_test_key', baseUrl: 'http://127.0.0.1:9', redisUrl: 'redis://:hunter2@127.0.0.1:6379' } }))",
+    ''
+  ].join('\n'))
+  t.equal(redis.code, 0)
+  t.equal(redis.stderr, 'pino-bitrix24-workflow: ERR_BITRIX24_MISSING_PACKAGE: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n', 'one coded line naming the package')
+  const inProcess = run([
+    "require('pino-bitrix24-workflow').build({ apiKey: 'vibe_api_test_key', redisUrl: 'redis://127.0.0.1:6379' })",
+    '  .catch((err) => { console.error(err.code); process.exitCode = 3 })',
+    ''
+  ].join('\n'))
+  t.same(inProcess, { code: 3, stderr: 'ERR_BITRIX24_MISSING_PACKAGE\n' }, 'in-process: a coded error')
 })

@@ -1,17 +1,18 @@
-// The README's code blocks are examples users paste, so they are checked as
-// code. Every js/ts block is at least parsed: a block that requires is
-// compiled as a CommonJS module (so a top-level await fails, as it would in
-// Node), one that imports or exports as an ES module, any other as the body
-// of an async function (a snippet from inside a handler). TypeScript blocks
-// get the compiler's syntax diagnostics. A block whose info string says
-// `run` (```js run) is also run, as a file of its own in a child process,
-// with the built package resolvable by name and BITRIX24_API_KEY and
-// BITRIX24_BASE_URL pointing at a simulator: it must exit 0 with nothing on
-// stderr (the transport reports every problem there). New blocks are picked
-// up by themselves.
+// The README's code blocks are examples users paste, so every js/ts block is
+// run as written, as a file of its own in a child process, with the built
+// package resolvable by name and BITRIX24_API_KEY and BITRIX24_BASE_URL
+// pointing at a simulator in this process (another process than the app's,
+// as the README advises). A ```js run block must exit 0; a ```js server block
+// listens on PORT, gets one activity request as Bitrix24 posts it, must land
+// that activity's rows and completion, and is then stopped; a ```ts block is
+// stripped of its types first and runs like a `run` block. None may write to
+// stderr (the transport reports every problem there). Every block is parsed
+// first. New blocks are picked up by themselves.
 
 import t from 'tap'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { connect, type AddressInfo, createServer } from 'node:net'
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import vm from 'node:vm'
@@ -91,16 +92,52 @@ t.test('the checker itself', async (t) => {
 })
 
 t.test('every JS and TS block of the README parses', async (t) => {
-  t.ok(code.length >= 10, `${code.length} blocks found`)
+  t.ok(code.length >= 6, `${code.length} blocks found`)
   t.ok(code.some((b) => TS.has(b.lang)), 'TypeScript blocks among them')
   for (const block of code) {
     t.equal(syntaxError(block), undefined, `README.md:${block.line} (${block.lang}, ${kindOf(block)}) parses`)
   }
 })
 
-t.test('the runnable blocks run against the simulator', async (t) => {
-  const runnable = code.filter((b) => b.attrs.includes('run'))
-  t.ok(runnable.length >= 4, `${runnable.length} runnable blocks`)
+t.test('the README is for users: at most 350 lines, every code block runnable', async (t) => {
+  const lines = readme.split('\n').length
+  t.ok(lines <= 350, `${lines} lines`)
+  for (const block of code) {
+    t.ok(TS.has(block.lang) || block.attrs.includes('run') || block.attrs.includes('server'), `README.md:${block.line} is run (js run, js server or ts)`)
+  }
+})
+
+/** A free loopback port, for a server block. */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  server.close()
+  return port
+}
+
+/** Bounded polling: a server block listens when it is ready, with no event to tell this process. */
+async function until (cond: () => boolean | Promise<boolean>, ms = 20000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (await cond()) return true
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return false
+}
+
+async function listening (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+t.test('every block runs against the simulator, as written', async (t) => {
+  const runnable = code
+  t.ok(runnable.length >= 6, `${runnable.length} blocks`)
   const sim = await startSimulator()
   t.teardown(() => sim.close())
   // Under node_modules/.cache: ignored by git and linters; the package is
@@ -114,19 +151,45 @@ t.test('the runnable blocks run against the simulator', async (t) => {
   const env: NodeJS.ProcessEnv = { ...process.env, BITRIX24_API_KEY: 'vibe_api_test_key', BITRIX24_BASE_URL: sim.url }
   for (const name of ['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy', 'NODE_OPTIONS']) delete env[name]
   for (const block of runnable) {
-    const file = join(dir, `readme-${block.line}.${kindOf(block) === 'module' ? 'mjs' : 'cjs'}`)
-    writeFileSync(file, block.code)
+    const where = `README.md:${block.line}`
+    const typescript = TS.has(block.lang)
+    const file = join(dir, `readme-${block.line}.${kindOf(block) === 'module' && !typescript ? 'mjs' : 'cjs'}`)
+    // Types stripped, as a compiler would: the CommonJS it emits for an app with esModuleInterop.
+    writeFileSync(file, typescript
+      ? ts.transpileModule(block.code, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } }).outputText
+      : block.code)
     const before = sim.requests.length
-    const result = await new Promise<{ code: number | null, stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, [file], { cwd: dir, env, timeout: 60000 }, (_err, _stdout, stderr) => {
-        resolve({ code: child.exitCode, stderr })
+    if (block.attrs.includes('server')) {
+      const port = await freePort()
+      const child = spawn(process.execPath, [file], { cwd: dir, env: { ...env, PORT: String(port) } })
+      let stderr = ''
+      child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+      const exited = once(child, 'close')
+      t.ok(await until(() => listening(port)), `${where} listens on PORT`)
+      const token = `wf.readme.server.${block.line}`
+      const res = await fetch(`http://127.0.0.1:${port}/activity/import`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `event_token=${token}&workflow_id=1&properties%5Bfile%5D=contacts.csv`
       })
-    })
-    t.equal(result.code, 0, `README.md:${block.line} exits 0`)
-    t.equal(result.stderr, '', `README.md:${block.line} writes nothing to stderr`)
+      t.equal(res.status, 200, `${where} answers the activity request`)
+      t.ok(await until(() => sim.event(token) !== undefined), `${where}: the activity is completed`)
+      t.match(sim.entries(token).join('\n'), /INFO Import started file=contacts\.csv/, `${where}: its lines landed, with the nested property`)
+      child.kill('SIGTERM')
+      await exited
+      t.equal(stderr, '', `${where} writes nothing to stderr`)
+    } else {
+      const result = await new Promise<{ code: number | null, stderr: string }>((resolve) => {
+        const child = execFile(process.execPath, [file], { cwd: dir, env, timeout: 60000 }, (_err, _stdout, stderr) => {
+          resolve({ code: child.exitCode, stderr })
+        })
+      })
+      t.equal(result.code, 0, `${where} exits 0`)
+      t.equal(result.stderr, '', `${where} writes nothing to stderr`)
+    }
     const answered = sim.requests.slice(before)
     // A block that logs to this simulator must reach it: "every request succeeded" alone passes for none.
-    if (!block.code.includes('startSimulator')) t.ok(answered.length > 0, `README.md:${block.line}: its lines reached the simulator`)
-    t.ok(answered.every((r) => r.status === 200), `README.md:${block.line}: every request it sent to the simulator succeeded`)
+    t.ok(answered.length > 0, `${where}: its lines reached the simulator`)
+    t.ok(answered.every((r) => r.status === 200), `${where}: every request it sent to the simulator succeeded`)
   }
 })

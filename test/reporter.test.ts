@@ -116,8 +116,10 @@ t.test('the first line opens the window whenever it comes', async (t) => {
 
 t.test('shortToken keeps enough to tell tokens apart, not enough to use one', async (t) => {
   t.equal(shortToken(''), '…')
-  t.equal(shortToken('abc'), 'abc…')
-  t.equal(shortToken('abcdefghijkl'), 'abc…', '12 characters: a short prefix only')
+  t.equal(shortToken('abc'), 'a…bc')
+  t.not(shortToken('wf.1'), shortToken('wf.2'), 'short tokens that differ at the end read apart')
+  t.equal(shortToken('abcdefghijkl'), 'abc…jkl', '12 characters: head and tail')
+  t.not(shortToken('wf.import.01'), shortToken('wf.import.02'))
   t.equal(shortToken('abcdefghijklm'), 'abcdef…jklm', '13 characters: head and tail')
   const token = 'c5f8a1e2b3d4e5f60718293a4b5c6d7e'
   const short = shortToken(token)
@@ -244,7 +246,7 @@ t.test('a hostile server\'s hint, warning, message and code reach stderr as one 
     t.ok(line.length <= PREFIX.length + MAX_REPORT_LENGTH + 1, `bounded (${line.length})`)
   }
   t.match(h.stderr[0], /^pino-bitrix24-workflow: the server warns: warn w+…\n$/)
-  t.match(h.stderr[1], /^pino-bitrix24-workflow: an entry was refused \(HTTP 400 EVIL CODE: the server answered HTTP 400 \(server hint:  ?pino-bitrix24-workflow: all entries delivered pino/)
+  t.match(h.stderr[1], /^pino-bitrix24-workflow: event token wf\.…more: HTTP 400 EVIL CODE: the server answered HTTP 400; the entry is dropped \(server message: {1,2}pino-bitrix24-workflow: all entries delivered/)
   t.match(h.stderr.join(''), /HTTP 400 HTTP_400/, 'the cut 100 KB answer is classified by its status')
 })
 

@@ -3,7 +3,9 @@ import pino from 'pino'
 import type { Options } from '../lib/options'
 import { systemClock } from '../lib/clock'
 import { LocalBudget } from '../lib/request-budget'
-import { createTransport } from '../lib/transport'
+import { createTransport, type Internals } from '../lib/transport'
+import { EventEmitter } from 'node:events'
+import FakeTimers from '@sinonjs/fake-timers'
 import { API_KEY, waitFor } from './fixtures/harness'
 import { startSimulator } from '../lib/simulator'
 import type { Stats } from '../lib/stats'
@@ -125,15 +127,13 @@ async function disabled (t: Test, options: unknown, env: NodeJS.ProcessEnv | nul
 t.test('in the worker, invalid options disable the transport: one stderr line, lines discarded', async (t) => {
   const missing = await disabled(t, {})
   t.equal(missing.length, 1, 'one line')
-  t.equal(missing[0], 'pino-bitrix24-workflow: ERR_BITRIX24_MISSING_API_KEY: option "apiKey" must be a Vibe API key (or env BITRIX24_API_KEY), got nothing. ' +
-    'This transport is disabled and discards its lines; the app and its other targets go on. To fix: set option "apiKey" or env BITRIX24_API_KEY. ' +
-    'To stop the app instead, check the options with parseOptions() in the main thread before pino.transport().\n')
+  t.equal(missing[0], 'pino-bitrix24-workflow: ERR_BITRIX24_MISSING_API_KEY: no API key: set env BITRIX24_API_KEY or option "apiKey"; transport disabled, the app and its other targets go on\n')
   const insecure = await disabled(t, { apiKey: API_KEY, baseUrl: 'http://u:pw@example.com' })
-  t.match(insecure, [/^pino-bitrix24-workflow: ERR_BITRIX24_INSECURE_BASE_URL: option "baseUrl" must use https: .* To fix: correct option "baseUrl" \(or env BITRIX24_BASE_URL\)\./])
+  t.match(insecure, [/^pino-bitrix24-workflow: ERR_BITRIX24_INSECURE_BASE_URL: option "baseUrl" must use https: .*; transport disabled, the app and its other targets go on\n$/])
   t.notOk(insecure[0]?.includes(API_KEY) === true || insecure[0]?.includes('pw') === true, 'no secret')
-  t.match(await disabled(t, { apiKey: API_KEY, flushInterval: -1 }), [/ERR_BITRIX24_INVALID_OPTION: option "flushInterval" must be an integer from 0 to 3600000, got -1\. .* To fix: correct option "flushInterval"\. /])
-  t.match(await disabled(t, { apiKey: API_KEY, level: 'loud' }), [/ERR_BITRIX24_INVALID_OPTION: option "level" must be a level of the logger, got "loud"\./], 'a level the logger lacks, too')
-  t.match(await disabled(t, 'vibe_api_x'), [/option "options" must be an object, got a string of 10 characters\. .* To fix: correct option "options"\./])
+  t.match(await disabled(t, { apiKey: API_KEY, flushInterval: -1 }), [/ERR_BITRIX24_INVALID_OPTION: option "flushInterval" must be an integer from 0 to 3600000, got -1; transport disabled/])
+  t.match(await disabled(t, { apiKey: API_KEY, level: 'loud' }), [/ERR_BITRIX24_INVALID_OPTION: option "level" must be a level of the logger, got "loud"; transport disabled/], 'a level the logger lacks, too')
+  t.match(await disabled(t, 'vibe_api_x'), [/option "options" must be an object, got a string of 10 characters; transport disabled/])
 })
 
 t.test('a disabled transport honours a plain quiet', async (t) => {
@@ -186,4 +186,123 @@ t.test('the request budget can be handed in: delivery spends that one, and close
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
   t.ok(closed)
+})
+
+t.test('in the worker, an unknown option name: one stderr line with the nearest option, the rest applies', async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const stderr: string[] = []
+  const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, flushIntervall: 10, messageFormat: '{msg}' } as Options, {
+    worker: true,
+    stderr: (line) => { stderr.push(line) }
+  })
+  t.same(stderr, ['pino-bitrix24-workflow: ERR_BITRIX24_UNKNOWN_OPTION (ignored; the other options apply): unknown option "flushIntervall" (did you mean "flushInterval"?)\n'])
+  pino(stream).info({ eventToken: 'wf.unknown' }, 'still delivered')
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.same(sim.entries('wf.unknown'), ['still delivered'])
+  await t.rejects(createTransport({ apiKey: API_KEY, flushIntervall: 10 } as Options), { code: 'ERR_BITRIX24_UNKNOWN_OPTION' }, 'in-process build() rejects')
+})
+
+t.test('pino\'s configuration: lines that come before it are held, then formatted with it', async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const port = new EventEmitter()
+  const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, messageFormat: '{level} {msg}', level: 'audit' }, {
+    worker: true,
+    pinoSendsConfig: true,
+    port
+  })
+  t.equal(port.listenerCount('message'), 1, 'listening for the configuration')
+  stream.write(JSON.stringify({ level: 35, message: 'before the config', eventToken: 'wf.held' }) + '\n')
+  stream.write(JSON.stringify({ level: 30, message: 'below audit', eventToken: 'wf.held' }) + '\n')
+  await new Promise((resolve) => setImmediate(resolve))
+  port.emit('message', { code: 'FLUSH' })
+  port.emit('message', null)
+  t.equal(stream.stats.received, 0, 'held, not yet read')
+  port.emit('message', { code: 'PINO_CONFIG', config: { messageKey: 'message', levels: { labels: { 30: 'info', 35: 'audit' }, values: { info: 30, audit: 35 } } } })
+  t.equal(port.listenerCount('message'), 0, 'listens no more')
+  t.equal(stream.stats.received, 2)
+  await new Promise((resolve) => stream.flush(resolve))
+  t.same(sim.entries('wf.held'), ['AUDIT before the config'])
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+})
+
+t.test('pino\'s configuration that never comes: defaults after a wait, at flush, at close, or when too much is held', async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const clock = FakeTimers.createClock()
+  const open = async (extra: Partial<Internals> = {}, options: Options = {}) => await createTransport({ apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, ...options }, {
+    worker: true, pinoSendsConfig: true, port: new EventEmitter(), clock: { now: () => clock.now, setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h as number) }, ...extra
+  })
+  const line = (token: string): string => JSON.stringify({ level: 30, msg: 'x', eventToken: token }) + '\n'
+
+  const waited = await open()
+  waited.write(line('wf.a'))
+  waited.write(line('wf.a'))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(waited.stats.received, 0)
+  clock.tick(999)
+  t.equal(waited.stats.received, 0, 'held for a second')
+  clock.tick(1)
+  t.equal(waited.stats.received, 2, 'then read with pino\'s defaults')
+  waited.end()
+
+  const flushed = await open()
+  flushed.write(line('wf.b'))
+  await new Promise((resolve) => setImmediate(resolve))
+  flushed.flush()
+  t.equal(flushed.stats.received, 1, 'flush reads what is held')
+  flushed.end()
+
+  const closed = await open()
+  closed.end()
+  await new Promise((resolve) => closed.once('close', resolve))
+  t.equal(closed.stats.received, 0, 'closes without a line or a configuration')
+
+  const full = await open({}, { maxBufferedBytes: 65536 })
+  full.write(JSON.stringify({ level: 30, msg: 'y'.repeat(70000), eventToken: 'wf.c' }) + '\n')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(full.stats.received, 1, 'past maxBufferedBytes it waits no more')
+  full.end()
+
+  const levelLess = await open({}, { level: 'audit' })
+  const stderr: string[] = []
+  t.ok(levelLess)
+  levelLess.write(line('wf.d'))
+  await new Promise((resolve) => setImmediate(resolve))
+  clock.tick(1000)
+  t.match(levelLess.stats, { received: 1, dropped: { disabled: 1 } }, 'a level the logger turns out to lack disables it, held lines too')
+  levelLess.end()
+  t.same(stderr, [])
+
+  const noPort = await open({ port: null })
+  noPort.write(line('wf.e'))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(noPort.stats.received, 1, 'no port to listen on: no wait')
+  noPort.end()
+})
+
+t.test('redisUrl without ioredis installed: a coded error in-process, one line in the worker and local pacing', async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const options: Options = { apiKey: API_KEY, baseUrl: sim.url, redisUrl: 'redis://:secret@127.0.0.1:1', messageFormat: '{msg}' }
+  const installed = (name: string): boolean => name !== 'ioredis'
+  await t.rejects(createTransport(options, { installed }), {
+    code: 'ERR_BITRIX24_MISSING_PACKAGE',
+    option: 'redisUrl',
+    message: 'pino-bitrix24-workflow: option "redisUrl" needs the package ioredis: npm install ioredis'
+  })
+  const stderr: string[] = []
+  const stream = await createTransport(options, { installed, worker: true, stderr: (line) => { stderr.push(line) } })
+  t.same(stderr, ['pino-bitrix24-workflow: ERR_BITRIX24_MISSING_PACKAGE: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n'])
+  pino(stream).info({ eventToken: 'wf.no.redis' }, 'paced locally')
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.same(sim.entries('wf.no.redis'), ['paced locally'])
+  // ioredis is a devDependency here: found where it is installed, no error.
+  const withIoredis = await createTransport({ ...options, quiet: true })
+  withIoredis.end()
+  await new Promise((resolve) => withIoredis.once('close', resolve))
 })
