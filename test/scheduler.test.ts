@@ -362,3 +362,28 @@ t.test('close() does not return before lines logged while it waited are delivere
   t.equal(s.requests.length, 3)
   t.equal(s.delivery.activeTokens, 0, 'nothing left behind')
 })
+
+t.test('a wait that gets shorter is not held to the longer timer armed before', async (t) => {
+  let wait = 60_000
+  const budget: RequestBudget = {
+    take: () => wait,
+    slowDown: () => {},
+    speedUp: () => {},
+    pause: () => {},
+    pausedUntil: () => 0,
+    observe: () => {},
+    onChange: () => {},
+    close: async () => {},
+    holdsWhileClosing: () => false
+  }
+  const s = stub(t, { flushInterval: 100, concurrency: 2 }, () => ({}), budget)
+  s.delivery.add(A, 'a')
+  await s.clock.tickAsync(1000)
+  // The pace recovered: the budget now says 500 ms. The next pump hears it (here: B becoming ready).
+  wait = 500
+  s.delivery.add(B, 'b')
+  await s.clock.tickAsync(200)
+  wait = 0
+  await s.clock.tickAsync(500)
+  t.same(s.requests.map((r) => r.at - 1_700_000_000_000), [1600, 1600], 'both went when the shorter wait ended, not after 60 s')
+})
