@@ -112,6 +112,13 @@ export interface Config {
   quiet: boolean
 }
 
+/**
+ * Every option of Options has a row of its own type in OPTIONS, and every row an
+ * option: a row missing, extra or of another type fails to compile here.
+ */
+type Table = { readonly [K in keyof Options]-?: Row<NonNullable<Options[K]>> } & { readonly [K in Exclude<OptionName, keyof Options>]: never }
+const TABLE: Table = OPTIONS
+
 type WithDefault = { [K in OptionName]: typeof OPTIONS[K] extends { default: unknown } ? K : never }[OptionName]
 
 /** The default of every option that has one, read off the declarations; frozen. */
@@ -119,7 +126,7 @@ export const defaults: { readonly [K in WithDefault]: Config[K] extends Array<in
   OPTION_NAMES.flatMap((name) => 'default' in OPTIONS[name] ? [[name, (OPTIONS[name] as Row<unknown>).default]] : [])
 )) as never
 
-const SECRET_OPTIONS = OPTION_NAMES.filter((name) => OPTIONS[name].kind === 'secret')
+const SECRET_OPTIONS = OPTION_NAMES.filter((name) => TABLE[name].kind === 'secret')
 // Options given as a string are most likely a key passed where an object belongs.
 const SECRET = new Set<string>(['options', ...SECRET_OPTIONS])
 // A URL may carry credentials or a key in its query: shown without either.
