@@ -14,6 +14,7 @@ import { OPTION_NAMES, OPTIONS, type Row } from './option-table'
 import { describe, type Options } from './options'
 import { hidden, looksSecret } from './redact'
 import { oneLine } from './reporter'
+import { PREFIX } from './prefix'
 
 export { kebab }
 
@@ -320,15 +321,15 @@ export function flagOf (option: string | undefined): string | undefined {
  */
 export function explain (err: Error): string {
   const message = err.message
-  const prefix = message.startsWith('pino-bitrix24-workflow: ') ? '' : 'pino-bitrix24-workflow: '
+  const prefix = message.startsWith(PREFIX) ? '' : PREFIX
   const { option, env } = err as { option?: string, env?: string }
   const flag = err instanceof UsageError ? undefined : flagOf(option)
   let hint = ''
   if (env !== undefined) {
     // The value came from the environment: the flag is not where to look.
-    hint = `pino-bitrix24-workflow: fix or unset env ${env}${flag === undefined ? '' : `, or override it with ${flag}`}\n`
+    hint = `${PREFIX}fix or unset env ${env}${flag === undefined ? '' : `, or override it with ${flag}`}\n`
   } else if (flag !== undefined) {
-    hint = `pino-bitrix24-workflow: set it with ${flag} (see --help)\n`
+    hint = `${PREFIX}set it with ${flag} (see --help)\n`
   }
   return prefix + message + '\n' + hint
 }

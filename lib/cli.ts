@@ -9,6 +9,7 @@ import { version } from '../package.json'
 import { type Command, explain, parseArgs, usage } from './cli-args'
 import { configuredSecrets, parseOptions } from './options'
 import { createTransport, type Internals, type TransportStream } from './transport'
+import { PREFIX } from './prefix'
 
 export interface RunIO {
   /** The arguments after node and the script. */
@@ -24,7 +25,6 @@ export interface RunIO {
   internals?: Pick<Internals, 'clock' | 'sender'>
 }
 
-const PREFIX = 'pino-bitrix24-workflow: '
 // A line longer than this is skipped (it is still teed): garbage without
 // newlines must not grow the buffer forever. Far above any entry (64 KB).
 export const MAX_LINE_LENGTH = 16 * 1024 * 1024

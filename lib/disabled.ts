@@ -2,6 +2,7 @@ import { type Bitrix24TransportError, ERR_MISSING_API_KEY } from './errors'
 import { OPTIONS } from './option-table'
 import { oneLine } from './reporter'
 import type { Stats } from './stats'
+import { PREFIX } from './prefix'
 
 /**
  * A transport whose configuration is invalid, inside pino's worker. There a
@@ -10,8 +11,6 @@ import type { Stats } from './stats'
  * missing key on a laptop or in CI must not cost the app its stdout logging.
  * So the transport says once what is wrong and discards its lines instead.
  */
-
-const PREFIX = 'pino-bitrix24-workflow: '
 
 /** The one stderr line: the code, what is wrong (naming the option or env variable), and what to do. */
 export function disabledLine (err: Error & Partial<Pick<Bitrix24TransportError, 'code' | 'option' | 'env'>>): string {

@@ -8,6 +8,7 @@ import { deepFreeze } from './freeze'
 import { DEFAULT_BASE_URL, OPTION_NAMES, OPTIONS, type OptionName, type Row, rowOf } from './option-table'
 import { hidden, looksSecret, redactUrl } from './redact'
 import { oneLine } from './reporter'
+import { PREFIX } from './prefix'
 
 export { DEFAULT_BASE_URL }
 
@@ -164,7 +165,7 @@ function subject (name: string, env: Source): string {
 function fail (code: typeof ERR_INVALID_OPTION | typeof ERR_INSECURE_BASE_URL, name: string, env: Source, requirement: string, value: unknown): Bitrix24TransportError {
   return new Bitrix24TransportError(
     code,
-    `pino-bitrix24-workflow: ${subject(name, env)} must ${requirement}, got ${describe(name, value)}`,
+    `${PREFIX}${subject(name, env)} must ${requirement}, got ${describe(name, value)}`,
     name,
     env
   )
@@ -306,7 +307,7 @@ function refuseMisplacedSecret (opts: Record<string, unknown>, env: NodeJS.Proce
     const texts = typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v) => typeof v === 'string') : []
     const text = texts.find((v) => looksSecret(v, secrets))
     if (text !== undefined) {
-      throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "${name}" must not hold an API key or session token, got ${hidden(text)}`, name)
+      throw new Bitrix24TransportError(ERR_INVALID_OPTION, `${PREFIX}option "${name}" must not hold an API key or session token, got ${hidden(text)}`, name)
     }
   }
 }
@@ -350,7 +351,7 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
     } else if (row.required === true) {
       throw new Bitrix24TransportError(
         ERR_MISSING_API_KEY,
-        `pino-bitrix24-workflow: option "${name}" must be a Vibe API key (or env ${row.env}), got nothing`,
+        `${PREFIX}option "${name}" must be a Vibe API key (or env ${row.env}), got nothing`,
         name
       )
     } else {

@@ -1,5 +1,6 @@
 import { Bitrix24TransportError, ERR_INVALID_EVENT_TOKEN, ERR_INVALID_OPTION } from './errors'
 import { BoundValue, checkEventToken, checkKey, errorKeyOf, type EventTokenScope, runInScope } from './context'
+import { PREFIX } from './prefix'
 
 /** An activity's output values, as `/v1/workflows/event` takes them. */
 export type ReturnValues = Record<string, unknown>
@@ -40,7 +41,7 @@ function returnValuesOf (value: unknown): ReturnValues {
 function text (value: unknown, option: string, fallback: string): string {
   if (value === undefined) return fallback
   if (typeof value === 'string') return value
-  throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "${option}" must be a string, got ${typeof value}`, option)
+  throw new Bitrix24TransportError(ERR_INVALID_OPTION, `${PREFIX}option "${option}" must be a string, got ${typeof value}`, option)
 }
 
 /**
@@ -62,11 +63,11 @@ export function runActivity (
 ): Promise<ActivityOutcome> {
   const token = checkEventToken(eventToken)
   if (typeof handler !== 'function') {
-    throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: the activity handler must be a function, got ${typeof handler}`, 'handler')
+    throw new Bitrix24TransportError(ERR_INVALID_OPTION, `${PREFIX}the activity handler must be a function, got ${typeof handler}`, 'handler')
   }
   const { onError } = options
   if (onError !== undefined && typeof onError !== 'function') {
-    throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "onError" must be a function, got ${typeof onError}`, 'onError')
+    throw new Bitrix24TransportError(ERR_INVALID_OPTION, `${PREFIX}option "onError" must be a function, got ${typeof onError}`, 'onError')
   }
   const message = text(options.message, 'message', 'Activity completed')
   const errorMessage = text(options.errorMessage, 'errorMessage', 'Activity failed')
@@ -76,7 +77,7 @@ export function runActivity (
   // one bound to another token would complete that other activity.
   const bound = new BoundValue(tokenKey).of(logger)
   if (bound !== undefined && bound !== token) {
-    throw new Bitrix24TransportError(ERR_INVALID_EVENT_TOKEN, `pino-bitrix24-workflow: the logger given to runActivity is bound to another "${tokenKey}"; pass the root logger`)
+    throw new Bitrix24TransportError(ERR_INVALID_EVENT_TOKEN, `${PREFIX}the logger given to runActivity is bound to another "${tokenKey}"; pass the root logger`)
   }
   const tokenField = bound === undefined ? { [tokenKey]: token } : {}
   const errorKey = errorKeyOf(logger)

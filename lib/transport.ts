@@ -14,6 +14,7 @@ import type { RequestBudget } from './request-budget'
 import { Router } from './router'
 import { isThreadStreamData, pinoSendsConfig } from './runtime'
 import { createStats, type Stats } from './stats'
+import { PREFIX } from './prefix'
 
 /** The stream the factory returns: what pino writes to, plus delivery's controls. */
 export type TransportStream = Transform & {
@@ -110,7 +111,7 @@ export async function createTransport (options?: Options, internals: Internals =
     if (config.level !== undefined) {
       minLevel = levelNumber(config.level, pino)
       if (minLevel === undefined) {
-        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${describe('level', config.level)}`, 'level')
+        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `${PREFIX}option "level" must be a level of the logger, got ${describe('level', config.level)}`, 'level')
         if (!inWorker) throw err
         disable(err)
         return
