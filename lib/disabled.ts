@@ -1,4 +1,5 @@
 import { type Bitrix24TransportError, ERR_MISSING_API_KEY } from './errors'
+import type { Emit } from './events'
 import { OPTIONS } from './option-table'
 import { oneLine } from './reporter'
 import type { Stats } from './stats'
@@ -27,16 +28,25 @@ export function disabledLine (err: Error & Partial<Pick<Bitrix24TransportError, 
     `To fix: ${fix}. To stop the app instead, check the options with parseOptions() in the main thread before pino.transport().\n`
 }
 
-/** Counts every line as dropped for reason `disabled`: nothing is parsed, nothing is sent. */
+/**
+ * Counts every line as dropped for reason `disabled` and raises the drop event,
+ * as every other reason does: nothing is parsed, so the event names no token,
+ * and its code is the configuration error's.
+ */
 export class Discard {
   private readonly stats: Stats
+  private readonly emit: Emit
+  private readonly code: string
 
-  constructor (stats: Stats) {
+  constructor (stats: Stats, emit: Emit, code: string) {
     this.stats = stats
+    this.emit = emit
+    this.code = code
   }
 
   line (): void {
     this.stats.received++
     this.stats.dropped.disabled++
+    this.emit('bitrix24:drop', { reason: 'disabled', lines: 1, token: '', code: this.code })
   }
 }

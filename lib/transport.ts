@@ -88,7 +88,7 @@ export async function createTransport (options?: Options, internals: Internals =
 
   const disable = (err: Bitrix24TransportError): void => {
     write(disabledLine(err))
-    sink = new Discard(stats)
+    sink = new Discard(stats, emit, err.code)
   }
 
   const stream = await build((source) => {

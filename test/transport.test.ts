@@ -111,6 +111,8 @@ async function disabled (t: Test, options: unknown, env: NodeJS.ProcessEnv | nul
   const stderr: string[] = []
   const stream = await createTransport(options as Options, { worker: true, env: env ?? undefined, stderr: (line) => { stderr.push(line) } })
   const stats = new Promise<Stats>((resolve) => stream.once('bitrix24:stats', resolve))
+  const drops: unknown[] = []
+  stream.on('bitrix24:drop', (event) => { drops.push(event) })
   const logger = pino(stream)
   logger.child({ eventToken: 'wf.disabled' }).info('never sent')
   logger.info('no token either')
@@ -119,6 +121,7 @@ async function disabled (t: Test, options: unknown, env: NodeJS.ProcessEnv | nul
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
   t.match(await stats, { received: 2, dropped: { disabled: 2 } }, 'every line is counted as dropped, reason disabled')
+  t.match(drops, [{ reason: 'disabled', lines: 1, token: '' }, { reason: 'disabled', lines: 1, token: '' }], 'and raises the drop event')
   return stderr
 }
 
