@@ -6,8 +6,8 @@ export interface Clock {
   now: () => number
   setTimeout: (fn: () => void, ms: number) => unknown
   clearTimeout: (handle: unknown) => void
-  /** Lets the process exit while only this timer is pending; a fake clock has nothing to let go. */
-  unref?: (handle: unknown) => void
+  /** Lets the process exit while only this timer is pending (a fake clock has nothing to let go). */
+  unref: (handle: unknown) => void
 }
 
 export const systemClock: Clock = {

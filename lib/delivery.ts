@@ -92,7 +92,7 @@ export class Delivery {
       this.armStats()
     }, this.config.statsInterval)
     // In-process, the counters must not keep the application alive.
-    this.clock.unref?.(this.statsTimer)
+    this.clock.unref(this.statsTimer)
   }
 
   private emitStats (): void {

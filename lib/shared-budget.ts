@@ -108,7 +108,7 @@ export class SharedBudget implements RequestBudget {
       this.fallBack(`no connection within ${this.timeout} ms: ${this.lastError}`)
     }, this.timeout)
     // Requests waiting for it hold the process through the scheduler's timer; this one need not.
-    this.clock.unref?.(this.connectTimer)
+    this.clock.unref(this.connectTimer)
   }
 
   /** Whether the bucket in Redis paces requests now (false: connecting, or pacing locally). */
@@ -301,7 +301,7 @@ export class SharedBudget implements RequestBudget {
       if (this.mode === 'local') this.probe()
     }, this.probeInterval)
     // Waiting for Redis must not keep an in-process application alive.
-    this.clock.unref?.(this.probeTimer)
+    this.clock.unref(this.probeTimer)
   }
 }
 

@@ -40,7 +40,7 @@ t.test('require: loads neither the transport nor undici nor pino-abstract-transp
   t.equal(run.code, 0, run.stderr)
   const out = JSON.parse(run.stdout) as { exports: string[], loaded: string[], all: string[], lines: unknown[] }
   t.same(out.exports, Object.keys(entry).sort())
-  t.same(out.loaded.map((f) => f.replace(/^.*\/dist\//, 'dist/')).sort(), ['dist/context.js', 'dist/lib/context.js', 'dist/lib/errors.js', 'dist/lib/run-activity.js', 'dist/lib/token-length.js'])
+  t.same(out.loaded.map((f) => f.replace(/^.*\/dist\//, 'dist/')).sort(), ['dist/context.js', 'dist/lib/context.js', 'dist/lib/errors.js', 'dist/lib/prefix.js', 'dist/lib/run-activity.js', 'dist/lib/token-length.js'])
   for (const heavy of ['undici', 'pino-abstract-transport', 'split2', '/dist/lib/delivery.js', '/dist/lib/transport.js', '/dist/lib/client.js', '/dist/index.js']) {
     t.notOk(out.all.some((f) => f.includes(heavy)), `${heavy} not loaded`)
   }

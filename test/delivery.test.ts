@@ -93,8 +93,9 @@ t.test('flush() resolves only after what was logged before it is delivered', asy
   await h.delivery.flush()
   t.same(h.sim.entries(A), ['one'])
   t.same(h.sim.entries(B), ['two'])
+  const sent = h.sim.requests.length
   await h.delivery.flush()
-  t.pass('an empty flush resolves')
+  t.equal(h.sim.requests.length, sent, 'an empty flush resolves and sends nothing')
 })
 
 const keyCodes: Array<[number, string, RegExp]> = [
@@ -463,8 +464,12 @@ t.test('close() delivers what is queued and says nothing when all went well', as
   t.match(stats?.payload, { delivered: 1, entries: 1 })
   h.delivery.add(A, 'after close')
   t.equal(h.stats.dropped.shutdown, 1, 'lines after close are counted')
+  const counted = JSON.stringify(h.stats)
+  const sent = h.sim.requests.length
   await h.delivery.close()
-  t.pass('a second close is harmless')
+  t.equal(JSON.stringify(h.stats), counted, 'a second close counts nothing more')
+  t.equal(h.sim.requests.length, sent, 'and sends nothing')
+  t.same(h.stderr, [], 'and says nothing')
 })
 
 t.test('close() under a stalled server gives up at closeTimeout and counts shutdown drops', async (t) => {
@@ -567,7 +572,7 @@ t.test('a failure inside delivery is reported, never an unhandled rejection', as
   const { Reporter } = await import('../lib/reporter')
   const { createStats } = await import('../lib/stats')
   const lines: string[] = []
-  const clock = { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} }
+  const clock = { now: () => 0, setTimeout: () => 0, clearTimeout: () => {}, unref: () => {} }
   // A network layer that breaks its promise never to reject.
   const broken = {
     post: async () => { throw new Error('broken sender') },

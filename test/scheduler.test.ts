@@ -160,7 +160,7 @@ t.test('close: the server\'s 429s still slow it, and the deadline still holds', 
 
 t.test('a budget that holds while closing (shared with other processes) is never bypassed', async (t) => {
   let granted = 0
-  const budget = new LocalBudget(1, 1, { now: () => 0, setTimeout: () => undefined, clearTimeout: () => {} }, 30_000)
+  const budget = new LocalBudget(1, 1, { now: () => 0, setTimeout: () => undefined, clearTimeout: () => {}, unref: () => {} }, 30_000)
   const shared: RequestBudget = {
     take: (now) => { const wait = granted < 2 ? 0 : 1000 - (now % 1000); if (wait === 0) granted++; return wait },
     slowDown: () => {},
@@ -267,7 +267,7 @@ t.test('the scheduler spends exactly the one budget it is given, and re-checks w
 
 t.test('LocalBudget: the pacer and the pause behind the RequestBudget interface', async (t) => {
   let now = 0
-  const clock = { now: () => now, setTimeout: () => 0, clearTimeout: () => {} }
+  const clock = { now: () => now, setTimeout: () => 0, clearTimeout: () => {}, unref: () => {} }
   const b = new LocalBudget(2, 2, clock, 30_000)
   let heard = 0
   b.onChange(() => { heard++ })
