@@ -2,5 +2,5 @@
 
 module.exports = require('neostandard')({
   ts: true,
-  ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**']
+  ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', '.test-build/**']
 })

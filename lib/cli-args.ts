@@ -16,6 +16,7 @@ import { OPTION_NAMES, OPTIONS, type Row } from './option-table'
 import { describe, type Options } from './options'
 import { hidden, looksSecret } from './redact'
 import { oneLine } from './reporter'
+import { PREFIX } from './prefix'
 
 export { kebab }
 
@@ -328,18 +329,18 @@ export function flagOf (option: string | undefined): string | undefined {
  * options: the library's own message, and the flag to fix when it names an option.
  */
 export function explain (err: Error): string {
-  const message = err.message.replace(/^pino-bitrix24-workflow: /, '')
+  const message = err.message.startsWith(PREFIX) ? err.message.slice(PREFIX.length) : err.message
   const { option, env, code } = err as { option?: string, env?: string, code?: unknown }
   const flag = err instanceof UsageError ? undefined : flagOf(option)
   let hint = ''
   if (env !== undefined) {
     // The value came from the environment: the flag is not where to look.
-    hint = `pino-bitrix24-workflow: fix or unset env ${env}${flag === undefined ? '' : `, or override it with ${flag}`}\n`
+    hint = `${PREFIX}fix or unset env ${env}${flag === undefined ? '' : `, or override it with ${flag}`}\n`
   } else if (flag !== undefined) {
-    hint = `pino-bitrix24-workflow: set it with ${flag} (see --help)\n`
+    hint = `${PREFIX}set it with ${flag} (see --help)\n`
   }
   // Every line names its code, which the README explains.
-  return 'pino-bitrix24-workflow: ' + (typeof code === 'string' ? code + ': ' : '') + message + '\n' + hint
+  return PREFIX + (typeof code === 'string' ? code + ': ' : '') + message + '\n' + hint
 }
 
 const WIDTH = 80

@@ -11,6 +11,7 @@ import { simulate } from './simulate'
 import type { Simulator } from './simulator'
 import { configuredSecrets, parseOptions } from './options'
 import { createTransport, type Internals, type TransportStream } from './transport'
+import { PREFIX } from './prefix'
 
 export interface RunIO {
   /** The arguments after node and the script. */
@@ -28,7 +29,6 @@ export interface RunIO {
   internals?: Pick<Internals, 'clock' | 'sender'>
 }
 
-const PREFIX = 'pino-bitrix24-workflow: '
 // A line longer than this is skipped (it is still teed): garbage without
 // newlines must not grow the buffer forever. Far above any entry (64 KB).
 export const MAX_LINE_LENGTH = 16 * 1024 * 1024

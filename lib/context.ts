@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { Bitrix24TransportError, ERR_INVALID_EVENT_TOKEN, ERR_INVALID_OPTION } from './errors'
 import { MAX_TOKEN_LENGTH } from './token-length'
+import { PREFIX } from './prefix'
 
 /**
  * What a context holds. `token` becomes undefined once the activity run in it
@@ -26,14 +27,14 @@ const TOKEN = /^[\x21-\x7e]+$/
 export function checkEventToken (token: unknown): string {
   if (typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH && TOKEN.test(token)) return token
   const given = typeof token === 'string' ? `a string of ${token.length} characters${token.length > 0 && token.length <= MAX_TOKEN_LENGTH ? ' with characters other than printable ASCII' : ''}` : token === null ? 'null' : Array.isArray(token) ? 'an array' : typeof token
-  throw new Bitrix24TransportError(ERR_INVALID_EVENT_TOKEN, `pino-bitrix24-workflow: an event token must be a string of 1 to ${MAX_TOKEN_LENGTH} printable ASCII characters, got ${given}`)
+  throw new Bitrix24TransportError(ERR_INVALID_EVENT_TOKEN, `${PREFIX}an event token must be a string of 1 to ${MAX_TOKEN_LENGTH} printable ASCII characters, got ${given}`)
 }
 
 /** The key of a line that holds the token; throws a coded error naming the option. */
 export function checkKey (value: unknown, option: string): string {
   if (typeof value === 'string' && value !== '') return value
   const given = typeof value === 'string' ? '""' : value === null || typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value
-  throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "${option}" must be a non-empty string, got ${given}`, option)
+  throw new Bitrix24TransportError(ERR_INVALID_OPTION, `${PREFIX}option "${option}" must be a non-empty string, got ${given}`, option)
 }
 
 /** Runs `fn` inside `scope`: the low-level form of withEventToken, for runActivity. */

@@ -103,7 +103,7 @@ export class Delivery {
       this.armStats()
     }, this.config.statsInterval)
     // In-process, the counters must not keep the application alive.
-    ;(this.statsTimer as { unref?: () => void }).unref?.()
+    this.clock.unref(this.statsTimer)
   }
 
   private emitStats (): void {

@@ -1,7 +1,9 @@
 import { type Bitrix24TransportError, ERR_MISSING_API_KEY } from './errors'
+import type { Emit } from './events'
 import { OPTIONS } from './option-table'
 import { MAX_LINE_LENGTH, oneLine } from './reporter'
 import type { Stats } from './stats'
+import { PREFIX } from './prefix'
 
 /**
  * A transport whose configuration is invalid, inside pino's worker. There a
@@ -10,8 +12,6 @@ import type { Stats } from './stats'
  * missing key on a laptop or in CI must not cost the app its stdout logging.
  * So the transport says once what is wrong and discards its lines instead.
  */
-
-const PREFIX = 'pino-bitrix24-workflow: '
 
 /**
  * The one stderr line, at most 200 characters: the code, what is wrong (naming
@@ -31,16 +31,25 @@ export function disabledLine (err: Error & Partial<Pick<Bitrix24TransportError, 
   return `${PREFIX}${code}: ${oneLine(given === '' ? message : message.slice(0, at), room - given.length)}${given}${consequence}\n`
 }
 
-/** Counts every line as dropped for reason `disabled`: nothing is parsed, nothing is sent. */
+/**
+ * Counts every line as dropped for reason `disabled` and raises the drop event,
+ * as every other reason does: nothing is parsed, so the event names no token,
+ * and its code is the configuration error's.
+ */
 export class Discard {
   private readonly stats: Stats
+  private readonly emit: Emit
+  private readonly code: string
 
-  constructor (stats: Stats) {
+  constructor (stats: Stats, emit: Emit, code: string) {
     this.stats = stats
+    this.emit = emit
+    this.code = code
   }
 
   line (): void {
     this.stats.received++
     this.stats.dropped.disabled++
+    this.emit('bitrix24:drop', { reason: 'disabled', lines: 1, token: '', code: this.code })
   }
 }

@@ -2,6 +2,7 @@ import { type Dispatcher, EnvHttpProxyAgent, Pool, ProxyAgent } from 'undici'
 import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
 import { decodableCredentials, describe } from './options'
 import { hidden, looksSecret } from './redact'
+import { PREFIX } from './prefix'
 
 /**
  * The transport's one HTTP dispatcher, and whether it goes through a proxy.
@@ -57,7 +58,7 @@ function proxyFromEnv (env: NodeJS.ProcessEnv, lower: string, upper: string, sec
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || !decodableCredentials(url)) {
     throw new Bitrix24TransportError(
       ERR_INVALID_OPTION,
-      `pino-bitrix24-workflow: env ${name} must be an http: or https: URL such as http://proxy.example.com:3128, got ${looksSecret(value, secrets) ? hidden(value) : describe('proxy', value)}`,
+      `${PREFIX}env ${name} must be an http: or https: URL such as http://proxy.example.com:3128, got ${looksSecret(value, secrets) ? hidden(value) : describe('proxy', value)}`,
       'proxy',
       name
     )

@@ -1,7 +1,7 @@
 import type { Emit } from './events'
 import type { Reporter } from './reporter'
 import { shortToken } from './reporter'
-import { MAX_TOKEN_LENGTH } from './router'
+import { MAX_TOKEN_LENGTH } from './token-length'
 import { type DropReason, MAX_LISTED_COMPLETIONS, type Stats } from './stats'
 
 // Failed completions named on stderr one by one, within the stderr budget; the rest are counted.

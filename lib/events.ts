@@ -10,8 +10,9 @@ import type { DropReason, Stats } from './stats'
 export interface DropEvent {
   reason: DropReason
   lines: number
+  /** '' when the lines were never read for one (a disabled transport). */
   token: string
-  /** The server's error code (or a network code) behind the drop, when there was one. */
+  /** The server's error code (or a network code) behind the drop, when there was one; for `disabled`, the configuration error's. */
   code: string | undefined
 }
 

@@ -2,11 +2,10 @@
 // environment variable and meaning. parseOptions validates from it, the CLI
 // derives its flags and --help from it, and the README's options table and the
 // TSDoc of Options are generated from it (`npm run docs`; a test fails when
-// they are stale). Its type makes an option of Options without a row fail to
-// compile.
+// they are stale). options.ts checks that every option of Options has a row
+// of its type and every row an option (this file would otherwise import it back).
 
 import { deepFreeze } from './freeze'
-import type { Options } from './options'
 
 /** How a value is checked (and, for the CLI, read from a flag). */
 export type Kind =
@@ -55,8 +54,6 @@ export interface Row<V> {
   /** No default: start-up fails without it. */
   readonly required?: true
 }
-
-export type Table = { readonly [K in keyof Options]-?: Row<NonNullable<Options[K]>> }
 
 export const DEFAULT_BASE_URL = 'https://vibecode.bitrix24.tech'
 
@@ -311,9 +308,9 @@ export const OPTIONS = deepFreeze({
     default: false,
     env: 'BITRIX24_QUIET'
   }
-} as const satisfies Table)
+} as const satisfies Readonly<Record<string, Row<unknown>>>)
 
-export type OptionName = keyof Options
+export type OptionName = keyof typeof OPTIONS
 
 /** The names of the options, in table order. */
 export const OPTION_NAMES = Object.keys(OPTIONS) as OptionName[]

@@ -10,6 +10,7 @@ import { DEFAULT_BASE_URL, OPTION_NAMES, OPTIONS, type OptionName, type Row, row
 import { hidden, looksSecret, redactUrl } from './redact'
 import { nearest } from './nearest'
 import { oneLine } from './reporter'
+import { PREFIX } from './prefix'
 
 export { DEFAULT_BASE_URL }
 
@@ -117,6 +118,13 @@ export interface Config {
   quiet: boolean
 }
 
+/**
+ * Every option of Options has a row of its own type in OPTIONS, and every row an
+ * option: a row missing, extra or of another type fails to compile here.
+ */
+type Table = { readonly [K in keyof Options]-?: Row<NonNullable<Options[K]>> } & { readonly [K in Exclude<OptionName, keyof Options>]: never }
+const TABLE: Table = OPTIONS
+
 type WithDefault = { [K in OptionName]: typeof OPTIONS[K] extends { default: unknown } ? K : never }[OptionName]
 
 /** The default of every option that has one, read off the declarations; frozen. */
@@ -124,7 +132,7 @@ export const defaults: { readonly [K in WithDefault]: Config[K] extends Array<in
   OPTION_NAMES.flatMap((name) => 'default' in OPTIONS[name] ? [[name, (OPTIONS[name] as Row<unknown>).default]] : [])
 )) as never
 
-const SECRET_OPTIONS = OPTION_NAMES.filter((name) => OPTIONS[name].kind === 'secret')
+const SECRET_OPTIONS = OPTION_NAMES.filter((name) => TABLE[name].kind === 'secret')
 // Options given as a string are most likely a key passed where an object belongs.
 const SECRET = new Set<string>(['options', ...SECRET_OPTIONS])
 // A URL may carry credentials or a key in its query: shown without either.
@@ -162,7 +170,7 @@ function subject (name: string, env: Source): string {
 function fail (code: typeof ERR_INVALID_OPTION | typeof ERR_INSECURE_BASE_URL, name: string, env: Source, requirement: string, value: unknown): Bitrix24TransportError {
   return new Bitrix24TransportError(
     code,
-    `pino-bitrix24-workflow: ${subject(name, env)} must ${requirement}, got ${describe(name, value)}`,
+    `${PREFIX}${subject(name, env)} must ${requirement}, got ${describe(name, value)}`,
     name,
     env
   )
@@ -304,7 +312,7 @@ function refuseMisplacedSecret (opts: Record<string, unknown>, env: NodeJS.Proce
     const texts = typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v) => typeof v === 'string') : []
     const text = texts.find((v) => looksSecret(v, secrets))
     if (text !== undefined) {
-      throw new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "${name}" must not hold an API key or session token, got ${hidden(text)}`, name)
+      throw new Bitrix24TransportError(ERR_INVALID_OPTION, `${PREFIX}option "${name}" must not hold an API key or session token, got ${hidden(text)}`, name)
     }
   }
 }
@@ -349,7 +357,7 @@ export function unknownOptionsError (input: unknown): Bitrix24TransportError | u
   const names = unknownNames(input)
   if (names.length === 0) return undefined
   const listed = names.slice(0, 3).map(unknownText).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more` : '')
-  return new Bitrix24TransportError(ERR_UNKNOWN_OPTION, `pino-bitrix24-workflow: unknown option${names.length > 1 ? 's' : ''} ${listed}`, names[0])
+  return new Bitrix24TransportError(ERR_UNKNOWN_OPTION, `${PREFIX}unknown option${names.length > 1 ? 's' : ''} ${listed}`, names[0])
 }
 
 /** The options without the unknown names (the worker goes on with the rest). */
@@ -391,7 +399,7 @@ export function parseOptions (input: unknown, env: NodeJS.ProcessEnv = process.e
     } else if (row.required === true) {
       throw new Bitrix24TransportError(
         ERR_MISSING_API_KEY,
-        `pino-bitrix24-workflow: option "${name}" must be a Vibe API key (or env ${row.env}), got nothing`,
+        `${PREFIX}option "${name}" must be a Vibe API key (or env ${row.env}), got nothing`,
         name
       )
     } else {

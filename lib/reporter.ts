@@ -1,7 +1,7 @@
 import { writeSync } from 'node:fs'
 import type { Clock } from './clock'
+import { PREFIX } from './prefix'
 
-const PREFIX = 'pino-bitrix24-workflow: '
 // A misbehaving server must not flood the application's stderr.
 const LINES_PER_MINUTE = 6
 /** Longest stderr line, newline aside: the fix is in the line, the detail in the README under its code. */

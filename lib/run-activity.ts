@@ -1,5 +1,6 @@
 import { Bitrix24TransportError, ERR_INVALID_ARGUMENT, ERR_INVALID_EVENT_TOKEN, ERR_INVALID_OPTION } from './errors'
 import { BoundValue, checkEventToken, checkKey, errorKeyOf, type EventTokenScope, runInScope } from './context'
+import { PREFIX } from './prefix'
 
 /** An activity's output values, as `/v1/workflows/event` takes them. */
 export type ReturnValues = Record<string, unknown>
@@ -39,7 +40,7 @@ function returnValuesOf (value: unknown): ReturnValues {
 
 /** A bad argument: a TypeError, as Node's own, with a stable code and the argument or option it names. */
 function argumentError (code: string, message: string, option: string): TypeError & { code: string, option: string } {
-  return Object.assign(new TypeError(`pino-bitrix24-workflow: ${message}`), { code, option })
+  return Object.assign(new TypeError(`${PREFIX}${message}`), { code, option })
 }
 
 function text (value: unknown, option: string, fallback: string): string {
@@ -94,7 +95,7 @@ export function runActivity (
   // one bound to another token would complete that other activity.
   const bound = new BoundValue(tokenKey).of(logger)
   if (bound !== undefined && bound !== token) {
-    throw new Bitrix24TransportError(ERR_INVALID_EVENT_TOKEN, `pino-bitrix24-workflow: the logger given to runActivity is bound to another "${tokenKey}"; pass the root logger`)
+    throw new Bitrix24TransportError(ERR_INVALID_EVENT_TOKEN, `${PREFIX}the logger given to runActivity is bound to another "${tokenKey}"; pass the root logger`)
   }
   const tokenField = bound === undefined ? { [tokenKey]: token } : {}
   const errorKey = errorKeyOf(logger)

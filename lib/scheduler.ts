@@ -22,6 +22,7 @@ export class Scheduler {
   private inFlight = 0
   private order = 0
   private timer: unknown = undefined
+  private timerAt = 0
   private bypass = 0
   private stopped = false
 
@@ -122,7 +123,13 @@ export class Scheduler {
   }
 
   private arm (ms: number): void {
-    if (this.timer !== undefined) return
+    const at = this.clock.now() + ms
+    // A wait that got shorter (the pace recovered, a permit came sooner) is not held to the longer one.
+    if (this.timer !== undefined) {
+      if (this.timerAt <= at) return
+      this.clock.clearTimeout(this.timer)
+    }
+    this.timerAt = at
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined
       this.pump()

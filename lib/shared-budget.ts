@@ -131,7 +131,7 @@ export class SharedBudget implements RequestBudget {
       this.fallBack(`no answer within ${this.connectTimeout} ms: ${this.lastError}`)
     }, this.connectTimeout)
     // Requests waiting for it hold the process through the scheduler's timer; this one need not.
-    ;(this.connectTimer as { unref?: () => void }).unref?.()
+    this.clock.unref(this.connectTimer)
   }
 
   /** Whether the bucket in Redis paces requests now (false: connecting, or pacing locally). */
@@ -342,7 +342,7 @@ export class SharedBudget implements RequestBudget {
       if (this.mode === 'local') this.probe()
     }, this.probeInterval)
     // Waiting for Redis must not keep an in-process application alive.
-    ;(this.probeTimer as { unref?: () => void }).unref?.()
+    this.clock.unref(this.probeTimer)
   }
 }
 

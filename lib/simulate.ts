@@ -7,6 +7,7 @@
 
 import type { EventEmitter } from 'node:events'
 import type { Writable } from 'node:stream'
+import { PREFIX } from './prefix'
 import { shortToken, oneLine } from './reporter'
 import { type Landed, startSimulator, type Simulator } from './simulator'
 
@@ -61,7 +62,7 @@ export async function simulate (io: SimulateIO): Promise<number> {
       onLanded: (landed) => { io.stdout.write(showLanded(landed)) }
     })
   } catch (err) {
-    io.stderr.write(`pino-bitrix24-workflow: ERR_BITRIX24_SIMULATOR: cannot listen on ${host}:${io.port} (${oneLine(String((err as Error).message), 60)}); choose another port with --port N\n`)
+    io.stderr.write(`${PREFIX}ERR_BITRIX24_SIMULATOR: cannot listen on ${host}:${io.port} (${oneLine(String((err as Error).message), 60)}); choose another port with --port N\n`)
     return 1
   }
   io.stdout.write(

@@ -17,6 +17,7 @@ import { isThreadStreamData, pinoSendsConfig } from './runtime'
 import { type ConfigPort, HeldLines, onPinoConfig } from './pino-config'
 import { parentPort } from 'node:worker_threads'
 import { createStats, type Stats } from './stats'
+import { PREFIX } from './prefix'
 
 /** The stream the factory returns: what pino writes to, plus delivery's controls. */
 export type TransportStream = Transform & {
@@ -74,7 +75,7 @@ export async function createTransport (options?: Options, internals: Internals =
   try {
     config = parseOptions(inWorker ? withoutUnknown(options) : options, internals.env)
     if (config.redisUrl !== undefined && !(internals.installed ?? installed)('ioredis')) {
-      missing = new Bitrix24TransportError(ERR_MISSING_PACKAGE, 'pino-bitrix24-workflow: option "redisUrl" needs the package ioredis: npm install ioredis', 'redisUrl')
+      missing = new Bitrix24TransportError(ERR_MISSING_PACKAGE, `${PREFIX}option "redisUrl" needs the package ioredis: npm install ioredis`, 'redisUrl')
       if (!inWorker) throw missing
       // In the worker, logging goes on as without Redis: each process paces itself.
       config = { ...config, redisUrl: undefined }
@@ -100,8 +101,8 @@ export async function createTransport (options?: Options, internals: Internals =
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
   const quiet = config?.quiet ?? askedForQuiet(options, internals.env ?? process.env)
   const write = quiet ? () => {} : stderr
-  if (missing !== undefined) write(`pino-bitrix24-workflow: ${missing.code}: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n`)
-  if (unknown !== undefined) write(`${oneLine(`pino-bitrix24-workflow: ${unknown.code} (ignored; the other options apply): ${unknown.message.replace('pino-bitrix24-workflow: ', '')}`, 199)}\n`)
+  if (missing !== undefined) write(`${PREFIX}${missing.code}: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n`)
+  if (unknown !== undefined) write(`${oneLine(`${PREFIX}${unknown.code} (ignored; the other options apply): ${unknown.message.replace(PREFIX, '')}`, 199)}\n`)
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
   const pinoWillSendConfig = internals.pinoSendsConfig ?? pinoSendsConfig()
   // Made in build()'s callback, which runs before any line can arrive and
@@ -112,7 +113,7 @@ export async function createTransport (options?: Options, internals: Internals =
 
   const disable = (err: Bitrix24TransportError): void => {
     write(disabledLine(err))
-    sink = new Discard(stats)
+    sink = new Discard(stats, emit, err.code)
   }
 
   // Lines held until pino's configuration arrives; set only while waiting for it.
@@ -139,7 +140,7 @@ export async function createTransport (options?: Options, internals: Internals =
     if (cfg.level !== undefined) {
       minLevel = levelNumber(cfg.level, pino)
       if (minLevel === undefined) {
-        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `pino-bitrix24-workflow: option "level" must be a level of the logger, got ${describe('level', cfg.level)}`, 'level')
+        const err = new Bitrix24TransportError(ERR_INVALID_OPTION, `${PREFIX}option "level" must be a level of the logger, got ${describe('level', cfg.level)}`, 'level')
         if (!inWorker) throw err
         disable(err)
         for (const line of waiting?.lines ?? []) sink.line(line)

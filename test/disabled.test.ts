@@ -21,10 +21,12 @@ t.test('an error that names no option (one no check foresaw) still makes a sensi
   t.equal(line, 'pino-bitrix24-workflow: URIError: URI malformed forged; transport disabled, the app and its other targets go on\n')
 })
 
-t.test('Discard counts every line as received and dropped (disabled)', async (t) => {
+t.test('Discard counts every line as received and dropped (disabled), and raises the drop event for each', async (t) => {
   const stats = createStats()
-  const sink = new Discard(stats)
+  const events: unknown[] = []
+  const sink = new Discard(stats, (name, payload) => { events.push([name, payload]) }, ERR_MISSING_API_KEY)
   sink.line()
   sink.line()
   t.match(stats, { received: 2, dropped: { disabled: 2 } })
+  t.same(events, Array.from({ length: 2 }, () => ['bitrix24:drop', { reason: 'disabled', lines: 1, token: '', code: 'ERR_BITRIX24_MISSING_API_KEY' }]))
 })

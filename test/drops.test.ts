@@ -8,7 +8,7 @@ function setup () {
   const stats = createStats()
   const stderr: string[] = []
   const events: Array<{ name: EventName, payload: EventPayloads[EventName] }> = []
-  const drops = new Drops(stats, new Reporter((s) => { stderr.push(s) }, { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} }), (name, payload) => { events.push({ name, payload }) }, 1024)
+  const drops = new Drops(stats, new Reporter((s) => { stderr.push(s) }, { now: () => 0, setTimeout: () => 0, clearTimeout: () => {}, unref: () => {} }), (name, payload) => { events.push({ name, payload }) }, 1024)
   return { stats, stderr, events, drops }
 }
 

@@ -24,6 +24,9 @@ function fakeClock (start = 1_000_000): FakeClock {
     },
     clearTimeout: () => {
       throw new Error('the reporter sets no timers')
+    },
+    unref: () => {
+      throw new Error('the reporter sets no timers')
     }
   }
   return clock

@@ -159,7 +159,7 @@ t.test('close: the server\'s 429s still slow it, and the deadline still holds', 
 
 t.test('a budget that holds while closing (shared with other processes) is never bypassed', async (t) => {
   let granted = 0
-  const budget = new LocalBudget(1, 1, { now: () => 0, setTimeout: () => undefined, clearTimeout: () => {} }, 30_000)
+  const budget = new LocalBudget(1, 1, { now: () => 0, setTimeout: () => undefined, clearTimeout: () => {}, unref: () => {} }, 30_000)
   const shared: RequestBudget = {
     take: (now) => { const wait = granted < 2 ? 0 : 1000 - (now % 1000); if (wait === 0) granted++; return wait },
     slowDown: () => {},
@@ -266,7 +266,7 @@ t.test('the scheduler spends exactly the one budget it is given, and re-checks w
 
 t.test('LocalBudget: the pacer and the pause behind the RequestBudget interface', async (t) => {
   let now = 0
-  const clock = { now: () => now, setTimeout: () => 0, clearTimeout: () => {} }
+  const clock = { now: () => now, setTimeout: () => 0, clearTimeout: () => {}, unref: () => {} }
   const b = new LocalBudget(2, 2, clock, 30_000)
   let heard = 0
   b.onChange(() => { heard++ })
@@ -379,4 +379,29 @@ t.test('a request that completes a workflow goes before those that only log, als
   await s.clock.tickAsync(5000)
   t.same(s.requests.map((r) => r.token), [A, C, 'wf.dddddddddddd.token-d', B])
   t.equal(s.requests[1]?.text, 'c 1\nc done')
+})
+
+t.test('a wait that gets shorter is not held to the longer timer armed before', async (t) => {
+  let wait = 60_000
+  const budget: RequestBudget = {
+    take: () => wait,
+    slowDown: () => {},
+    speedUp: () => {},
+    pause: () => {},
+    pausedUntil: () => 0,
+    observe: () => {},
+    onChange: () => {},
+    close: async () => {},
+    holdsWhileClosing: () => false
+  }
+  const s = stub(t, { flushInterval: 100, concurrency: 2 }, () => ({}), budget)
+  s.delivery.add(A, 'a')
+  await s.clock.tickAsync(1000)
+  // The pace recovered: the budget now says 500 ms. The next pump hears it (here: B becoming ready).
+  wait = 500
+  s.delivery.add(B, 'b')
+  await s.clock.tickAsync(200)
+  wait = 0
+  await s.clock.tickAsync(500)
+  t.same(s.requests.map((r) => r.at - 1_700_000_000_000), [1600, 1600], 'both went when the shorter wait ended, not after 60 s')
 })

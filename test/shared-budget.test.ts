@@ -145,7 +145,7 @@ t.test('with a real Redis', needsRedis, async (t) => {
     await redis.del(bucketKey(API_KEY, BASE))
     // This process's clock is a fake one, so permits outlive their time without sleeping; Redis keeps its own.
     const fake = FakeTimers.createClock(1_700_000_000_000)
-    const clock = { now: () => fake.now, setTimeout: (fn: () => void, ms: number) => fake.setTimeout(fn, ms), clearTimeout: (h: unknown) => { fake.clearTimeout(h as FakeTimers.TimerId) } }
+    const clock = { now: () => fake.now, setTimeout: (fn: () => void, ms: number) => fake.setTimeout(fn, ms), clearTimeout: (h: unknown) => { fake.clearTimeout(h as FakeTimers.TimerId) }, unref: () => {} }
     // A rate so low that nothing drips in while the test runs: what the bucket lost is what was taken.
     const a = make(t, server.url, { rate: 0.001, burst: 10, clock, fallback: new LocalBudget(0.001, 10, clock, 30_000) })
     await waitFor(() => a.budget.shared, 'connected')

@@ -78,10 +78,11 @@ t.test('invalid options reject before anything starts', async (t) => {
 })
 
 t.test('flush without a callback, and before anything was written', async (t) => {
-  const { stream } = await setup(t)
+  const { sim, stream } = await setup(t)
   stream.flush()
   await new Promise<void>((resolve) => stream.flush(() => resolve()))
-  t.pass('calls back')
+  t.equal(sim.requests.length, 0, 'calls back, having sent nothing')
+  t.match(stream.stats, { received: 0, delivered: 0 })
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
 })
@@ -113,6 +114,8 @@ async function disabled (t: Test, options: unknown, env: NodeJS.ProcessEnv | nul
   const stderr: string[] = []
   const stream = await createTransport(options as Options, { worker: true, env: env ?? undefined, stderr: (line) => { stderr.push(line) } })
   const stats = new Promise<Stats>((resolve) => stream.once('bitrix24:stats', resolve))
+  const drops: unknown[] = []
+  stream.on('bitrix24:drop', (event) => { drops.push(event) })
   const logger = pino(stream)
   logger.child({ eventToken: 'wf.disabled' }).info('never sent')
   logger.info('no token either')
@@ -121,6 +124,7 @@ async function disabled (t: Test, options: unknown, env: NodeJS.ProcessEnv | nul
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
   t.match(await stats, { received: 2, dropped: { disabled: 2 } }, 'every line is counted as dropped, reason disabled')
+  t.match(drops, [{ reason: 'disabled', lines: 1, token: '' }, { reason: 'disabled', lines: 1, token: '' }], 'and raises the drop event')
   return stderr
 }
 
@@ -234,7 +238,7 @@ t.test('pino\'s configuration that never comes: defaults after a wait, at flush,
   t.teardown(() => sim.close())
   const clock = FakeTimers.createClock()
   const open = async (extra: Partial<Internals> = {}, options: Options = {}) => await createTransport({ apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, ...options }, {
-    worker: true, pinoSendsConfig: true, port: new EventEmitter(), clock: { now: () => clock.now, setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h as number) }, ...extra
+    worker: true, pinoSendsConfig: true, port: new EventEmitter(), clock: { now: () => clock.now, setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h as number), unref: () => {} }, ...extra
   })
   const line = (token: string): string => JSON.stringify({ level: 30, msg: 'x', eventToken: token }) + '\n'
 

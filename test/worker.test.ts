@@ -116,11 +116,14 @@ t.test('under targets, completing through the stream has no gap: every earlier l
       { target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, flushInterval: 60000 } }
     ]
   })
+  const completed = new Promise<unknown>((resolve) => transport.once('bitrix24:completed', resolve))
   const log = pino(transport).child({ eventToken: 'wf.targets.complete' })
   for (let i = 0; i < 10; i++) log.info({ i }, 'step')
   log.info({ workflowEvent: { returnValues: { status: 'ok' } } }, 'Import finished')
-  // The simulator answers from this thread: wait for the event before end() blocks it.
-  await waitFor(() => sim.event('wf.targets.complete') !== undefined, 'the completion')
+  // The simulator answers from this thread: wait until the worker has its answer
+  // before end() blocks the thread (waiting only for the request to arrive left
+  // the answer behind the block, and close waited closeTimeout for it).
+  t.same(await completed, { token: 'wf.targets.complete' }, 'the completion is confirmed')
   const closed = new Promise<void>((resolve) => transport.once('close', () => resolve()))
   transport.end()
   await closed
