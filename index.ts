@@ -1,5 +1,5 @@
 import { createTransport } from './lib/transport'
-import { Bitrix24TransportError, ERR_INSECURE_BASE_URL, ERR_INVALID_OPTION, ERR_MISSING_API_KEY } from './lib/errors'
+import { Bitrix24TransportError, ERR_INSECURE_BASE_URL, ERR_INVALID_OPTION, ERR_MISSING_API_KEY, ERR_MISSING_PACKAGE } from './lib/errors'
 import { DEFAULT_BASE_URL, defaults, parseOptions } from './lib/options'
 import { DROP_REASONS } from './lib/stats'
 import { RULES } from './lib/classify'
@@ -24,7 +24,8 @@ const pinoBitrix24Workflow = Object.assign(createTransport, {
   Bitrix24TransportError,
   ERR_INVALID_OPTION,
   ERR_MISSING_API_KEY,
-  ERR_INSECURE_BASE_URL
+  ERR_INSECURE_BASE_URL,
+  ERR_MISSING_PACKAGE
 })
 
 // The namespace only adds types to the function it shares its name with.
@@ -42,6 +43,7 @@ declare namespace pinoBitrix24Workflow {
   export type RateLimitedEvent = events.RateLimitedEvent
   export type CompletedEvent = events.CompletedEvent
   export type CompletionFailedEvent = events.CompletionFailedEvent
+  export type ReplayedEvent = events.ReplayedEvent
   export type RequestBudget = requestBudget.RequestBudget
 }
 
@@ -66,6 +68,7 @@ export = pinoBitrix24Workflow
   Bitrix24TransportError: pinoBitrix24Workflow,
   ERR_INVALID_OPTION: pinoBitrix24Workflow,
   ERR_MISSING_API_KEY: pinoBitrix24Workflow,
-  ERR_INSECURE_BASE_URL: pinoBitrix24Workflow
+  ERR_INSECURE_BASE_URL: pinoBitrix24Workflow,
+  ERR_MISSING_PACKAGE: pinoBitrix24Workflow
 })
 /* c8 ignore stop */

@@ -11,6 +11,7 @@ import { LocalBudget, type RequestBudget } from './request-budget'
 import { createBudget } from './shared-budget'
 import { sanitize } from './sanitize'
 import { Scheduler } from './scheduler'
+import type { SpoolHooks } from './spool'
 import { count, type DropReason, type Stats, summaryLine } from './stats'
 import { type Entry, TokenQueue } from './token-queue'
 import { truncate } from './truncate'
@@ -61,9 +62,12 @@ export class Delivery {
   private backlogReported = false
   private statsTimer: unknown = undefined
   private statsSeen = -1
+  /** The disk spool (spoolDir): told what is queued, sent and settled. */
+  private readonly spool: SpoolHooks | undefined
 
-  constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats, budget?: RequestBudget) {
+  constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats, budget?: RequestBudget, spool?: SpoolHooks) {
     this.config = config
+    this.spool = spool
     this.sender = sender
     this.clock = clock
     this.reporter = reporter
@@ -84,7 +88,7 @@ export class Delivery {
   /** Counters every statsInterval for long-running apps, only when something happened. */
   private armStats (): void {
     this.statsTimer = this.clock.setTimeout(() => {
-      const activity = this.stats.received + this.stats.requests
+      const activity = this.stats.received + this.stats.requests + this.stats.spooled
       if (activity !== this.statsSeen) {
         this.statsSeen = activity
         this.emitStats()
@@ -129,7 +133,9 @@ export class Delivery {
       bytes = Buffer.byteLength(text)
     }
     const first = queue.pendingLines === 0
-    queue.push(text, bytes, this.clock.now())
+    const now = this.clock.now()
+    queue.push(text, bytes, now)
+    this.spool?.line(queue, text, bytes, now)
     // Each line is counted with the newline that will join it to the next.
     this.memory.bytes += bytes + 1
     if (first) this.memory.pending(queue)
@@ -156,7 +162,9 @@ export class Delivery {
     const queue = this.accept(token, bytes)
     if (queue === undefined) return
     this.completed.add(token)
-    queue.complete(text, bytes, returnValues, this.clock.now())
+    const now = this.clock.now()
+    queue.complete(text, bytes, returnValues, now)
+    this.spool?.completion(queue, text, bytes, returnValues, now)
     this.memory.bytes += bytes
     // The workflow waits for it: the token is ready now.
     this.makeReady(queue)
@@ -256,6 +264,7 @@ export class Delivery {
       return true
     }
     for (;;) {
+      const first = queue.consumed + 1
       const raw = queue.take()
       if (raw === undefined) {
         this.memory.taken(queue)
@@ -268,10 +277,12 @@ export class Delivery {
       if (clean.text === '' && raw.returnValues === undefined) {
         // Bitrix24 rejects an empty entry; lines that format to nothing are not worth a request.
         this.stats.skipped += raw.lines
+        this.spool?.settled(queue, first, raw.lines)
         queue.finish(raw.lines)
         continue
       }
       const entry: Entry = {
+        first,
         text: clean.text,
         bytes: clean.bytes,
         lines: raw.lines,
@@ -303,6 +314,7 @@ export class Delivery {
   private send (queue: TokenQueue, entry: Entry): void {
     queue.phase = 'sending'
     this.stats.requests++
+    this.spool?.sent(queue, entry.first + entry.lines - 1)
     const payload = entry.returnValues === undefined
       ? { eventToken: queue.token, logMessage: entry.text }
       : entry.text === ''
@@ -453,7 +465,9 @@ export class Delivery {
   }
 
   /** The attempted entry is done with: delivered or given up on. */
-  private settle (queue: TokenQueue, entry: Entry): void {
+  private settle (queue: TokenQueue, entry: Entry, kept = false): void {
+    // Lines given up on at shutdown stay in the spool: the next start delivers them.
+    if (!kept) this.spool?.settled(queue, entry.first, entry.lines)
     entry.settled = true
     this.memory.bytes -= entry.bytes
     if (queue.current === entry) queue.current = undefined
@@ -462,14 +476,16 @@ export class Delivery {
 
   private dropEntry (queue: TokenQueue, entry: Entry, reason: DropReason, code?: string, unknown = false): void {
     if (entry.returnValues !== undefined) this.drops.completionFailed(queue.token, reason, code, unknown)
-    this.settle(queue, entry)
+    this.settle(queue, entry, reason === 'shutdown')
     this.drops.lines(reason, entry.lines, queue.token, code)
   }
 
   /** Drops what a token has not yet sent: its pending lines and its completion. */
   private dropPending (queue: TokenQueue, reason: DropReason, code?: string): void {
     if (queue.current === undefined) this.scheduler.remove(queue)
+    const before = queue.consumed
     const gone = queue.dropAll()
+    if (reason !== 'shutdown') this.spool?.settled(queue, before + 1, queue.consumed - before)
     this.memory.bytes -= gone.bytes + gone.lines
     this.memory.taken(queue)
     let lines = gone.lines
@@ -499,6 +515,7 @@ export class Delivery {
   }
 
   private readonly evicted = (queue: TokenQueue, lines: number): void => {
+    this.spool?.settled(queue, queue.consumed - lines + 1, lines)
     queue.finish(lines)
     this.drops.lines('overflow', lines, queue.token)
     this.forgetIfIdle(queue)

@@ -1,4 +1,4 @@
-import { type Bitrix24TransportError, ERR_MISSING_API_KEY } from './errors'
+import { type Bitrix24TransportError, ERR_MISSING_API_KEY, ERR_MISSING_PACKAGE } from './errors'
 import { OPTIONS } from './option-table'
 import { oneLine } from './reporter'
 import type { Stats } from './stats'
@@ -23,7 +23,9 @@ export function disabledLine (err: Error & Partial<Pick<Bitrix24TransportError, 
   const env = err.env ?? (option === undefined ? undefined : (OPTIONS as Readonly<Record<string, { env?: string }>>)[option]?.env)
   const fix = err.code === ERR_MISSING_API_KEY
     ? `set option "apiKey" or env ${env as string}`
-    : option === undefined ? 'correct the options' : `correct option "${option}"${env === undefined ? '' : ` (or env ${env})`}`
+    : err.code === ERR_MISSING_PACKAGE
+      ? 'install the package it names, or unset option "spoolDir" (and env BITRIX24_SPOOL_DIR)'
+      : option === undefined ? 'correct the options' : `correct option "${option}"${env === undefined ? '' : ` (or env ${env})`}`
   return `${PREFIX}${err.code ?? err.name}: ${what}. This transport is disabled and discards its lines; the app and its other targets go on. ` +
     `To fix: ${fix}. To stop the app instead, check the options with parseOptions() in the main thread before pino.transport().\n`
 }

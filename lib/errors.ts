@@ -7,12 +7,14 @@ export const ERR_INVALID_OPTION = 'ERR_BITRIX24_INVALID_OPTION'
 export const ERR_MISSING_API_KEY = 'ERR_BITRIX24_MISSING_API_KEY'
 export const ERR_INSECURE_BASE_URL = 'ERR_BITRIX24_INSECURE_BASE_URL'
 export const ERR_INVALID_EVENT_TOKEN = 'ERR_BITRIX24_INVALID_EVENT_TOKEN'
+export const ERR_MISSING_PACKAGE = 'ERR_BITRIX24_MISSING_PACKAGE'
 
 export type ErrorCode =
   | typeof ERR_INVALID_OPTION
   | typeof ERR_MISSING_API_KEY
   | typeof ERR_INSECURE_BASE_URL
   | typeof ERR_INVALID_EVENT_TOKEN
+  | typeof ERR_MISSING_PACKAGE
 
 export class Bitrix24TransportError extends Error {
   readonly code: ErrorCode

@@ -3,6 +3,8 @@
  * TokenQueue.take), and never changed afterwards: a retry resends this text.
  */
 export interface Entry {
+  /** Sequence number of its first line: the queue's `pushed` count when that line was queued. */
+  first: number
   text: string
   bytes: number
   lines: number

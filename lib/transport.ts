@@ -4,15 +4,18 @@ import { Client } from './client'
 import { type Clock, systemClock } from './clock'
 import { Delivery, type Sender } from './delivery'
 import { Discard, disabledLine } from './disabled'
+import { Drops } from './drops'
 import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
 import { createEmit } from './events'
 import { Formatter, levelNumber, type PinoConfig } from './format'
 import { OPTIONS } from './option-table'
 import { type Config, describe, type Options, parseOptions } from './options'
+import { replay } from './replay'
 import { Reporter, writeStderr } from './reporter'
 import type { RequestBudget } from './request-budget'
 import { Router } from './router'
 import { isThreadStreamData, pinoSendsConfig } from './runtime'
+import { openSpool, type Opened } from './spool'
 import { createStats, type Stats } from './stats'
 
 /** The stream the factory returns: what pino writes to, plus delivery's controls. */
@@ -35,6 +38,8 @@ export interface Internals {
   worker?: boolean
   /** The one request budget delivery spends (default: this process's own pacer and pause). */
   budget?: RequestBudget
+  /** How the spool's store package is loaded (default: require), to prove the missing-package path in-process. */
+  loadStore?: (name: string) => unknown
 }
 
 // Returned by parseLine for every line: delivery has already taken it, and a
@@ -77,6 +82,21 @@ export async function createTransport (options?: Options, internals: Internals =
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
   const quiet = config?.quiet ?? askedForQuiet(options, internals.env ?? process.env)
   const write = quiet ? () => {} : stderr
+  const reporter = new Reporter(write, clock)
+  // The disk spool, and what earlier processes left in it, before any line is read.
+  let opened: Opened | undefined
+  if (config?.spoolDir !== undefined) {
+    try {
+      opened = await openSpool(config, stats, (text) => reporter.always(text), clock.now(), internals.loadStore)
+    } catch (err) {
+      // Only a coded error: the store package is missing.
+      await sender?.destroy()
+      if (!inWorker) throw err
+      invalid = err as Bitrix24TransportError
+      config = undefined
+    }
+  }
+  const spool = opened?.spool
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
   const pinoWillSendConfig = pinoSendsConfig()
   // Made in build()'s callback, which runs before any line can arrive and
@@ -116,8 +136,8 @@ export async function createTransport (options?: Options, internals: Internals =
         return
       }
     }
-    const reporter = new Reporter(write, clock)
-    delivery = new Delivery(config, sender, clock, reporter, emit, stats, internals.budget)
+    delivery = new Delivery(config, sender, clock, reporter, emit, stats, internals.budget, spool)
+    if (opened?.recovered !== undefined) replay(opened.recovered, delivery, new Drops(stats, reporter, emit, config.maxBufferedBytes), stats, reporter, emit)
     sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel, levels: pino.levels }, new Formatter(config, pino), delivery, stats)
   }, {
     parseLine: (line: string) => {
@@ -127,7 +147,12 @@ export async function createTransport (options?: Options, internals: Internals =
     metadata: false,
     expectPinoConfig: pinoWillSendConfig,
     close: async () => {
-      if (delivery !== undefined) return await delivery.close()
+      // What delivery could not settle by closeTimeout stays in the spool for the next start.
+      if (delivery !== undefined) {
+        await delivery.close()
+        return await spool?.close()
+      }
+      await spool?.close()
       emit('bitrix24:stats', { ...stats, dropped: { ...stats.dropped } })
       // A client was made for a level the logger turned out not to have.
       await sender?.destroy()

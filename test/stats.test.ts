@@ -16,6 +16,9 @@ t.test('createStats starts every counter at zero', async (t) => {
     rateLimited: 0,
     waitingTokens: 0,
     oldestWaitingMs: 0,
+    spooled: 0,
+    replayed: 0,
+    unspooled: 0,
     dropped: {
       overflow: 0,
       rateLimited: 0,
@@ -29,7 +32,8 @@ t.test('createStats starts every counter at zero', async (t) => {
       disabled: 0,
       tokenTooLong: 0,
       unformattable: 0,
-      lineTooLong: 0
+      lineTooLong: 0,
+      expired: 0
     }
   })
   t.same(Object.keys(stats.dropped), [...DROP_REASONS], 'one counter per reason, in order')
