@@ -14,7 +14,9 @@ import { count, type Stats } from './stats'
  * landed. Lines past spoolMaxAge are dropped as `expired`. One stderr line
  * and the `bitrix24:replayed` event carry the figures.
  */
-export function replay (recovered: Recovered, delivery: Delivery, drops: Drops, stats: Stats, reporter: Reporter, emit: Emit): void {
+export function replay (recovered: Recovered | undefined, delivery: Delivery, drops: Drops, stats: Stats, reporter: Reporter, emit: Emit): void {
+  // No spool, or nothing left by ended processes.
+  if (recovered === undefined) return
   let possibleDuplicates = 0
   for (const token of recovered.tokens) {
     for (const text of token.lines) delivery.add(token.token, text)

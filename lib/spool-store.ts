@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process'
 import { Bitrix24TransportError, ERR_MISSING_PACKAGE } from './errors'
 
 // The embedded store behind the spool: lmdb (an optional peer dependency),
@@ -7,10 +8,11 @@ import { Bitrix24TransportError, ERR_MISSING_PACKAGE } from './errors'
 export type Key = string | Array<string | number>
 
 export interface Db {
-  put: (key: Key, value: unknown) => unknown
-  remove: (key: Key) => unknown
+  putSync: (key: Key, value: unknown) => unknown
+  removeSync: (key: Key) => unknown
   getRange: (options?: object) => Iterable<{ key: Key, value: unknown }>
-  batch: (action: () => void) => Promise<unknown>
+  /** One asynchronous write transaction: the action runs in it, the promise settles with its commit. */
+  transaction: (action: () => void) => Promise<unknown>
   close: () => Promise<void>
 }
 
@@ -19,7 +21,7 @@ export interface Root extends Db {
 }
 
 export interface Lmdb {
-  open: (options: { path: string, maxDbs: number }) => Root
+  open: (options: { path: string, maxDbs: number, overlappingSync: boolean }) => Root
 }
 
 /** The package the spool needs; named by the error when missing. */
@@ -44,6 +46,32 @@ export function loadStore (load: (name: string) => unknown = require): Lmdb {
 
 /** Opens a spool file: its `lines` and `tokens` databases. */
 export function openStore (lmdb: Lmdb, path: string): { root: Root, lines: Db, tokens: Db } {
-  const root = lmdb.open({ path, maxDbs: 2 })
+  const root = lmdb.open({ path, maxDbs: 2, overlappingSync: false })
   return { root, lines: root.openDB({ name: 'lines' }), tokens: root.openDB({ name: 'tokens' }) }
+}
+
+// Reads every record of a spool file, in a child process.
+const PROBE = `const lmdb = require(process.argv[1])
+const root = lmdb.open({ path: process.argv[2], maxDbs: 2 })
+for (const name of ['lines', 'tokens']) for (const record of root.openDB({ name }).getRange()) void record
+root.close().then(() => process.exit(0))`
+// A healthy file of spoolMaxBytes reads in well under this.
+const PROBE_TIMEOUT = 60_000
+
+/**
+ * Whether a spool file left by another process can be read: lmdb trusts its
+ * file, and a damaged one (a torn copy, a stray file) crashes the process that
+ * opens it (SIGSEGV) rather than throwing. So a file this process did not
+ * write is read first in a child process; resolves undefined when it read
+ * cleanly, else what went wrong.
+ */
+export function probeStore (path: string, resolve: (name: string) => string = require.resolve): Promise<string | undefined> {
+  const lmdb = resolve(STORE_PACKAGE)
+  return new Promise((done) => {
+    execFile(process.execPath, ['-e', PROBE, lmdb, path], { timeout: PROBE_TIMEOUT, env: {} }, (err) => {
+      const failed = err as (Error & { code?: number | string, signal?: string }) | null
+      // A signal (SIGSEGV), or the exit code of an error lmdb threw.
+      done(failed === null ? undefined : [failed.signal, failed.code].filter((part) => part != null).join(' '))
+    })
+  })
 }

@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, rename, rmSync, statfsSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { join } from 'node:path'
+import { getSystemErrorName } from 'node:util'
 import type { Config } from './options'
 import { adoptOrphans, holdLock, newId, releaseLock, SPOOL_SUFFIX } from './spool-owner'
-import { type Db, type Key, type Lmdb, loadStore, openStore, type Root } from './spool-store'
+import { type Db, type Key, type Lmdb, loadStore, openStore, probeStore, type Root } from './spool-store'
 import type { Stats } from './stats'
 import type { TokenQueue } from './token-queue'
 
@@ -15,6 +16,20 @@ export const SPOOL_FLUSH_MS = 50
 const LOW_WATER = 0.9
 // What a spooled line costs besides its text: its key (token, epoch, seq) and encoding.
 const LINE_OVERHEAD = 24
+// Free space a write needs: twice its bytes, a page per record (lmdb copies
+// each page it changes), and a margin for the tree's own pages.
+const PAGE = 4096
+const DISK_MARGIN = 256 * 1024
+
+/** Bytes free for this user on the file system of `dir`; Infinity when it cannot be told. */
+function freeBytes (dir: string): number {
+  try {
+    const fs = statfsSync(dir)
+    return fs.bavail * fs.bsize
+  } catch {
+    return Infinity
+  }
+}
 
 /** What delivery tells the spool. Sequence numbers are a queue's `pushed` count at the line's push. */
 export interface SpoolHooks {
@@ -44,7 +59,7 @@ export interface Recovered {
   tokens: RecoveredToken[]
   lines: number
   completions: number
-  /** Lines and completions older than spoolMaxAge, not replayed. */
+  /** Per token, lines and the completion older than spoolMaxAge, not replayed. */
   expired: Array<{ token: string, lines: number, completion: boolean }>
   /** Spool files read. */
   files: number
@@ -82,6 +97,8 @@ export class Spool implements SpoolHooks {
   private readonly server: Server
   private ops: Op[] = []
   private puts = 0
+  /** Bytes of the lines in `ops`. */
+  private pendingBytes = 0
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private writing: Promise<void> = Promise.resolve()
   private readonly recs = new Map<TokenQueue, Rec>()
@@ -138,6 +155,7 @@ export class Spool implements SpoolHooks {
     this.bytes += size
     this.write(this.lines, [queue.token, rec.epoch, seq], value)
     this.puts++
+    this.pendingBytes += size
     if (this.bytes > this.maxBytes) this.shrink()
   }
 
@@ -229,26 +247,39 @@ export class Spool implements SpoolHooks {
       this.timer = undefined
     }
     if (this.failed || this.ops.length === 0) return this.writing
+    // A full disk is told here, as one clear line, before lmdb meets ENOSPC (which it also prints itself).
+    const free = freeBytes(this.dir)
     if (!existsSync(this.path)) {
       this.fail('its file was deleted')
       return this.writing
     }
+    if (free < this.pendingBytes * 2 + this.ops.length * PAGE + DISK_MARGIN) {
+      this.fail(`the disk is full: ${free} bytes free`)
+      return this.writing
+    }
+    this.pendingBytes = 0
     const ops = this.ops
     const puts = this.puts
     this.ops = []
     this.puts = 0
-    const batch = this.root.batch(() => {
+    // lmdb commits batches in order; each gets its handlers at once, so no rejection goes unhandled.
+    this.writing = this.root.transaction(() => {
       for (const [db, key, value] of ops) {
-        if (value === undefined) db.remove(key)
-        else db.put(key, value)
+        if (value === undefined) db.removeSync(key)
+        else db.putSync(key, value)
       }
-    })
-    this.writing = this.writing.then(() => batch).then(() => {
+    }).then(() => {
+      if (this.failed) return
       this.stats.spooled += puts
       // What adopted spools held is now in this one: they can go.
       for (const path of this.adopted) removeSpoolFile(path)
       this.adopted = []
-    }, (err: unknown) => { this.fail(describeError(err)) })
+    }, (err: unknown) => {
+      // lmdb rejects each write with a generic error, and the cause, later, through its commitError.
+      const cause = (err as { commitError?: Promise<unknown> }).commitError
+      if (cause === undefined) return this.fail(describeError(err))
+      return cause.then(() => this.fail(describeError(err)), (reason: unknown) => this.fail(describeError(reason)))
+    })
     return this.writing
   }
 
@@ -285,9 +316,11 @@ export function removeSpoolFile (path: string): void {
   rmSync(path + '-lock', { force: true })
 }
 
+/** An error as a stderr line shows it: its code (lmdb gives a bare errno number), else its message. */
 function describeError (err: unknown): string {
-  const e = err as NodeJS.ErrnoException | undefined
-  return e?.code ?? e?.message ?? String(err)
+  const e = err as Error & { code?: string | number }
+  if (typeof e.code === 'number') return getSystemErrorName(-e.code)
+  return e.code ?? e.message
 }
 
 /**
@@ -299,9 +332,12 @@ export async function readSpools (lmdb: Lmdb, paths: string[], maxAge: number, n
   const byToken = new Map<string, RecoveredToken>()
   const recovered: Recovered = { tokens: [], lines: 0, completions: 0, expired: [], files: 0 }
   const readable: string[] = []
+  const expired = new Map<string, Recovered['expired'][number]>()
   for (const path of paths) {
     let store
     try {
+      const fault = await probeStore(path)
+      if (fault !== undefined) throw new Error(`reading it crashed a test process: ${fault}`)
       store = openStore(lmdb, path)
       const sent = new Map<string, { s?: [number, number], x?: unknown }>()
       for (const { key, value } of store.tokens.getRange()) sent.set(key as unknown as string, value as { s?: [number, number], x?: unknown })
@@ -315,7 +351,10 @@ export async function readSpools (lmdb: Lmdb, paths: string[], maxAge: number, n
           byToken.set(token, rec)
         }
         if (now - time > maxAge) {
-          recovered.expired.push({ token, lines: returnValues === undefined ? 1 : 0, completion: returnValues !== undefined })
+          let gone = expired.get(token)
+          if (gone === undefined) expired.set(token, gone = { token, lines: 0, completion: false })
+          if (returnValues === undefined) gone.lines++
+          else gone.completion = true
           continue
         }
         const s = sent.get(token)?.s
@@ -335,15 +374,15 @@ export async function readSpools (lmdb: Lmdb, paths: string[], maxAge: number, n
       readable.push(path)
     } catch (err) {
       const aside = path + '.corrupt'
-      try {
-        renameSync(path, aside)
-      } catch {}
+      // Out of the way of the next start; if even that fails, the next start tries again.
+      rename(path, aside, () => {})
       warn(`the spool file ${path} could not be read (${describeError(err)}); it was moved aside as ${aside} and is not replayed`)
     } finally {
       await store?.root.close().catch(() => {})
     }
   }
   recovered.tokens = [...byToken.values()]
+  recovered.expired = [...expired.values()]
   return { recovered, readable }
 }
 

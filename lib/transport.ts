@@ -137,7 +137,7 @@ export async function createTransport (options?: Options, internals: Internals =
       }
     }
     delivery = new Delivery(config, sender, clock, reporter, emit, stats, internals.budget, spool)
-    if (opened?.recovered !== undefined) replay(opened.recovered, delivery, new Drops(stats, reporter, emit, config.maxBufferedBytes), stats, reporter, emit)
+    replay(opened?.recovered, delivery, new Drops(stats, reporter, emit, config.maxBufferedBytes), stats, reporter, emit)
     sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel, levels: pino.levels }, new Formatter(config, pino), delivery, stats)
   }, {
     parseLine: (line: string) => {
