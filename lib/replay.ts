@@ -18,21 +18,22 @@ export function replay (recovered: Recovered | undefined, delivery: Delivery, dr
   // No spool, or nothing left by ended processes.
   if (recovered === undefined) return
   let possibleDuplicates = 0
+  for (const token of recovered.tokens) if (token.possiblyLanded) possibleDuplicates++
+  let expired = 0
+  for (const gone of recovered.expired) expired += gone.lines + (gone.completion ? 1 : 0)
+  const tokens = recovered.tokens.filter((t) => t.lines.length > 0 || t.completion !== undefined).length
+  // The figures first: the lines about single workflows (an expired completion) follow it.
+  reporter.always(`replaying from ${count(recovered.files, 'spool', 'spools')} of ended processes: ${count(recovered.lines, 'line', 'lines')} and ${count(recovered.completions, 'completion', 'completions')} of ${count(tokens, 'workflow', 'workflows')}` +
+    `; ${possibleDuplicates} possibly duplicated (in flight at the end); ${expired} older than spoolMaxAge dropped`)
   for (const token of recovered.tokens) {
     for (const text of token.lines) delivery.add(token.token, text)
     if (token.completion !== undefined) delivery.complete(token.token, token.completion.text, token.completion.returnValues)
-    if (token.possiblyLanded) possibleDuplicates++
   }
-  let expired = 0
   for (const gone of recovered.expired) {
     drops.lines('expired', gone.lines + (gone.completion ? 1 : 0), gone.token)
     if (gone.completion) drops.completionFailed(gone.token, 'expired', undefined)
-    expired += gone.lines + (gone.completion ? 1 : 0)
   }
   stats.replayed += recovered.lines + recovered.completions
   stats.possibleDuplicates += possibleDuplicates
-  const tokens = recovered.tokens.filter((t) => t.lines.length > 0 || t.completion !== undefined).length
-  reporter.always(`replaying from ${count(recovered.files, 'spool', 'spools')} of ended processes: ${count(recovered.lines, 'line', 'lines')} and ${count(recovered.completions, 'completion', 'completions')} of ${count(tokens, 'workflow', 'workflows')}` +
-    `; ${possibleDuplicates} possibly duplicated (in flight at the end); ${expired} older than spoolMaxAge dropped`)
   emit('bitrix24:replayed', { lines: recovered.lines, completions: recovered.completions, tokens, possibleDuplicates, expired, spools: recovered.files })
 }
