@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -109,4 +109,52 @@ t.test('a backlog that outlives closeTimeout is delivered by the next start; wit
   t.equal(next.code, 0, next.stderr)
   t.match(next.stdout, /replayed \{"lines":5,"completions":0,"tokens":1,"possibleDuplicates":1/)
   t.same(lines(sim.entries('wf.shutdown')), ['line i=0', 'line i=1', 'line i=2', 'line i=3', 'line i=4'], 'delivered once, in order')
+})
+
+// The README's recipe, as it is written there, at the end of an app that then waits for a signal.
+const recipe = (() => {
+  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8')
+  const block = /```js\n(\/\/ Shut down on SIGTERM and SIGINT[\s\S]*?)```/.exec(readme)
+  return block?.[1] as string
+})()
+
+function signalled (app: string, signal: NodeJS.Signals, options: Record<string, unknown>): Promise<{ signal: NodeJS.Signals | null, stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['signal.js'], { cwd: app, env: { PATH: process.env.PATH ?? '', BITRIX24_API_KEY: API_KEY, TRANSPORT_OPTIONS: JSON.stringify(options) } })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { if (chunk.includes('logged')) child.kill(signal) })
+    child.on('close', (_code, got) => resolve({ signal: got, stderr }))
+  })
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  t.test(`the README's ${signal} recipe: the transport closes, every line is delivered, the process dies of the signal`, async (t) => {
+    t.ok(recipe, 'the README has the recipe')
+    const sim = await startSimulator()
+    t.teardown(() => sim.close())
+    const app = makeApp(t)
+    writeFileSync(join(app, 'signal.js'), readFileSync(join(app, 'signal.js'), 'utf8') + recipe)
+    // flushInterval holds the lines in the worker: only a close sends them.
+    const run = await signalled(app, signal, { baseUrl: sim.url, flushInterval: 60_000 })
+    t.equal(run.signal, signal)
+    t.equal(run.stderr, '')
+    t.same(lines(sim.entries('wf.signal')), ['line 0', 'line 1', 'line 2', 'line 3', 'line 4'])
+  })
+}
+
+t.test('with spoolDir, a signal during an outage leaves the lines for the next start', needsStore, async (t) => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  sim.stall(true)
+  const app = makeApp(t)
+  const spoolDir = tempDir(t)
+  writeFileSync(join(app, 'signal.js'), readFileSync(join(app, 'signal.js'), 'utf8') + recipe)
+  const run = await signalled(app, 'SIGTERM', { baseUrl: sim.url, spoolDir, closeTimeout: 200 })
+  t.equal(run.signal, 'SIGTERM')
+  t.match(run.stderr, /dropped 5 lines \(shutdown 5\)/)
+  sim.stall(false)
+  const next = await runApp(app, 'spool.js', env(sim.url, spoolDir, 'idle', { maxRequestsPerSecond: 0 }))
+  t.equal(next.code, 0, next.stderr)
+  t.same(lines(sim.entries('wf.signal')), ['line 0', 'line 1', 'line 2', 'line 3', 'line 4'])
 })
