@@ -2,7 +2,7 @@
 
 // Runs every benchmark of bench/README.md and prints one markdown report.
 //
-//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood,processes]
+//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood,processes,spool]
 //                     [--reps=N] [--parallel] [--json=FILE] [--readme=FILE] [--verbose]
 //
 // Each run is a child process of its own (bench/app.js) and talks to servers
@@ -18,11 +18,12 @@ const { Server, runApp: spawnApp } = require('./lib/children')
 const { contextCost, contextTable, contextTarget } = require('./context')
 const { summarize } = require('./lib/timing')
 const { processes, processesTable } = require('./lib/shared')
+const { spoolCost, spoolTables, spoolTarget } = require('./spool')
 
 const ROOT = path.join(__dirname, '..')
 const MARK_START = '<!-- bench:start -->'
 const MARK_END = '<!-- bench:end -->'
-const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context', 'budget', 'flood', 'processes']
+const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context', 'budget', 'flood', 'processes', 'spool']
 
 // ---------------------------------------------------------------- options
 
@@ -635,6 +636,7 @@ function targets (res) {
       if (!r.sc.serveOn) out.push(['§8 at most 5 entries per workflow', r.sim.entriesPerToken === null ? '—' : fmtInt(r.sim.entriesPerToken.max), mark(r.sim.entriesPerToken !== null && r.sim.entriesPerToken.max <= 5)])
     }
   }
+  if (res.spool && !res.spool.skipped) out.push(spoolTarget(res.spool, { fmtNum }))
   if (res.flood && Number.isFinite(res.flood.diff)) {
     const d = res.flood.diff
     out.push(['§9 flood: peak RSS ≤ floor + 64 MB', '+' + fmtMB(d), mark(d <= 64 * 1048576)])
@@ -676,6 +678,9 @@ function report (res, info, elapsedMs) {
   }
   if (res.processes) {
     parts.push(`**10. Several processes on one key** — ${res.processes.entries} entries in all (one line for each of as many tokens), split among N processes logging at once, each through its own pino worker, into a simulator limited to ${2} rps (burst 5); transport pacing at its defaults (2 rps, burst 5), with and without \`redisUrl\` (a local redis-server).\n\n` + processesTable(res.processes, { table, fmtInt, fmtNum, fmtPct }))
+  }
+  if (res.spool && !res.spool.skipped) {
+    parts.push(`**11. The disk spool** — as §1 (${fmtInt(plan.lines)} lines over ${plan.tokens} tokens, pacing off), in memory only and with \`spoolDir\` on this machine's disk; bytes written / line is the app process's \`write_bytes\` (/proc/self/io) beyond the memory-only run of the same round. Then the time for a new process to take over a spool of 100,000 lines left by an ended one.\n\n` + spoolTables(res.spool, { table, fmtInt, fmtNum, fmtMB, fmtPct }))
   }
   const summary = targets(res)
   if (summary !== '') parts.push('**Targets**\n\n' + summary)
@@ -729,6 +734,7 @@ async function main () {
     if (want.has('memory')) res.memory = await memory(server)
     if (want.has('context')) res.context = await contextCost({ plan, runApp, log, median })
     if (want.has('flood')) res.flood = await flood(server)
+    if (want.has('spool')) res.spool = await spoolCost({ plan, runApp, log, median, server })
   } finally {
     await server.close()
   }
