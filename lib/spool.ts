@@ -10,7 +10,7 @@ import type { TokenQueue } from './token-queue'
 
 // Writes reach the store at most this long after the line was read; the
 // reading path itself only appends to an array.
-export const SPOOL_FLUSH_MS = 50
+export const SPOOL_FLUSH_MS = 100
 // Over spoolMaxBytes, lines leave the spool down to this share of it, so that
 // a flood evicts in batches rather than once per line.
 const LOW_WATER = 0.9
@@ -65,17 +65,69 @@ export interface Recovered {
   files: number
 }
 
-/** One token queue's lines in the spool: sizes[i] is the byte cost of sequence number base + i, 0 once gone. */
-interface Rec {
-  epoch: number
-  base: number
-  head: number
-  sizes: number[]
+/**
+ * Lines of one token read in one flush window: written as one record, and
+ * removed once every line in it is settled. A line settled before its window
+ * is written never reaches the disk.
+ */
+interface Chunk {
+  /** Sequence number of its first line. */
+  first: number
+  n: number
+  /** Lines not yet settled. */
   live: number
-  sent: number
+  bytes: number
+  time: number
+  /** The texts until it is written. */
+  texts: string[] | undefined
+  returnValues: Record<string, unknown> | undefined
+  written: boolean
 }
 
-type Op = [Db, Key, unknown]
+/** One token queue in the spool. */
+interface Rec {
+  token: string
+  epoch: number
+  /** Oldest first; the last one may still be open (gathering). */
+  chunks: Chunk[]
+  open: Chunk | undefined
+  /** Settled sequence numbers as sorted, disjoint [from, to] ranges: what the next start must skip. */
+  settled: Array<[number, number]>
+  /** The last line of the request in flight: lines up to it may have landed. */
+  sent: number
+  /** Has nothing left in the spool. */
+  gone: boolean
+  /** Waits in `touched` for the next flush. */
+  touched: boolean
+}
+
+/** The record a token's chunks are read with: epoch, last sent line, settled ranges, extra state. */
+interface TokenRecord {
+  e?: number
+  s?: number
+  d?: Array<[number, number]>
+  x?: unknown
+}
+
+/** Adds [from, to] to sorted, disjoint ranges, merging neighbours. */
+function addRange (ranges: Array<[number, number]>, from: number, to: number): void {
+  let i = ranges.length
+  // Settling goes mostly in order: the new range usually belongs at the end.
+  while (i > 0 && (ranges[i - 1] as [number, number])[0] > from) i--
+  ranges.splice(i, 0, [from, to])
+  const merged: Array<[number, number]> = []
+  for (const range of ranges) {
+    const last = merged[merged.length - 1]
+    if (last !== undefined && range[0] <= last[1] + 1) last[1] = Math.max(last[1], range[1])
+    else merged.push([range[0], range[1]])
+  }
+  ranges.length = 0
+  ranges.push(...merged)
+}
+
+function inRanges (ranges: Array<[number, number]> | undefined, seq: number): boolean {
+  return ranges?.some(([from, to]) => seq >= from && seq <= to) === true
+}
 
 /**
  * A disk spool: every accepted line and completion is written (batched,
@@ -95,14 +147,18 @@ export class Spool implements SpoolHooks {
   private readonly stats: Stats
   private readonly warn: (text: string) => void
   private readonly server: Server
-  private ops: Op[] = []
+  /** Recs with something to write; chunk keys to remove. */
+  private touched: Rec[] = []
+  private removals: Key[] = []
   private puts = 0
-  /** Bytes of the lines in `ops`. */
+  /** Bytes of the lines not yet written. */
   private pendingBytes = 0
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private writing: Promise<void> = Promise.resolve()
   private readonly recs = new Map<TokenQueue, Rec>()
+  private readonly byToken = new Map<string, Rec>()
   private readonly states = new Map<string, unknown>()
+  private readonly stateOnly = new Set<string>()
   private epochs = 0
   private failed = false
   private closed = false
@@ -132,30 +188,50 @@ export class Spool implements SpoolHooks {
     return !this.failed && !this.closed
   }
 
+  /** The reading path: appends to the token's open chunk, nothing more. */
   line (queue: TokenQueue, text: string, bytes: number, now: number): void {
     if (this.failed) return
-    this.put(queue, [now, text], bytes)
+    const rec = this.recOf(queue)
+    let chunk = rec.open
+    if (chunk === undefined) chunk = this.openChunk(rec, queue.pushed, now, [], undefined)
+    ;(chunk.texts as string[]).push(text)
+    this.count(chunk, bytes)
   }
 
   completion (queue: TokenQueue, text: string, bytes: number, returnValues: Record<string, unknown>, now: number): void {
     if (this.failed) return
-    this.put(queue, [now, text, returnValues], bytes)
+    const rec = this.recOf(queue)
+    // Its own record, after the lines: nothing follows a completion.
+    this.count(this.openChunk(rec, queue.pushed, now, [text], returnValues), bytes)
+    rec.open = undefined
   }
 
-  private put (queue: TokenQueue, value: unknown[], bytes: number): void {
-    const seq = queue.pushed
+  private recOf (queue: TokenQueue): Rec {
     let rec = this.recs.get(queue)
     if (rec === undefined) {
-      rec = { epoch: ++this.epochs, base: seq, head: 0, sizes: [], live: 0, sent: 0 }
+      rec = { token: queue.token, epoch: ++this.epochs, chunks: [], open: undefined, settled: [], sent: 0, gone: false, touched: false }
       this.recs.set(queue, rec)
+      this.byToken.set(queue.token, rec)
     }
-    const size = bytes + queue.token.length + LINE_OVERHEAD
-    rec.sizes.push(size)
-    rec.live++
+    return rec
+  }
+
+  private openChunk (rec: Rec, first: number, now: number, texts: string[], returnValues: Record<string, unknown> | undefined): Chunk {
+    const chunk: Chunk = { first, n: 0, live: 0, bytes: 0, time: now, texts, returnValues, written: false }
+    rec.chunks.push(chunk)
+    rec.open = chunk
+    this.touch(rec)
+    return chunk
+  }
+
+  private count (chunk: Chunk, bytes: number): void {
+    const size = bytes + LINE_OVERHEAD
+    chunk.n++
+    chunk.live++
+    chunk.bytes += size
     this.bytes += size
-    this.write(this.lines, [queue.token, rec.epoch, seq], value)
-    this.puts++
     this.pendingBytes += size
+    this.puts++
     if (this.bytes > this.maxBytes) this.shrink()
   }
 
@@ -163,16 +239,25 @@ export class Spool implements SpoolHooks {
     const rec = this.recs.get(queue)
     if (rec === undefined || rec.sent === last || this.failed) return
     rec.sent = last
-    this.write(this.tokens, queue.token, { s: [rec.epoch, last], x: this.states.get(queue.token) })
+    this.touch(rec)
   }
 
   settled (queue: TokenQueue, first: number, n: number): void {
     const rec = this.recs.get(queue)
     if (rec === undefined || this.failed) return
-    const from = Math.max(first - rec.base, rec.head)
-    const to = Math.min(first + n - rec.base, rec.sizes.length)
-    for (let i = from; i < to; i++) this.unspool(queue, rec, i)
-    this.advance(queue, rec)
+    const last = first + n - 1
+    addRange(rec.settled, first, last)
+    const chunks = rec.chunks
+    for (let i = 0; i < chunks.length;) {
+      const chunk = chunks[i] as Chunk
+      if (chunk.first > last) break
+      const end = chunk.first + chunk.n - 1
+      if (end >= first) chunk.live -= Math.min(end, last) - Math.max(chunk.first, first) + 1
+      if (chunk.live === 0) this.dropChunk(rec, i)
+      else i++
+    }
+    this.touch(rec)
+    if (chunks.length === 0) this.forget(queue, rec)
   }
 
   /**
@@ -182,46 +267,39 @@ export class Spool implements SpoolHooks {
   setState (token: string, state: unknown): void {
     if (this.failed) return
     this.states.set(token, state)
-    let sent: Key | undefined
-    for (const [queue, rec] of this.recs) if (queue.token === token && rec.sent > 0) sent = [rec.epoch, rec.sent]
-    this.write(this.tokens, token, { s: sent, x: state })
-  }
-
-  private unspool (queue: TokenQueue, rec: Rec, i: number): boolean {
-    const size = rec.sizes[i] as number
-    if (size === 0) return false
-    rec.sizes[i] = 0
-    rec.live--
-    this.bytes -= size
-    this.write(this.lines, [queue.token, rec.epoch, rec.base + i], undefined)
-    return true
-  }
-
-  /** Moves past lines gone from the front; forgets a queue with nothing left in the spool. */
-  private advance (queue: TokenQueue, rec: Rec): void {
-    while (rec.head < rec.sizes.length && rec.sizes[rec.head] === 0) rec.head++
-    if (rec.live > 0) {
-      if (rec.head > 1024 && rec.head * 2 > rec.sizes.length) {
-        rec.sizes = rec.sizes.slice(rec.head)
-        rec.base += rec.head
-        rec.head = 0
-      }
-      return
+    const rec = this.byToken.get(token)
+    if (rec !== undefined) this.touch(rec)
+    else {
+      this.stateOnly.add(token)
+      this.arm()
     }
+  }
+
+  /** Removes chunk `i` of a rec: its unsettled lines are no longer kept on disk. */
+  private dropChunk (rec: Rec, i: number): Chunk {
+    const chunk = rec.chunks.splice(i, 1)[0] as Chunk
+    this.bytes -= chunk.bytes
+    if (chunk.written) this.removals.push([rec.token, rec.epoch, chunk.first])
+    else this.pendingBytes -= chunk.bytes
+    if (rec.open === chunk) rec.open = undefined
+    return chunk
+  }
+
+  private forget (queue: TokenQueue, rec: Rec): void {
+    rec.gone = true
     this.recs.delete(queue)
-    if (rec.sent > 0) {
-      const state = this.states.get(queue.token)
-      this.write(this.tokens, queue.token, state === undefined ? undefined : { x: state })
-    }
+    if (this.byToken.get(rec.token) === rec) this.byToken.delete(rec.token)
+    this.touch(rec)
   }
 
-  /** Over spoolMaxBytes: the oldest lines leave the spool; delivery still holds them in memory. */
+  /** Over spoolMaxBytes: the oldest chunks leave the spool; delivery still holds their lines in memory. */
   private shrink (): void {
     const low = this.maxBytes * LOW_WATER
     let gone = 0
     for (const [queue, rec] of this.recs) {
-      for (let i = rec.head; i < rec.sizes.length && this.bytes > low; i++) if (this.unspool(queue, rec, i)) gone++
-      this.advance(queue, rec)
+      while (rec.chunks.length > 0 && this.bytes > low) gone += this.dropChunk(rec, 0).live
+      this.touch(rec)
+      if (rec.chunks.length === 0) this.forget(queue, rec)
       if (this.bytes <= low) break
     }
     this.stats.unspooled += gone
@@ -231,13 +309,30 @@ export class Spool implements SpoolHooks {
     }
   }
 
-  private write (db: Db, key: Key, value: unknown): void {
-    this.ops.push([db, key, value])
+  private touch (rec: Rec): void {
+    if (!rec.touched) {
+      rec.touched = true
+      this.touched.push(rec)
+    }
+    this.arm()
+  }
+
+  private arm (): void {
     if (this.timer === undefined && !this.closed) {
       this.timer = setTimeout(() => { this.flush() }, SPOOL_FLUSH_MS)
       // In-process, the spool must not keep the application alive.
       this.timer.unref()
     }
+  }
+
+  /** The token record to write for a rec (undefined: remove it). */
+  private record (rec: Rec): TokenRecord | undefined {
+    const state = this.states.get(rec.token)
+    if (rec.gone) return state === undefined ? undefined : { x: state }
+    // Only ranges at or past its oldest chunk still matter.
+    const oldest = (rec.chunks[0] as Chunk).first
+    while (rec.settled.length > 0 && (rec.settled[0] as [number, number])[1] < oldest) rec.settled.shift()
+    return { e: rec.epoch, s: rec.sent, d: rec.settled, x: state }
   }
 
   /** Writes what is pending in one transaction; resolves once it is committed (or failed). */
@@ -246,27 +341,49 @@ export class Spool implements SpoolHooks {
       clearTimeout(this.timer)
       this.timer = undefined
     }
-    if (this.failed || this.ops.length === 0) return this.writing
+    if (this.failed || (this.touched.length === 0 && this.removals.length === 0 && this.stateOnly.size === 0)) return this.writing
     // A full disk is told here, as one clear line, before lmdb meets ENOSPC (which it also prints itself).
     const free = freeBytes(this.dir)
     if (!existsSync(this.path)) {
       this.fail('its file was deleted')
       return this.writing
     }
-    if (free < this.pendingBytes * 2 + this.ops.length * PAGE + DISK_MARGIN) {
+    if (free < this.pendingBytes * 2 + this.touched.length * PAGE + DISK_MARGIN) {
       this.fail(`the disk is full: ${free} bytes free`)
       return this.writing
     }
-    this.pendingBytes = 0
-    const ops = this.ops
+    const chunks: Array<[Key, unknown]> = []
+    const records: Array<[string, TokenRecord | undefined]> = []
+    for (const rec of this.touched) {
+      rec.touched = false
+      // The chunks not yet written are the newest: the open one, and a completion's.
+      let i = rec.chunks.length
+      while (i > 0 && !(rec.chunks[i - 1] as Chunk).written) i--
+      for (const chunk of rec.chunks.slice(i)) {
+        chunks.push([[rec.token, rec.epoch, chunk.first], chunk.returnValues === undefined ? [chunk.time, chunk.texts] : [chunk.time, chunk.texts, chunk.returnValues]])
+        chunk.written = true
+        // Written: the spool keeps no text in memory.
+        chunk.texts = undefined
+      }
+      rec.open = undefined
+      records.push([rec.token, this.record(rec)])
+    }
+    // States of tokens with nothing spooled.
+    for (const token of this.stateOnly) if (!this.byToken.has(token)) records.push([token, { x: this.states.get(token) }])
+    const removals = this.removals
     const puts = this.puts
-    this.ops = []
+    this.touched = []
+    this.removals = []
+    this.stateOnly.clear()
     this.puts = 0
-    // lmdb commits batches in order; each gets its handlers at once, so no rejection goes unhandled.
+    this.pendingBytes = 0
+    // lmdb commits transactions in order; each gets its handlers at once, so no rejection goes unhandled.
     this.writing = this.root.transaction(() => {
-      for (const [db, key, value] of ops) {
-        if (value === undefined) db.removeSync(key)
-        else db.putSync(key, value)
+      for (const key of removals) this.lines.removeSync(key)
+      for (const [key, value] of chunks) this.lines.putSync(key, value)
+      for (const [token, value] of records) {
+        if (value === undefined) this.tokens.removeSync(token)
+        else this.tokens.putSync(token, value)
       }
     }).then(() => {
       if (this.failed) return
@@ -287,7 +404,8 @@ export class Spool implements SpoolHooks {
   fail (reason: string): void {
     if (this.failed) return
     this.failed = true
-    this.ops = []
+    this.touched = []
+    this.removals = []
     this.recs.clear()
     this.warn(`the disk spool ${this.path} failed (${reason}); lines are kept in memory only from now on and would be lost in a crash`)
     this.root.close().catch(() => {})
@@ -304,7 +422,7 @@ export class Spool implements SpoolHooks {
     this.closed = true
     if (!this.failed) {
       await this.root.close().catch(() => {})
-      if (this.recs.size === 0) removeSpoolFile(this.path)
+      if (this.recs.size === 0 && this.states.size === 0) removeSpoolFile(this.path)
     }
     releaseLock(this.server, this.dir, this.id)
   }
@@ -339,35 +457,42 @@ export async function readSpools (lmdb: Lmdb, paths: string[], maxAge: number, n
       const fault = await probeStore(path)
       if (fault !== undefined) throw new Error(`reading it crashed a test process: ${fault}`)
       store = openStore(lmdb, path)
-      const sent = new Map<string, { s?: [number, number], x?: unknown }>()
-      for (const { key, value } of store.tokens.getRange()) sent.set(key as unknown as string, value as { s?: [number, number], x?: unknown })
+      const records = new Map<string, TokenRecord>()
+      for (const { key, value } of store.tokens.getRange()) records.set(key as unknown as string, value as TokenRecord)
       for (const { key, value } of store.lines.getRange()) {
-        const [token, epoch, seq] = key as [string, number, number]
-        const [time, text, returnValues] = value as [number, string, Record<string, unknown> | undefined]
+        const [token, epoch, first] = key as [string, number, number]
+        const [time, texts, returnValues] = value as [number, string[], Record<string, unknown> | undefined]
+        const record = records.get(token)
         let rec = byToken.get(token)
         if (rec === undefined) {
-          const record = sent.get(token)
           rec = { token, lines: [], completion: undefined, possiblyLanded: false, state: record?.x }
           byToken.set(token, rec)
         }
-        if (now - time > maxAge) {
+        // The record speaks of its epoch only; lines of an older one are all replayed (at least once).
+        const current = record?.e === epoch
+        let live = 0
+        for (let i = 0; i < texts.length; i++) {
+          const seq = first + i
+          if (current && inRanges((record as TokenRecord).d, seq)) continue
+          live++
+          if (current && seq <= ((record as TokenRecord).s as number)) rec.possiblyLanded = true
+          if (now - time > maxAge) continue
+          if (returnValues === undefined) {
+            rec.lines.push(texts[i] as string)
+            recovered.lines++
+          } else {
+            rec.completion = { text: texts[i] as string, returnValues }
+            recovered.completions++
+          }
+        }
+        if (live > 0 && now - time > maxAge) {
           let gone = expired.get(token)
           if (gone === undefined) expired.set(token, gone = { token, lines: 0, completion: false })
-          if (returnValues === undefined) gone.lines++
+          if (returnValues === undefined) gone.lines += live
           else gone.completion = true
-          continue
-        }
-        const s = sent.get(token)?.s
-        if (s !== undefined && (epoch < s[0] || (epoch === s[0] && seq <= s[1]))) rec.possiblyLanded = true
-        if (returnValues === undefined) {
-          rec.lines.push(text)
-          recovered.lines++
-        } else {
-          rec.completion = { text, returnValues }
-          recovered.completions++
         }
       }
-      for (const [token, record] of sent) {
+      for (const [token, record] of records) {
         if (!byToken.has(token) && record.x !== undefined) byToken.set(token, { token, lines: [], completion: undefined, possiblyLanded: false, state: record.x })
       }
       recovered.files++

@@ -39,13 +39,13 @@ async function start (t: Test, dir: string, options: Options = {}, now = Date.no
   return { ...opened, stats, warnings }
 }
 
-/** What a spool file holds: its lines' texts per token, in key order. */
+/** What a spool file holds: its lines' texts per token, in key order (settled ones in a kept chunk too). */
 async function contents (path: string): Promise<Map<string, string[]>> {
   const store = openStore(loadStore(), path)
   const out = new Map<string, string[]>()
   for (const { key, value } of store.lines.getRange()) {
     const token = (key as string[])[0] as string
-    out.set(token, [...(out.get(token) ?? []), (value as string[])[1] as string])
+    out.set(token, [...(out.get(token) ?? []), ...(value as [number, string[]])[1]])
   }
   await store.root.close()
   return out
@@ -121,14 +121,22 @@ t.test('lines older than spoolMaxAge are not replayed; they are counted', needsS
   const spool = first.spool as Spool
   queue.push('old', 3, 0)
   spool.line(queue, 'old', 3, Date.now() - 2 * HOUR)
+  // A record holds what one flush wrote; its time is its oldest line's.
+  await spool.flush()
   queue.push('new', 3, 0)
   spool.line(queue, 'new', 3, Date.now())
+  await spool.flush()
+  // A later queue of the same token (its first one was forgotten with a line kept): a new epoch.
+  const later = new TokenQueue(A, 1000)
+  later.push('later', 5, 0)
+  spool.line(later, 'later', 5, Date.now())
+  await spool.flush()
   queue.complete('done', 4, { a: 1 }, 0)
   spool.completion(queue, 'done', 4, { a: 1 }, Date.now() - 2 * HOUR)
   await spool.close()
   const second = await start(t, dir, { spoolMaxAge: HOUR })
   t.same(second.recovered?.expired, [{ token: A, lines: 1, completion: true }])
-  t.same(second.recovered?.tokens[0]?.lines, ['new'])
+  t.same(second.recovered?.tokens[0]?.lines, ['new', 'later'], 'lines of an older epoch are replayed whatever its record says')
   t.equal(second.recovered?.tokens[0]?.completion, undefined)
 })
 
@@ -142,17 +150,30 @@ t.test('a small per-token state is kept with the token and restored (for the row
   ;(spool as Spool).sent(queue, 1)
   ;(spool as Spool).setState(A, { rows: 7 })
   ;(spool as Spool).setState(B, { rows: 3 })
+  // C's state is set before its first line, in the same flush window.
+  const c = new TokenQueue('wf.cccccccccccc.token-c', 1000)
+  ;(spool as Spool).setState(c.token, { rows: 1 })
+  ;(spool as Spool).setState('wf.dddddddddddd.token-d', { rows: 0 })
+  c.push('c', 1, 0)
+  ;(spool as Spool).line(c, 'c', 1, Date.now())
   // A's line settles: its record keeps the state, without the sent mark.
   ;(spool as Spool).settled(queue, 1, 1)
   const other = new TokenQueue(B, 1000)
+  other.push('b0', 2, 0)
+  ;(spool as Spool).line(other, 'b0', 2, Date.now())
   other.push('b', 1, 0)
   ;(spool as Spool).line(other, 'b', 1, Date.now())
-  ;(spool as Spool).sent(other, 1)
+  await (spool as Spool).flush()
+  // b0 is delivered; b's request is in flight: the record says which line of the chunk is left.
+  ;(spool as Spool).settled(other, 1, 1)
+  ;(spool as Spool).sent(other, 2)
   await (spool as Spool).close()
   const second = await start(t, dir)
   const byToken = new Map(second.recovered?.tokens.map((r) => [r.token, r]))
   t.same(byToken.get(A), { token: A, lines: [], completion: undefined, possiblyLanded: false, state: { rows: 7 } })
   t.same(byToken.get(B), { token: B, lines: ['b'], completion: undefined, possiblyLanded: true, state: { rows: 3 } })
+  t.same(byToken.get('wf.dddddddddddd.token-d')?.state, { rows: 0 }, 'a state with no line')
+  t.same(byToken.get('wf.cccccccccccc.token-c'), { token: 'wf.cccccccccccc.token-c', lines: ['c'], completion: undefined, possiblyLanded: false, state: { rows: 1 } })
 })
 
 t.test('over spoolMaxBytes the oldest lines leave the spool, counted as unspooled; delivery still has them', needsStore, async (t) => {
@@ -311,11 +332,18 @@ t.test('a long queue settled line by line: the spool keeps only what is unsettle
     queue.push('l', 1, 0)
     ;(spool as Spool).line(queue, 'l', 1, 0)
   }
+  await (spool as Spool).flush()
+  // A second record: what the next flush window read.
+  queue.push('m', 1, 0)
+  ;(spool as Spool).line(queue, 'm', 1, 0)
+  // Out of order, as an eviction behind an entry in flight settles.
   ;(spool as Spool).settled(queue, 3, 1)
-  // A range settled twice (an entry given up on after its lines left the spool) removes nothing twice.
-  ;(spool as Spool).settled(queue, 2, 3)
-  for (let i = 1; i <= 2500; i++) (spool as Spool).settled(queue, i, 1)
-  ;(spool as Spool).settled(queue, 2400, 601)
+  ;(spool as Spool).settled(queue, 1, 2)
+  for (let i = 4; i <= 2500; i++) (spool as Spool).settled(queue, i, 1)
+  ;(spool as Spool).settled(queue, 2501, 500)
+  // The first record is gone; the token's record keeps no ranges from before the second.
+  await (spool as Spool).flush()
+  ;(spool as Spool).settled(queue, 3001, 1)
   t.equal((spool as Spool).bytes, 0)
   await (spool as Spool).flush()
 })
