@@ -475,9 +475,14 @@ export class Delivery {
   }
 
   private dropEntry (queue: TokenQueue, entry: Entry, reason: DropReason, code?: string, unknown = false): void {
-    if (entry.returnValues !== undefined) this.drops.completionFailed(queue.token, reason, code, unknown)
+    if (entry.returnValues !== undefined) this.drops.completionFailed(queue.token, reason, code, unknown, this.kept(reason))
     this.settle(queue, entry, reason === 'shutdown')
     this.drops.lines(reason, entry.lines, queue.token, code)
+  }
+
+  /** Whether lines given up on for `reason` stay in the disk spool for the next start. */
+  private kept (reason: DropReason): boolean {
+    return reason === 'shutdown' && this.spool?.active === true
   }
 
   /** Drops what a token has not yet sent: its pending lines and its completion. */
@@ -491,7 +496,7 @@ export class Delivery {
     let lines = gone.lines
     if (gone.completionBytes !== -1) {
       this.memory.bytes -= gone.completionBytes
-      this.drops.completionFailed(queue.token, reason, code)
+      this.drops.completionFailed(queue.token, reason, code, false, this.kept(reason))
       lines++
     }
     queue.finish(lines)

@@ -46,10 +46,13 @@ export class Drops {
   /**
    * Each one may need a person to finish the activity by hand: named per token,
    * past the stderr budget. `unknown`: the request was in flight when time ran
-   * out, so the server may have completed it.
+   * out, so the server may have completed it. `spooled`: given up on at
+   * shutdown but kept in the disk spool for the next start.
    */
-  completionFailed (token: string, reason: DropReason, code: string | undefined, unknown = false): void {
-    const text = unknown
+  completionFailed (token: string, reason: DropReason, code: string | undefined, unknown = false, spooled = false): void {
+    const text = spooled
+      ? `the activity of event token ${shortToken(token)} was not completed by closeTimeout; it is kept in the disk spool, and the next start with the same spoolDir completes it`
+      : unknown
       ? `the activity of event token ${shortToken(token)} may or may not be completed: its request was in flight when closeTimeout ran out; check the workflow before completing it by hand`
       : `the activity of event token ${shortToken(token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`
     this.reporter.problem(`COMPLETION_FAILED:${token}`, text, true)

@@ -33,6 +33,8 @@ function freeBytes (dir: string): number {
 
 /** What delivery tells the spool. Sequence numbers are a queue's `pushed` count at the line's push. */
 export interface SpoolHooks {
+  /** Whether it still keeps lines; false once a fault switched it off. */
+  readonly active: boolean
   /** A line was queued as sequence number `queue.pushed`. */
   line: (queue: TokenQueue, text: string, bytes: number, now: number) => void
   /** The completion was queued as sequence number `queue.pushed`. */

@@ -14,6 +14,7 @@ class Recorder implements SpoolHooks {
   readonly queued = new Map<string, number[]>()
   readonly settledSeqs = new Map<string, number[]>()
   readonly sentUpTo = new Map<string, number>()
+  active = true
   line (queue: TokenQueue): void { this.push(this.queued, queue.token, queue.pushed) }
   completion (queue: TokenQueue): void { this.push(this.queued, queue.token, queue.pushed) }
   sent (queue: TokenQueue, last: number): void { this.sentUpTo.set(queue.token, last) }
@@ -89,4 +90,20 @@ t.test('at shutdown, what is given up on stays in the spool; the entry in flight
   t.same(spool.unsettled(A), [1, 2, 3], 'kept for the next start')
   t.same(spool.unsettled(B), [1])
   t.equal(spool.sentUpTo.get(A), 1, 'a1 may have landed')
+  t.match(h.stderr.join(''), /the activity of event token wf\.aaa…en-a was not completed by closeTimeout; it is kept in the disk spool, and the next start with the same spoolDir completes it/)
+})
+
+t.test('at shutdown with a spool that failed, a completion is reported as failed, as without one', async (t) => {
+  const spool = new Recorder()
+  spool.active = false
+  const h = await harness(t, { closeTimeout: 500, concurrency: 1, flushInterval: 0 }, {}, spool)
+  h.sim.stall(true)
+  h.delivery.add(B, 'b1')
+  h.clock.tick(1)
+  await waitFor(() => h.sim.requests.length === 1, 'the stalled request')
+  h.delivery.complete(B, 'done', {})
+  const closing = h.delivery.close()
+  await h.clock.runUntil(() => h.stats.dropped.shutdown === 2)
+  await closing
+  t.match(h.stderr.join(''), /could not be completed \(shutdown\); complete it by hand/)
 })
