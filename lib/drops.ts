@@ -53,8 +53,8 @@ export class Drops {
     const text = spooled
       ? `the activity of event token ${shortToken(token)} was not completed by closeTimeout; it is kept in the disk spool, and the next start with the same spoolDir completes it`
       : unknown
-      ? `the activity of event token ${shortToken(token)} may or may not be completed: its request was in flight when closeTimeout ran out; check the workflow before completing it by hand`
-      : `the activity of event token ${shortToken(token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`
+        ? `the activity of event token ${shortToken(token)} may or may not be completed: its request was in flight when closeTimeout ran out; check the workflow before completing it by hand`
+        : `the activity of event token ${shortToken(token)} could not be completed (${reason}${code === undefined ? '' : ' ' + code}); complete it by hand`
     this.reporter.problem(`COMPLETION_FAILED:${token}`, text, true)
     this.emit('bitrix24:completionFailed', { token, reason, code, outcome: unknown ? 'unknown' : 'failed' })
   }

@@ -65,13 +65,13 @@ const PROBE_TIMEOUT = 60_000
  * write is read first in a child process; resolves undefined when it read
  * cleanly, else what went wrong.
  */
-export function probeStore (path: string, resolve: (name: string) => string = require.resolve): Promise<string | undefined> {
-  const lmdb = resolve(STORE_PACKAGE)
-  return new Promise((done) => {
+export function probeStore (path: string, locate: (name: string) => string = require.resolve): Promise<string | undefined> {
+  const lmdb = locate(STORE_PACKAGE)
+  return new Promise((resolve) => {
     execFile(process.execPath, ['-e', PROBE, lmdb, path], { timeout: PROBE_TIMEOUT, env: {} }, (err) => {
       const failed = err as (Error & { code?: number | string, signal?: string }) | null
       // A signal (SIGSEGV), or the exit code of an error lmdb threw.
-      done(failed === null ? undefined : [failed.signal, failed.code].filter((part) => part != null).join(' '))
+      resolve(failed === null ? undefined : [failed.signal, failed.code].filter((part) => part != null).join(' '))
     })
   })
 }

@@ -51,7 +51,7 @@ function startLogging (dir: string, environment: Record<string, string>): Promis
         })
       }
     })
-    void ended.then(() => reject(new Error(`the app ended before its lines were spooled: ${stderr}`)))
+    ended.then(() => reject(new Error(`the app ended before its lines were spooled: ${stderr}`)))
   })
 }
 
