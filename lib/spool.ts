@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, rename, rmSync, statfsSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { join } from 'node:path'
 import { getSystemErrorName } from 'node:util'
+import type { Bitrix24TransportError } from './errors'
 import type { Config } from './options'
 import { adoptOrphans, holdLock, newId, releaseLock, SPOOL_SUFFIX } from './spool-owner'
 import { type Db, type Key, type Lmdb, loadStore, openStore, probeStore, type Root } from './spool-store'
@@ -550,5 +551,27 @@ export async function openSpool (config: Config, stats: Stats, warn: (text: stri
     warn(`the disk spool cannot start in ${dir} (${describeError(err)}); lines are kept in memory only and would be lost in a crash`)
     releaseLock(server, dir, id)
     return { spool: undefined, recovered }
+  }
+}
+
+/** What the transport holds of the spool; nothing to do when spoolDir is unset or the spool could not start. */
+export interface SpoolStart extends Opened {
+  /** The store package is missing: the transport fails at start (in pino's worker: it is disabled). */
+  error: Bitrix24TransportError | undefined
+  /** After delivery closed: writes what is left and releases the lock. */
+  close: () => Promise<void>
+}
+
+const NO_SPOOL: SpoolStart = Object.freeze({ spool: undefined, recovered: undefined, error: undefined, close: async () => {} })
+
+/** openSpool for the transport, which must not branch on whether a store is installed. */
+export async function startSpool (config: Config | undefined, stats: Stats, warn: (text: string) => void, now: number, load?: (name: string) => unknown): Promise<SpoolStart> {
+  if (config?.spoolDir === undefined) return NO_SPOOL
+  try {
+    const opened = await openSpool(config, stats, warn, now, load)
+    return { ...opened, error: undefined, close: async () => { await opened.spool?.close() } }
+  } catch (err) {
+    // loadStore throws only its coded error.
+    return { ...NO_SPOOL, error: err as Bitrix24TransportError }
   }
 }

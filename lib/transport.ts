@@ -15,7 +15,7 @@ import { Reporter, writeStderr } from './reporter'
 import type { RequestBudget } from './request-budget'
 import { Router } from './router'
 import { isThreadStreamData, pinoSendsConfig } from './runtime'
-import { openSpool, type Opened } from './spool'
+import { startSpool } from './spool'
 import { createStats, type Stats } from './stats'
 
 /** The stream the factory returns: what pino writes to, plus delivery's controls. */
@@ -84,19 +84,14 @@ export async function createTransport (options?: Options, internals: Internals =
   const write = quiet ? () => {} : stderr
   const reporter = new Reporter(write, clock)
   // The disk spool, and what earlier processes left in it, before any line is read.
-  let opened: Opened | undefined
-  if (config?.spoolDir !== undefined) {
-    try {
-      opened = await openSpool(config, stats, (text) => reporter.always(text), clock.now(), internals.loadStore)
-    } catch (err) {
-      // Only a coded error: the store package is missing.
-      await sender?.destroy()
-      if (!inWorker) throw err
-      invalid = err as Bitrix24TransportError
-      config = undefined
-    }
+  const spool = await startSpool(config, stats, (text) => reporter.always(text), clock.now(), internals.loadStore)
+  if (spool.error !== undefined) {
+    // The store package is missing: failed like an invalid option.
+    await (sender as Sender).destroy()
+    if (!inWorker) throw spool.error
+    invalid = spool.error
+    config = undefined
   }
-  const spool = opened?.spool
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
   const pinoWillSendConfig = pinoSendsConfig()
   // Made in build()'s callback, which runs before any line can arrive and
@@ -136,8 +131,8 @@ export async function createTransport (options?: Options, internals: Internals =
         return
       }
     }
-    delivery = new Delivery(config, sender, clock, reporter, emit, stats, internals.budget, spool)
-    replay(opened?.recovered, delivery, new Drops(stats, reporter, emit, config.maxBufferedBytes), stats, reporter, emit)
+    delivery = new Delivery(config, sender, clock, reporter, emit, stats, internals.budget, spool.spool)
+    replay(spool.recovered, delivery, new Drops(stats, reporter, emit, config.maxBufferedBytes), stats, reporter, emit)
     sink = new Router({ tokenKey: config.tokenKey, eventKey: config.eventKey, minLevel, levels: pino.levels }, new Formatter(config, pino), delivery, stats)
   }, {
     parseLine: (line: string) => {
@@ -150,9 +145,9 @@ export async function createTransport (options?: Options, internals: Internals =
       // What delivery could not settle by closeTimeout stays in the spool for the next start.
       if (delivery !== undefined) {
         await delivery.close()
-        return await spool?.close()
+        return await spool.close()
       }
-      await spool?.close()
+      await spool.close()
       emit('bitrix24:stats', { ...stats, dropped: { ...stats.dropped } })
       // A client was made for a level the logger turned out not to have.
       await sender?.destroy()
