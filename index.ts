@@ -1,5 +1,5 @@
 import { createTransport } from './lib/transport'
-import { Bitrix24TransportError, ERR_INSECURE_BASE_URL, ERR_INVALID_OPTION, ERR_MISSING_API_KEY, ERR_UNKNOWN_OPTION } from './lib/errors'
+import { Bitrix24TransportError, ERR_INSECURE_BASE_URL, ERR_INVALID_OPTION, ERR_MISSING_API_KEY, ERR_UNKNOWN_OPTION, ERR_MISSING_PACKAGE } from './lib/errors'
 import { DEFAULT_BASE_URL, defaults, parseOptions } from './lib/options'
 import { DROP_REASONS } from './lib/stats'
 import { RULES } from './lib/classify'
@@ -25,7 +25,8 @@ const pinoBitrix24Workflow = Object.assign(createTransport, {
   ERR_INVALID_OPTION,
   ERR_MISSING_API_KEY,
   ERR_INSECURE_BASE_URL,
-  ERR_UNKNOWN_OPTION
+  ERR_UNKNOWN_OPTION,
+  ERR_MISSING_PACKAGE
 })
 
 // The namespace only adds types to the function it shares its name with.
@@ -43,6 +44,7 @@ declare namespace pinoBitrix24Workflow {
   export type RateLimitedEvent = events.RateLimitedEvent
   export type CompletedEvent = events.CompletedEvent
   export type CompletionFailedEvent = events.CompletionFailedEvent
+  export type ReplayedEvent = events.ReplayedEvent
   export type RequestBudget = requestBudget.RequestBudget
 }
 
@@ -68,6 +70,7 @@ export = pinoBitrix24Workflow
   ERR_INVALID_OPTION: pinoBitrix24Workflow,
   ERR_MISSING_API_KEY: pinoBitrix24Workflow,
   ERR_INSECURE_BASE_URL: pinoBitrix24Workflow,
-  ERR_UNKNOWN_OPTION: pinoBitrix24Workflow
+  ERR_UNKNOWN_OPTION: pinoBitrix24Workflow,
+  ERR_MISSING_PACKAGE: pinoBitrix24Workflow
 })
 /* c8 ignore stop */

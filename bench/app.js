@@ -61,6 +61,15 @@ function peakRssBytes () {
   return null
 }
 
+/** Bytes this process caused to be written to storage (Linux), for §11's bytes per line. */
+function ioWriteBytes () {
+  try {
+    const m = /^write_bytes:\s+(\d+)/m.exec(fs.readFileSync('/proc/self/io', 'utf8'))
+    if (m !== null) return Number(m[1])
+  } catch {}
+  return NaN
+}
+
 function waitForMessage (type) {
   return new Promise((resolve) => {
     process.on('message', function onMessage (msg) {
@@ -154,7 +163,8 @@ const modes = {
       loggedMs: Number(tLogged - t0) / 1e6,
       rssAtReady,
       maxRssSampled: maxRss,
-      peakRss: peakRssBytes()
+      peakRss: peakRssBytes(),
+      ioWriteBytes: ioWriteBytes()
     }
   },
 

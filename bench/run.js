@@ -2,7 +2,7 @@
 
 // Runs every benchmark of bench/README.md and prints one markdown report.
 //
-//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood,processes,long,brisk]
+//   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood,processes,long,brisk,spool]
 //                     [--reps=N] [--parallel] [--json=FILE] [--readme=FILE] [--verbose]
 //
 // Each run is a child process of its own (bench/app.js) and talks to servers
@@ -20,11 +20,12 @@ const { summarize } = require('./lib/timing')
 const { processes, processesTable } = require('./lib/shared')
 const { longActivities, longTable } = require('./long')
 const { brisk } = require('./brisk')
+const { spoolCost, spoolTables, spoolTarget } = require('./spool')
 
 const ROOT = path.join(__dirname, '..')
 const MARK_START = '<!-- bench:start -->'
 const MARK_END = '<!-- bench:end -->'
-const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context', 'budget', 'flood', 'processes', 'long', 'brisk']
+const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'rate', 'context', 'budget', 'flood', 'processes', 'long', 'brisk', 'spool']
 
 // ---------------------------------------------------------------- options
 
@@ -655,6 +656,7 @@ function targets (res) {
     const b = res.brisk
     out.push(['§12 brisk: ≤ 40 rows, all lines visible, first row ≤ 5 s, p95 ≤ 30 s, completed', `${b.rows} rows, ${b.visible}/${b.lines}, ${fmtNum(b.firstRowMs / 1000, 1)} s, ${fmtNum(b.p95 / 1000, 1)} s`, mark(b.rows <= 40 && b.visible === b.lines && b.firstRowMs <= 5000 && b.p95 <= 30000 && b.completed)])
   }
+  if (res.spool && !res.spool.skipped) out.push(spoolTarget(res.spool, { fmtNum }))
   if (res.flood && Number.isFinite(res.flood.diff)) {
     const d = res.flood.diff
     out.push(['§9 flood: peak RSS ≤ floor + 64 MB', '+' + fmtMB(d), mark(d <= 64 * 1048576)])
@@ -704,6 +706,9 @@ function report (res, info, elapsedMs) {
   if (res.brisk) {
     const b = res.brisk
     parts.push(`**12. A brisk workflow, in real time** — a line every 600 ms for 2 minutes, \`flushInterval: 500\`, then completing, through \`pino.transport\` by name against the simulator limited to 2 requests/s (bucket 10), keeping the newest 50 rows: ${b.rows} rows, ${b.requests} requests, ${b.visible} of ${b.lines} lines visible, first row ${fmtNum(b.firstRowMs / 1000, 1)} s after the first line, log → row p50 ${fmtNum(b.p50 / 1000, 1)} s, p95 ${fmtNum(b.p95 / 1000, 1)} s, max ${fmtNum(b.max / 1000, 1)} s; completed: ${b.completed ? 'yes' : 'no'}.`)
+  }
+  if (res.spool && !res.spool.skipped) {
+    parts.push(`**13. The disk spool** — as §1 (${fmtInt(plan.lines)} lines over ${plan.tokens} tokens, pacing off), in memory only and with \`spoolDir\` on this machine's disk; bytes written / line is the app process's \`write_bytes\` (/proc/self/io) beyond the memory-only run of the same round. Then the time for a new process to take over a spool of 100,000 lines left by an ended one.\n\n` + spoolTables(res.spool, { table, fmtInt, fmtNum, fmtMB, fmtPct }))
   }
   const summary = targets(res)
   if (summary !== '') parts.push('**Targets**\n\n' + summary)
@@ -757,6 +762,7 @@ async function main () {
     if (want.has('memory')) res.memory = await memory(server)
     if (want.has('context')) res.context = await contextCost({ plan, runApp, log, median })
     if (want.has('flood')) res.flood = await flood(server)
+    if (want.has('spool')) res.spool = await spoolCost({ plan, runApp, log, median, server })
   } finally {
     await server.close()
   }

@@ -12,6 +12,7 @@ import { LocalBudget, type RequestBudget } from './request-budget'
 import { createBudget } from './shared-budget'
 import { sanitize } from './sanitize'
 import { Scheduler } from './scheduler'
+import type { SpoolHooks } from './spool'
 import { count, type DropReason, type Stats, summaryLine } from './stats'
 import { omittedLine } from './format'
 import { type Entry, TokenQueue } from './token-queue'
@@ -70,9 +71,12 @@ export class Delivery {
   private backlogReported = false
   private statsTimer: unknown = undefined
   private statsSeen = -1
+  /** The disk spool (spoolDir): told what is queued, sent and settled. */
+  private readonly spool: SpoolHooks | undefined
 
-  constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats, budget?: RequestBudget) {
+  constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats, budget?: RequestBudget, spool?: SpoolHooks) {
     this.config = config
+    this.spool = spool
     this.sender = sender
     this.clock = clock
     this.reporter = reporter
@@ -95,7 +99,7 @@ export class Delivery {
   /** Counters every statsInterval for long-running apps, only when something happened. */
   private armStats (): void {
     this.statsTimer = this.clock.setTimeout(() => {
-      const activity = this.stats.received + this.stats.requests
+      const activity = this.stats.received + this.stats.requests + this.stats.spooled
       if (activity !== this.statsSeen) {
         this.statsSeen = activity
         this.emitStats()
@@ -140,7 +144,9 @@ export class Delivery {
       bytes = Buffer.byteLength(text)
     }
     const first = queue.pendingLines === 0
-    queue.push(text, bytes, this.clock.now())
+    const now = this.clock.now()
+    queue.push(text, bytes, now)
+    this.spool?.line(queue, text, bytes, now)
     // Each line is counted with the newline that will join it to the next.
     this.memory.bytes += bytes + 1
     if (first) this.memory.pending(queue)
@@ -167,7 +173,9 @@ export class Delivery {
     const queue = this.accept(token, bytes)
     if (queue === undefined) return
     this.completed.add(token)
-    queue.complete(text, bytes, returnValues, this.clock.now())
+    const now = this.clock.now()
+    queue.complete(text, bytes, returnValues, now)
+    this.spool?.completion(queue, text, bytes, returnValues, now)
     this.memory.bytes += bytes
     // The workflow waits for it: the token is ready now, ahead of tokens that only log.
     this.makeReady(queue)
@@ -290,6 +298,7 @@ export class Delivery {
       return true
     }
     for (;;) {
+      const first = queue.consumed + 1
       const raw = this.form(queue)
       if (raw === undefined) {
         this.memory.taken(queue)
@@ -300,10 +309,14 @@ export class Delivery {
       if (clean.text === '' && raw.returnValues === undefined) {
         // Bitrix24 rejects an empty entry; lines that format to nothing are not worth a request.
         this.stats.skipped += raw.lines
+        this.spool?.settled(queue, first, queue.consumed - first + 1)
         queue.finish(raw.lines)
         continue
       }
       const entry: Entry = {
+        first,
+        // Lines left out between its own (omitted) were consumed with them: the spool settles them together.
+        span: queue.consumed - first + 1,
         text: clean.text,
         bytes: clean.bytes,
         lines: raw.lines,
@@ -437,6 +450,7 @@ export class Delivery {
   private send (queue: TokenQueue, entry: Entry): void {
     queue.phase = 'sending'
     this.stats.requests++
+    this.spool?.sent(queue, entry.first + entry.span - 1)
     const payload = entry.returnValues === undefined
       ? { eventToken: queue.token, logMessage: entry.text }
       : entry.text === ''
@@ -599,7 +613,9 @@ export class Delivery {
   }
 
   /** The attempted entry is done with: delivered or given up on. */
-  private settle (queue: TokenQueue, entry: Entry): void {
+  private settle (queue: TokenQueue, entry: Entry, kept = false): void {
+    // Lines given up on at shutdown stay in the spool: the next start delivers them.
+    if (!kept) this.spool?.settled(queue, entry.first, entry.span)
     entry.settled = true
     this.memory.bytes -= entry.bytes
     if (queue.current === entry) queue.current = undefined
@@ -609,23 +625,31 @@ export class Delivery {
   }
 
   private dropEntry (queue: TokenQueue, entry: Entry, reason: DropReason, code?: string, unknown = false): void {
-    if (entry.returnValues !== undefined) this.drops.completionFailed(queue.token, reason, code, unknown)
-    this.settle(queue, entry)
+    const kept = this.kept(reason)
+    if (entry.returnValues !== undefined) this.drops.completionFailed(queue.token, reason, code, unknown, kept)
+    this.settle(queue, entry, reason === 'shutdown')
     // In flight at the deadline, it may have arrived: counted apart, never as dropped.
     if (unknown) this.stats.unknown += entry.lines
     else this.drops.lines(reason, entry.lines, queue.token, code)
   }
 
+  /** Whether lines given up on for `reason` stay in the disk spool for the next start. */
+  private kept (reason: DropReason): boolean {
+    return reason === 'shutdown' && this.spool?.active === true
+  }
+
   /** Drops what a token has not yet sent: its pending lines and its completion. */
   private dropPending (queue: TokenQueue, reason: DropReason, code?: string): void {
     if (queue.current === undefined) this.scheduler.remove(queue)
+    const before = queue.consumed
     const gone = queue.dropAll()
+    if (reason !== 'shutdown') this.spool?.settled(queue, before + 1, queue.consumed - before)
     this.memory.bytes -= gone.bytes + gone.lines
     this.memory.taken(queue)
     let lines = gone.lines
     if (gone.completionBytes !== -1) {
       this.memory.bytes -= gone.completionBytes
-      this.drops.completionFailed(queue.token, reason, code)
+      this.drops.completionFailed(queue.token, reason, code, false, this.kept(reason))
       lines++
     }
     queue.finish(lines)
@@ -649,6 +673,7 @@ export class Delivery {
   }
 
   private readonly evicted = (queue: TokenQueue, lines: number): void => {
+    this.spool?.settled(queue, queue.consumed - lines + 1, lines)
     queue.finish(lines)
     this.drops.lines('overflow', lines, queue.token)
     this.forgetIfIdle(queue)

@@ -52,10 +52,16 @@ export class Drops {
    * named on stderr, within the one stderr budget; the rest are counted (the
    * closing summary) and listed with their tokens in the stats; every one has its
    * event. `unknown`: the request was in flight when time ran out, so the server
-   * may have completed it.
+   * may have completed it. `spooled`: given up on at shutdown but kept in the
+   * disk spool, which the next start completes: said once, not counted as failed.
    */
-  completionFailed (token: string, reason: DropReason, code: string | undefined, unknown = false): void {
+  completionFailed (token: string, reason: DropReason, code: string | undefined, unknown = false, spooled = false): void {
     const outcome = unknown ? 'unknown' : 'failed'
+    this.emit('bitrix24:completionFailed', { token, reason, code, outcome })
+    if (spooled) {
+      this.reporter.problem('COMPLETION_SPOOLED', `the activity of event token ${shortToken(token)} was not completed by closeTimeout; it stays in the disk spool and the next start with the same spoolDir completes it`)
+      return
+    }
     const failed = ++this.stats.completionsFailed
     if (this.stats.failedCompletions.length < MAX_LISTED_COMPLETIONS) this.stats.failedCompletions.push({ token, outcome })
     if (failed <= NAMED_COMPLETIONS) {
@@ -66,6 +72,5 @@ export class Drops {
     } else if (failed === NAMED_COMPLETIONS + 1) {
       this.reporter.problem('COMPLETIONS_FAILED', 'more activities could not be completed: they are counted in the closing summary; their tokens are in the bitrix24:stats event (failedCompletions) and each in a bitrix24:completionFailed event')
     }
-    this.emit('bitrix24:completionFailed', { token, reason, code, outcome })
   }
 }

@@ -44,6 +44,20 @@ export interface CompletionFailedEvent {
   outcome: 'failed' | 'unknown'
 }
 
+/** At start, what the spools of ended processes held (spoolDir): queued before any new line. */
+export interface ReplayedEvent {
+  lines: number
+  completions: number
+  /** Workflows with lines or a completion replayed. */
+  tokens: number
+  /** Tokens whose request was in flight when their process ended: their first lines may be written twice. */
+  possibleDuplicates: number
+  /** Lines and completions older than spoolMaxAge, dropped as `expired`. */
+  expired: number
+  /** Spool files read. */
+  spools: number
+}
+
 /** Each event's payload, by name. */
 export interface EventPayloads {
   'bitrix24:drop': DropEvent
@@ -52,6 +66,7 @@ export interface EventPayloads {
   'bitrix24:stats': Stats
   'bitrix24:completed': CompletedEvent
   'bitrix24:completionFailed': CompletionFailedEvent
+  'bitrix24:replayed': ReplayedEvent
 }
 
 export type EventName = keyof EventPayloads

@@ -301,6 +301,34 @@ export const OPTIONS = deepFreeze({
     max: 86400000,
     value: 'ms'
   },
+  spoolDir: {
+    kind: 'string',
+    type: 'path',
+    doc: 'Directory of a disk spool (needs the `lmdb` package): every accepted line and completion is kept there until it is settled, and a later start with the same directory delivers what a killed process left. Processes may share the directory; each owns its own spool.',
+    defaultText: 'none (memory only)',
+    env: 'BITRIX24_SPOOL_DIR',
+    value: 'dir'
+  },
+  spoolMaxBytes: {
+    kind: 'integer',
+    type: 'bytes',
+    doc: 'Cap of the spool; over it the oldest lines leave the spool (counted as `unspooled`) and are kept in memory only.',
+    default: 64 * 1024 * 1024,
+    min: 65536,
+    max: 2 ** 40,
+    value: 'bytes'
+  },
+  spoolMaxAge: {
+    kind: 'integer',
+    type: 'ms',
+    doc: 'Lines and completions found in a spool older than this are not replayed; they are dropped as `expired`.',
+    // A day: an event token is usually long dead by then, and stale lines
+    // would only crowd out a workflow's last 50 rows.
+    default: 86400000,
+    min: 1000,
+    max: 30 * 86400000,
+    value: 'ms'
+  },
   quiet: {
     kind: 'boolean',
     type: 'boolean',

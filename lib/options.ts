@@ -78,6 +78,12 @@ export interface Options {
   maxTokens?: number
   /** Emit `bitrix24:stats` this often while the counters change; `0`: only at close. Default: 0. Range: 0 to 86400000. */
   statsInterval?: number
+  /** Directory of a disk spool (needs the `lmdb` package): every accepted line and completion is kept there until it is settled, and a later start with the same directory delivers what a killed process left. Processes may share the directory; each owns its own spool. Default: none (memory only). Env: BITRIX24_SPOOL_DIR. */
+  spoolDir?: string
+  /** Cap of the spool; over it the oldest lines leave the spool (counted as `unspooled`) and are kept in memory only. Default: 67108864. Range: 65536 to 1099511627776. */
+  spoolMaxBytes?: number
+  /** Lines and completions found in a spool older than this are not replayed; they are dropped as `expired`. Default: 86400000. Range: 1000 to 2592000000. */
+  spoolMaxAge?: number
   /** Write nothing to stderr (for tests and noisy environments); events and stats still flow. Default: false. Env: BITRIX24_QUIET. */
   quiet?: boolean
 }
@@ -115,6 +121,10 @@ export interface Config {
   maxBufferedBytes: number
   maxTokens: number
   statsInterval: number
+  /** undefined: no spool, memory only. */
+  spoolDir: string | undefined
+  spoolMaxBytes: number
+  spoolMaxAge: number
   quiet: boolean
 }
 

@@ -1,7 +1,7 @@
 /** Why lines were given up on. Every drop is counted under exactly one reason. */
 export const DROP_REASONS = [
   'overflow', 'rateLimited', 'auth', 'deadToken', 'rejected', 'retriesExhausted', 'ambiguous', 'completed', 'shutdown',
-  'disabled', 'tokenTooLong', 'unformattable', 'lineTooLong', 'omitted'
+  'disabled', 'tokenTooLong', 'unformattable', 'lineTooLong', 'omitted', 'expired'
 ] as const
 
 export type DropReason = typeof DROP_REASONS[number]
@@ -55,6 +55,12 @@ export interface Stats {
   waitingTokens: number
   /** Age in ms of the oldest line still waiting to be sent; 0 when none waits. Refreshed when stats are emitted. */
   oldestWaitingMs: number
+  /** Lines and completions written to the disk spool (spoolDir). */
+  spooled: number
+  /** Lines and completions taken from an earlier process's spool at start. */
+  replayed: number
+  /** Lines taken out of the spool unsettled, over spoolMaxBytes: kept in memory only. */
+  unspooled: number
   dropped: Record<DropReason, number>
 }
 
@@ -78,6 +84,9 @@ export function createStats (): Stats {
     failedCompletions: [],
     waitingTokens: 0,
     oldestWaitingMs: 0,
+    spooled: 0,
+    replayed: 0,
+    unspooled: 0,
     dropped
   }
 }

@@ -5,6 +5,10 @@ import type { RowState } from './row-budget'
  * TokenQueue.take), and never changed afterwards: a retry resends this text.
  */
 export interface Entry {
+  /** Sequence number of its first line: the queue's `pushed` count when that line was queued. */
+  first: number
+  /** Sequence numbers it covers from `first`: its lines, and the lines left out between them (omitted). */
+  span: number
   text: string
   bytes: number
   lines: number

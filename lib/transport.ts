@@ -16,6 +16,9 @@ import { Router } from './router'
 import { isThreadStreamData, pinoSendsConfig } from './runtime'
 import { type ConfigPort, HeldLines, onPinoConfig } from './pino-config'
 import { parentPort } from 'node:worker_threads'
+import { Drops } from './drops'
+import { replay } from './replay'
+import { startSpool } from './spool'
 import { createStats, type Stats } from './stats'
 import { PREFIX } from './prefix'
 
@@ -45,6 +48,8 @@ export interface Internals {
   installed?: (name: string) => boolean
   /** Whether pino will send its configuration (default: read from the worker's data). */
   pinoSendsConfig?: boolean
+  /** How the spool's store package is loaded (default: require), to prove the missing-package path in-process. */
+  loadStore?: (name: string) => unknown
 }
 
 // How long lines wait for pino's configuration before pino's defaults apply.
@@ -101,8 +106,18 @@ export async function createTransport (options?: Options, internals: Internals =
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
   const quiet = config?.quiet ?? askedForQuiet(options, internals.env ?? process.env)
   const write = quiet ? () => {} : stderr
+  const reporter = new Reporter(write, clock)
   if (missing !== undefined) write(`${PREFIX}${missing.code}: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n`)
   if (unknown !== undefined) write(`${oneLine(`${PREFIX}${unknown.code} (ignored; the other options apply): ${unknown.message.replace(PREFIX, '')}`, 199)}\n`)
+  // The disk spool, and what earlier processes left in it, before any line is read.
+  const spool = await startSpool(config, stats, (text) => reporter.always(text), clock.now(), internals.loadStore)
+  if (spool.error !== undefined) {
+    // The store package is missing: failed like an invalid option.
+    await (sender as Sender).destroy()
+    if (!inWorker) throw spool.error
+    invalid = spool.error
+    config = undefined
+  }
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
   const pinoWillSendConfig = internals.pinoSendsConfig ?? pinoSendsConfig()
   // Made in build()'s callback, which runs before any line can arrive and
@@ -147,8 +162,9 @@ export async function createTransport (options?: Options, internals: Internals =
         return
       }
     }
-    const reporter = new Reporter(write, clock)
-    delivery = new Delivery(cfg, sender as Sender, clock, reporter, emit, stats, internals.budget)
+    delivery = new Delivery(cfg, sender as Sender, clock, reporter, emit, stats, internals.budget, spool.spool)
+    // What an earlier process left in the spool goes before any new line of its token.
+    replay(spool.recovered, delivery, new Drops(stats, reporter, emit, cfg.maxBufferedBytes), stats, reporter, emit)
     sink = new Router({ tokenKey: cfg.tokenKey, eventKey: cfg.eventKey, minLevel, levels: pino.levels }, new Formatter(cfg, pino), delivery, stats)
     for (const line of waiting?.lines ?? []) sink.line(line)
   }
@@ -189,7 +205,12 @@ export async function createTransport (options?: Options, internals: Internals =
     metadata: false,
     close: async () => {
       startWithDefaults()
-      if (delivery !== undefined) return await delivery.close()
+      // What delivery could not settle by closeTimeout stays in the spool for the next start.
+      if (delivery !== undefined) {
+        await delivery.close()
+        return await spool.close()
+      }
+      await spool.close()
       emit('bitrix24:stats', { ...stats, dropped: { ...stats.dropped } })
       // A client was made for a level the logger turned out not to have.
       await sender?.destroy()

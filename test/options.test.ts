@@ -80,6 +80,9 @@ t.test('defaults', async (t) => {
     proxy: undefined,
     redisUrl: undefined,
     timeZone: undefined,
+    spoolDir: undefined,
+    spoolMaxBytes: 67108864,
+    spoolMaxAge: 86400000,
     quiet: false
   }
   t.strictSame(config, expected)
@@ -120,6 +123,9 @@ t.test('every option can be set', async (t) => {
     proxy: 'http://user:pass@proxy.example.com:3128',
     redisUrl: 'rediss://:pass@redis.example.com:6380/2',
     timeZone: 'Europe/Berlin',
+    spoolDir: '/var/lib/app/spool',
+    spoolMaxBytes: 65536,
+    spoolMaxAge: 1000,
     quiet: true
   }
   t.strictSame(parseOptions(input, NO_ENV), input)
@@ -341,7 +347,9 @@ const INTEGERS: Array<[string, number, number]> = [
   ['maxRetryDelay', 1, 3600000],
   ['maxBufferedBytes', 65536, 2 ** 31],
   ['maxTokens', 1, 10000000],
-  ['statsInterval', 0, 86400000]
+  ['statsInterval', 0, 86400000],
+  ['spoolMaxBytes', 65536, 2 ** 40],
+  ['spoolMaxAge', 1000, 30 * 86400000]
 ]
 
 t.test('integer options', async (t) => {

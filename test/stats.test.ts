@@ -20,6 +20,9 @@ t.test('createStats starts every counter at zero', async (t) => {
     failedCompletions: [],
     waitingTokens: 0,
     oldestWaitingMs: 0,
+    spooled: 0,
+    replayed: 0,
+    unspooled: 0,
     dropped: {
       overflow: 0,
       rateLimited: 0,
@@ -34,7 +37,8 @@ t.test('createStats starts every counter at zero', async (t) => {
       tokenTooLong: 0,
       unformattable: 0,
       lineTooLong: 0,
-      omitted: 0
+      omitted: 0,
+      expired: 0
     }
   })
   t.same(Object.keys(stats.dropped), [...DROP_REASONS], 'one counter per reason, in order')

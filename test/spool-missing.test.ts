@@ -1,0 +1,40 @@
+import { spawnSync } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import t from 'tap'
+import { API_KEY } from './fixtures/harness'
+
+// The store is an optional peer dependency: an app that never installed it
+// gets, for spoolDir, a clear error naming the package, and nothing else
+// changes. Proven in an app where lmdb cannot be found at all: the package is
+// copied (not linked, so that it resolves its modules from the app), and every
+// dependency but lmdb is linked in.
+
+const root = resolve(__dirname, '..')
+
+t.test('without lmdb installed, spoolDir gives a clear error naming the package; the app goes on', async (t) => {
+  const app = mkdtempSync(join(tmpdir(), 'b24-nolmdb-'))
+  t.teardown(() => rmSync(app, { recursive: true, force: true }))
+  const modules = join(app, 'node_modules')
+  const own = join(modules, 'pino-bitrix24-workflow')
+  mkdirSync(own, { recursive: true })
+  cpSync(join(root, 'package.json'), join(own, 'package.json'))
+  cpSync(join(root, 'dist'), join(own, 'dist'), { recursive: true })
+  for (const name of readdirSync(join(root, 'node_modules'))) {
+    if (name === 'lmdb' || name === '@lmdb' || name.startsWith('.')) continue
+    symlinkSync(join(root, 'node_modules', name), join(modules, name), 'dir')
+  }
+  cpSync(join(__dirname, 'fixtures', 'apps', 'missing-store.js'), join(app, 'app.js'))
+  const run = spawnSync(process.execPath, ['app.js'], {
+    cwd: app,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { PATH: process.env.PATH ?? '', BITRIX24_API_KEY: API_KEY, SPOOL_DIR: join(app, 'spool') }
+  })
+  t.equal(run.status, 0, run.stderr)
+  t.equal(spawnSync(process.execPath, ['-e', 'require.resolve("lmdb")'], { cwd: app }).status, 1, 'lmdb cannot be found from the app')
+  t.match(run.stderr, /^pino-bitrix24-workflow: ERR_BITRIX24_MISSING_PACKAGE: option "spoolDir" needs the package "lmdb", which could not be loaded \(MODULE_NOT_FOUND\); install it next to pino-bitrix24-workflow: npm install lmdb\. This transport is disabled and discards its lines; the app and its other targets go on\. To fix: install the package it names, or unset option "spoolDir"/)
+  t.equal(run.stderr.trim().split('\n').length, 1, 'one stderr line')
+  t.match(run.stdout, /^rejected ERR_BITRIX24_MISSING_PACKAGE spoolDir pino-bitrix24-workflow: option "spoolDir" needs the package "lmdb"/m, 'in-process, start-up rejects')
+})

@@ -1,0 +1,115 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import t, { type Test } from 'tap'
+import { adoptOrphans, holdLock, MAX_SOCKET_PATH, newId, ownerAlive, ownerOf, releaseLock, socketPath } from '../lib/spool-owner'
+
+// Ownership is tested with real processes: a live owner is another process
+// holding its lock; a dead one is one that was SIGKILLed.
+
+const OWNER_MODULE = resolve(__dirname, '..', 'dist', 'lib', 'spool-owner.js')
+const FIXTURES = join(__dirname, 'fixtures', 'spool')
+
+function tempDir (t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'b24-owner-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+function start (t: Test, script: string, dir: string): { child: ChildProcess, line: Promise<string> } {
+  const child = spawn(process.execPath, [join(FIXTURES, script)], { env: { PATH: process.env.PATH ?? '', SPOOL_DIR: dir, OWNER_MODULE } })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const line = new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk
+      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')))
+    })
+    child.on('close', (code) => reject(new Error(`${script} ended (${code}) before a line`)))
+  })
+  return { child, line }
+}
+
+function killed (child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.on('close', () => resolve())
+    child.kill('SIGKILL')
+  })
+}
+
+t.test('ids are new per transport and name their spool files', async (t) => {
+  const a = newId()
+  t.not(a, newId())
+  t.equal(ownerOf(a + '.mdb'), a)
+  t.equal(ownerOf(a + '.3.mdb'), a, 'an adopted spool belongs to its adopter')
+  t.equal(ownerOf(a + '.mdb-lock'), undefined, 'lmdb\'s lock file is no spool')
+  t.equal(ownerOf(a + '.mdb.corrupt'), undefined, 'a file moved aside is no spool')
+  t.equal(ownerOf('notes.mdb'), undefined, 'a file of someone else is left alone')
+})
+
+t.test('an owner is alive while it holds its lock, gone once released', async (t) => {
+  const dir = tempDir(t)
+  const id = newId()
+  t.equal(await ownerAlive(dir, id), false, 'never started')
+  const server = await holdLock(dir, id)
+  t.equal(await ownerAlive(dir, id), true)
+  releaseLock(server, dir, id)
+  t.notOk(existsSync(socketPath(dir, id)), 'the socket file goes with the lock')
+  t.equal(await ownerAlive(dir, id), false)
+})
+
+t.test('a directory whose lock path is too long for a socket is refused with a clear reason', async (t) => {
+  const dir = join(tempDir(t), 'x'.repeat(MAX_SOCKET_PATH))
+  await t.rejects(holdLock(dir, newId()), /over 103 bytes; use a shorter spoolDir/)
+})
+
+t.test('a second lock on the same id fails: one owner per spool', async (t) => {
+  const dir = tempDir(t)
+  const id = newId()
+  const server = await holdLock(dir, id)
+  t.teardown(() => releaseLock(server, dir, id))
+  await t.rejects(holdLock(dir, id), { code: 'EADDRINUSE' })
+})
+
+t.test('a live process keeps its spool; once SIGKILLed, its spool is adopted exactly once', async (t) => {
+  const dir = tempDir(t)
+  const owner = start(t, 'owner.js', dir)
+  const id = (await owner.line).replace('held ', '')
+  t.same(JSON.parse(await start(t, 'adopt.js', dir).line), [], 'another process leaves a live owner\'s spool alone')
+  t.ok(existsSync(join(dir, id + '.mdb')))
+
+  await killed(owner.child)
+  t.ok(existsSync(socketPath(dir, id)), 'SIGKILL left its socket file behind')
+  // Three processes start at once in the directory: exactly one gets the spool.
+  const adopters = [start(t, 'adopt.js', dir), start(t, 'adopt.js', dir), start(t, 'adopt.js', dir)]
+  const results = (await Promise.all(adopters.map((a) => a.line))).map((line) => JSON.parse(line) as string[])
+  const winners = results.filter((r) => r.length === 1)
+  t.equal(winners.length, 1, 'one adopter')
+  t.same(results.filter((r) => r.length === 0).length, 2, 'the others found nothing to adopt')
+  const adopted = (winners[0] as string[])[0] as string
+  t.equal(readFileSync(adopted, 'utf8'), 'spool of ' + id, 'the file, renamed to its adopter')
+  t.notOk(existsSync(socketPath(dir, id)), 'the dead owner\'s socket is cleaned up')
+  t.notOk(readdirSync(dir).some((f) => f.startsWith(id)), 'nothing of the dead owner is left')
+})
+
+t.test('adoption in-process: a dead owner\'s files are renamed, its lock file removed; a live one and strangers are not touched', async (t) => {
+  const dir = tempDir(t)
+  const me = newId()
+  const live = newId()
+  const server = await holdLock(dir, live)
+  t.teardown(() => releaseLock(server, dir, live))
+  const dead = newId()
+  for (const file of [`${dead}.mdb`, `${dead}.mdb-lock`, `${dead}.2.mdb`, `${live}.mdb`, `${me}.mdb`, 'notes.txt']) writeFileSync(join(dir, file), file)
+  const adopted = await adoptOrphans(dir, me)
+  t.same(adopted.map((p) => readFileSync(p, 'utf8')).sort(), [`${dead}.2.mdb`, `${dead}.mdb`])
+  t.same(readdirSync(dir).filter((f) => !f.startsWith(me)).sort(), [`${live}.mdb`, `${live}.sock`, 'notes.txt'].sort())
+})
+
+t.test('two adopters racing in one process: the rename decides, each spool goes to one of them', async (t) => {
+  const dir = tempDir(t)
+  const dead = newId()
+  writeFileSync(join(dir, `${dead}.mdb`), 'x')
+  const [a, b] = await Promise.all([adoptOrphans(dir, newId()), adoptOrphans(dir, newId())])
+  t.equal((a as string[]).length + (b as string[]).length, 1)
+})
