@@ -1,5 +1,5 @@
 import t from 'tap'
-import { OPTION_FLAGS, UsageError, customLevels, explain, flagOf, kebab, parseArgs, suggest, usage } from '../lib/cli-args'
+import { OPTION_FLAGS, UsageError, customLevels, explain, flagOf, kebab, parseArgs, suggest } from '../lib/cli-args'
 import { Bitrix24TransportError, ERR_INVALID_OPTION } from '../lib/errors'
 import { DEFAULT_BASE_URL, defaults, parseOptions } from '../lib/options'
 
@@ -204,27 +204,6 @@ t.test('explain: the message, and the flag to fix', async tt => {
   tt.equal(explain(new Error('boom')), 'pino-bitrix24-workflow: boom\n')
 })
 
-t.test('usage lists every flag with its default and environment variable', async tt => {
-  const text = usage()
-  tt.match(text, /^Usage: node app\.js \| pino-bitrix24-workflow \[options\]\n/)
-  for (const flag of OPTION_FLAGS) {
-    const shown = flag.type === 'boolean' ? `--[no-]${flag.name}` : `--${flag.name} <${flag.value}>`
-    const at = text.indexOf(`  ${shown} `)
-    tt.ok(at >= 0, `lists ${shown}`)
-    // The entry runs until the next line that starts a flag.
-    const rest = text.slice(at + 2)
-    const entry = rest.slice(0, rest.search(/\n {2}-/))
-    tt.match(entry, `Default: ${flag.default}`, `default of --${flag.name}`)
-    if (flag.env !== undefined) tt.match(entry, `\n${' '.repeat(33)}Env: ${flag.env}\n`, `env of --${flag.name}`)
-  }
-  for (const name of ['--[no-]tee', '-h, --help', '-v, --version']) tt.match(text, `  ${name} `)
-  tt.match(text, 'Default: true')
-  tt.match(text, /--no-tee/)
-  tt.match(text, /Exit status: 0/)
-  for (const line of text.split('\n')) tt.ok(line.length <= 80, `fits 80 columns: ${line}`)
-  tt.ok(text.endsWith('\n'))
-})
-
 t.test('pipe flags stand in for the logger: --message-key, --error-key, --custom-levels', async tt => {
   const command = parseArgs(['--message-key', 'message', '--error-key=error', '--custom-levels', 'audit:35, err:99'])
   if (command.command !== 'run') throw new Error('not a run')
@@ -271,15 +250,6 @@ t.test('explain: a bad env value is reported as that variable, not as the flag',
     'pino-bitrix24-workflow: fix or unset env BITRIX24_BASE_URL, or override it with --base-url\n')
   tt.equal(explain(new Bitrix24TransportError(ERR_INVALID_OPTION, 'x', undefined, 'SOME_VAR')),
     'pino-bitrix24-workflow: ERR_BITRIX24_INVALID_OPTION: x\npino-bitrix24-workflow: fix or unset env SOME_VAR\n', 'no flag to name')
-})
-
-t.test('usage shows ranges from the declarations', async tt => {
-  const text = usage()
-  tt.match(text, /--close-timeout <ms>[^\n]*\n(?: +[^\n]*\n)*? +Range: 0 to 9000\n/)
-  tt.match(text, /--custom-levels <label:n,…>/)
-  tt.match(text, /--message-key <field>/)
-  tt.match(text, /--error-key <field>/)
-  tt.match(text, /Env: BITRIX24_TIME_ZONE/)
 })
 
 t.test('a key given to the wrong flag is never echoed', async tt => {

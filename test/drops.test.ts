@@ -51,7 +51,7 @@ t.test('failed completions: the first few named within the stderr budget, the re
   const { stderr, events, drops, stats } = setup()
   for (let i = 0; i < MAX_LISTED_COMPLETIONS + 10; i++) drops.completionFailed(`wf.many.${i}`, 'auth', 'INVALID_API_KEY', i === 1)
   t.equal(stderr.length, NAMED_COMPLETIONS + 1, 'the first three, then one line for the rest')
-  t.match(stderr[1], /event token wf\.… may or may not be completed/)
+  t.match(stderr[1], /event token w\S*1 may or may not be completed/)
   t.match(stderr[3], /more activities could not be completed: they are counted in the closing summary; their tokens are in the bitrix24:stats event \(failedCompletions\)/)
   t.equal(stats.completionsFailed, MAX_LISTED_COMPLETIONS + 10, 'every one counted')
   t.equal(stats.failedCompletions.length, MAX_LISTED_COMPLETIONS, 'listed up to a bound')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { DEFAULT_BASE_URL, defaults, describe, parseOptions, unknownNames, unknownOptionsError, withoutUnknown } from '../lib/options'
+import { DEFAULT_BASE_URL, defaults, describe, parseOptions } from '../lib/options'
 import type { Config } from '../lib/options'
 import {
   Bitrix24TransportError,
@@ -611,9 +611,4 @@ t.test('unknown option names: rejected with the nearest option named', async (t)
   t.notOk(secret.message.includes(KEY), 'a key given as a name is not echoed')
   t.doesNotThrow(() => parseOptions({ apiKey: KEY, $context: { threadStreamVersion: '4' }, pinoWillSendConfig: true, levels: {}, dedupe: true }, NO_ENV),
     'what pino and thread-stream add is no unknown option')
-  t.same(unknownNames('x'), [])
-  t.same(withoutUnknown({ apiKey: KEY, flushIntervall: 1 }), { apiKey: KEY })
-  const given = { apiKey: KEY }
-  t.equal(withoutUnknown(given), given, 'nothing to leave out: the same object')
-  t.equal(unknownOptionsError({ apiKey: KEY }), undefined)
 })
