@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { Bitrix24TransportError, ERR_MISSING_PACKAGE } from './errors'
+import { PREFIX } from './prefix'
 
 // The embedded store behind the spool: lmdb (an optional peer dependency),
 // loaded only when spoolDir is set. Only the few calls the spool makes are
@@ -38,7 +39,8 @@ export function loadStore (load: (name: string) => unknown = require): Lmdb {
   } catch (err) {
     throw new Bitrix24TransportError(
       ERR_MISSING_PACKAGE,
-      `pino-bitrix24-workflow: option "spoolDir" needs the package "${STORE_PACKAGE}", which could not be loaded (${(err as NodeJS.ErrnoException).code ?? 'error'}); install it next to pino-bitrix24-workflow: npm install ${STORE_PACKAGE}`,
+      // The fix before the cause: the disabled line (200 characters) cuts from the end.
+      `${PREFIX}option "spoolDir" needs the package "${STORE_PACKAGE}": npm install ${STORE_PACKAGE} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
       'spoolDir'
     )
   }

@@ -85,12 +85,16 @@ t.test('at shutdown, what is given up on stays in the spool; the entry in flight
   h.delivery.complete(A, 'done', {})
   h.delivery.add(B, 'b1')
   const closing = h.delivery.close()
-  await h.clock.runUntil(() => h.stats.dropped.shutdown === 4)
+  await h.clock.runUntil(() => h.stats.dropped.shutdown + h.stats.unknown === 4)
   await closing
+  // a1 was in flight at the deadline: its outcome is unknown, never a drop; the rest is dropped as shutdown.
+  t.equal(h.stats.unknown, 1, 'a1, in flight')
+  t.equal(h.stats.dropped.shutdown, 3, 'a2, the completion, b1')
   t.same(spool.unsettled(A), [1, 2, 3], 'kept for the next start')
   t.same(spool.unsettled(B), [1])
   t.equal(spool.sentUpTo.get(A), 1, 'a1 may have landed')
-  t.match(h.stderr.join(''), /the activity of event token wf\.aaa…en-a was not completed by closeTimeout; it is kept in the disk spool, and the next start with the same spoolDir completes it/)
+  t.match(h.stderr.join(''), /the activity of event token wf\.aaa…en-a was not completed by closeTimeout; it stays in the disk spool and the next start with the same spoolDir completes it/)
+  t.equal(h.stats.completionsFailed, 0, 'kept in the spool: not a failed completion')
 })
 
 t.test('at shutdown with a spool that failed, a completion is reported as failed, as without one', async (t) => {
@@ -103,7 +107,10 @@ t.test('at shutdown with a spool that failed, a completion is reported as failed
   await waitFor(() => h.sim.requests.length === 1, 'the stalled request')
   h.delivery.complete(B, 'done', {})
   const closing = h.delivery.close()
-  await h.clock.runUntil(() => h.stats.dropped.shutdown === 2)
+  await h.clock.runUntil(() => h.stats.dropped.shutdown + h.stats.unknown === 2)
   await closing
+  t.equal(h.stats.unknown, 1, 'b1, in flight')
+  t.equal(h.stats.dropped.shutdown, 1, 'the completion')
+  t.equal(h.stats.completionsFailed, 1)
   t.match(h.stderr.join(''), /could not be completed \(shutdown\); complete it by hand/)
 })

@@ -25,7 +25,8 @@ t.test('what a spool held goes first, per token in order, completions last; figu
   replay(recovered, h.delivery, new Drops(h.stats, h.reporter, (name, payload) => { h.events.push({ name, payload }) }, 1 << 20), h.stats, h.reporter, (name, payload) => { h.events.push({ name, payload }) })
   h.delivery.add(B, 'b2 (new)')
   await h.delivery.flush()
-  t.same(h.sim.entries(A), ['a1\na2', 'a done'])
+  // The completion carries the token's pending lines in its message (one request, one row): in order, itself last.
+  t.same(h.sim.entries(A), ['a1\na2\na done'])
   t.same(h.sim.event(A)?.returnValues, { result: 'ok' })
   t.same(h.sim.entries(B), ['b1\nb2 (new)'], 'before the token\'s new lines')
   t.equal(h.stats.replayed, 4)
