@@ -2,7 +2,7 @@ import type { Delivery } from './delivery'
 import type { Drops } from './drops'
 import type { Emit } from './events'
 import type { Reporter } from './reporter'
-import type { Recovered } from './spool'
+import type { Recovered } from './spool-read'
 import { count, type Stats } from './stats'
 
 /**

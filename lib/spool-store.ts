@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { getSystemErrorName } from 'node:util'
 import { Bitrix24TransportError, ERR_MISSING_PACKAGE } from './errors'
 import { PREFIX } from './prefix'
 
@@ -76,4 +77,11 @@ export function probeStore (path: string, locate: (name: string) => string = req
       resolve(failed === null ? undefined : [failed.signal, failed.code].filter((part) => part != null).join(' '))
     })
   })
+}
+
+/** An error as a stderr line shows it: its code (lmdb gives a bare errno number), else its message. */
+export function describeError (err: unknown): string {
+  const e = err as Error & { code?: string | number }
+  if (typeof e.code === 'number') return getSystemErrorName(-e.code)
+  return e.code ?? e.message
 }

@@ -1,11 +1,12 @@
-import { existsSync, mkdirSync, rename, rmSync, statfsSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { join } from 'node:path'
-import { getSystemErrorName } from 'node:util'
 import type { Bitrix24TransportError } from './errors'
 import type { Config } from './options'
 import { adoptOrphans, holdLock, newId, releaseLock, SPOOL_SUFFIX } from './spool-owner'
-import { type Db, type Key, type Lmdb, loadStore, openStore, probeStore, type Root } from './spool-store'
+import { addLine, type Chunk, newRec, openChunk, type Rec, settleLines, takeUnwritten, type TokenRecord, tokenRecord } from './spool-record'
+import { readSpools, type Recovered } from './spool-read'
+import { type Db, describeError, type Key, type Lmdb, loadStore, openStore, type Root } from './spool-store'
 import type { Stats } from './stats'
 import type { TokenQueue } from './token-queue'
 
@@ -32,6 +33,24 @@ function freeBytes (dir: string): number {
   }
 }
 
+/**
+ * Why a write of about `needed` bytes cannot go, if it cannot. A full disk is
+ * told as one clear line before lmdb meets ENOSPC (which it also prints itself).
+ */
+function cannotWrite (dir: string, path: string, needed: number): string | undefined {
+  const free = freeBytes(dir)
+  if (!existsSync(path)) return 'its file was deleted'
+  if (free < needed) return `the disk is full: ${free} bytes free`
+  return undefined
+}
+
+/** What a failed commit says: lmdb rejects each write with a generic error, and the cause, later, through its commitError. */
+async function commitFault (err: unknown): Promise<string> {
+  const cause = (err as { commitError?: Promise<unknown> }).commitError
+  if (cause === undefined) return describeError(err)
+  return await cause.then(() => describeError(err), (reason: unknown) => describeError(reason))
+}
+
 /** What delivery tells the spool. Sequence numbers are a queue's `pushed` count at the line's push. */
 export interface SpoolHooks {
   /** Whether it still keeps lines; false once a fault switched it off. */
@@ -44,92 +63,6 @@ export interface SpoolHooks {
   sent: (queue: TokenQueue, last: number) => void
   /** Lines `first` … `first + n - 1` are settled: delivered, or dropped for good. */
   settled: (queue: TokenQueue, first: number, n: number) => void
-}
-
-/** What a spool left for one token, in order. */
-export interface RecoveredToken {
-  token: string
-  lines: string[]
-  completion: { text: string, returnValues: Record<string, unknown> } | undefined
-  /** A request carrying its first lines was in flight when the owner died: they may have landed. */
-  possiblyLanded: boolean
-  /** The generic per-token state last stored with setState, if any. */
-  state: unknown
-}
-
-/** What the spools of earlier processes held. */
-export interface Recovered {
-  tokens: RecoveredToken[]
-  lines: number
-  completions: number
-  /** Per token, lines and the completion older than spoolMaxAge, not replayed. */
-  expired: Array<{ token: string, lines: number, completion: boolean }>
-  /** Spool files read. */
-  files: number
-}
-
-/**
- * Lines of one token read in one flush window: written as one record, and
- * removed once every line in it is settled. A line settled before its window
- * is written never reaches the disk.
- */
-interface Chunk {
-  /** Sequence number of its first line. */
-  first: number
-  n: number
-  /** Lines not yet settled. */
-  live: number
-  bytes: number
-  time: number
-  /** The texts until it is written. */
-  texts: string[] | undefined
-  returnValues: Record<string, unknown> | undefined
-  written: boolean
-}
-
-/** One token queue in the spool. */
-interface Rec {
-  token: string
-  epoch: number
-  /** Oldest first; the last one may still be open (gathering). */
-  chunks: Chunk[]
-  open: Chunk | undefined
-  /** Settled sequence numbers as sorted, disjoint [from, to] ranges: what the next start must skip. */
-  settled: Array<[number, number]>
-  /** The last line of the request in flight: lines up to it may have landed. */
-  sent: number
-  /** Has nothing left in the spool. */
-  gone: boolean
-  /** Waits in `touched` for the next flush. */
-  touched: boolean
-}
-
-/** The record a token's chunks are read with: epoch, last sent line, settled ranges, extra state. */
-interface TokenRecord {
-  e?: number
-  s?: number
-  d?: Array<[number, number]>
-  x?: unknown
-}
-
-/** Adds [from, to] to sorted, disjoint ranges, merging neighbours. */
-function addRange (ranges: Array<[number, number]>, from: number, to: number): void {
-  let i = ranges.length
-  // Settling goes mostly in order: the new range usually belongs at the end.
-  while (i > 0 && (ranges[i - 1] as [number, number])[0] > from) i--
-  ranges.splice(i, 0, [from, to])
-  const merged: Array<[number, number]> = []
-  for (const range of ranges) {
-    const last = merged[merged.length - 1]
-    if (last !== undefined && range[0] <= last[1] + 1) last[1] = Math.max(last[1], range[1])
-    else merged.push([range[0], range[1]])
-  }
-  ranges.length = 0
-  ranges.push(...merged)
-}
-
-function inRanges (ranges: Array<[number, number]> | undefined, seq: number): boolean {
-  return ranges?.some(([from, to]) => seq >= from && seq <= to) === true
 }
 
 /**
@@ -212,7 +145,7 @@ export class Spool implements SpoolHooks {
   private recOf (queue: TokenQueue): Rec {
     let rec = this.recs.get(queue)
     if (rec === undefined) {
-      rec = { token: queue.token, epoch: ++this.epochs, chunks: [], open: undefined, settled: [], sent: 0, gone: false, touched: false }
+      rec = newRec(queue.token, ++this.epochs)
       this.recs.set(queue, rec)
       this.byToken.set(queue.token, rec)
     }
@@ -220,18 +153,13 @@ export class Spool implements SpoolHooks {
   }
 
   private openChunk (rec: Rec, first: number, now: number, texts: string[], returnValues: Record<string, unknown> | undefined): Chunk {
-    const chunk: Chunk = { first, n: 0, live: 0, bytes: 0, time: now, texts, returnValues, written: false }
-    rec.chunks.push(chunk)
-    rec.open = chunk
     this.touch(rec)
-    return chunk
+    return openChunk(rec, first, now, texts, returnValues)
   }
 
   private count (chunk: Chunk, bytes: number): void {
     const size = bytes + LINE_OVERHEAD
-    chunk.n++
-    chunk.live++
-    chunk.bytes += size
+    addLine(chunk, size)
     this.bytes += size
     this.pendingBytes += size
     this.puts++
@@ -248,19 +176,9 @@ export class Spool implements SpoolHooks {
   settled (queue: TokenQueue, first: number, n: number): void {
     const rec = this.recs.get(queue)
     if (rec === undefined || this.failed) return
-    const last = first + n - 1
-    addRange(rec.settled, first, last)
-    const chunks = rec.chunks
-    for (let i = 0; i < chunks.length;) {
-      const chunk = chunks[i] as Chunk
-      if (chunk.first > last) break
-      const end = chunk.first + chunk.n - 1
-      if (end >= first) chunk.live -= Math.min(end, last) - Math.max(chunk.first, first) + 1
-      if (chunk.live === 0) this.dropChunk(rec, i)
-      else i++
-    }
+    settleLines(rec, first, n, (i) => this.dropChunk(rec, i))
     this.touch(rec)
-    if (chunks.length === 0) this.forget(queue, rec)
+    if (rec.chunks.length === 0) this.forget(queue, rec)
   }
 
   /**
@@ -328,16 +246,6 @@ export class Spool implements SpoolHooks {
     }
   }
 
-  /** The token record to write for a rec (undefined: remove it). */
-  private record (rec: Rec): TokenRecord | undefined {
-    const state = this.states.get(rec.token)
-    if (rec.gone) return state === undefined ? undefined : { x: state }
-    // Only ranges at or past its oldest chunk still matter.
-    const oldest = (rec.chunks[0] as Chunk).first
-    while (rec.settled.length > 0 && (rec.settled[0] as [number, number])[1] < oldest) rec.settled.shift()
-    return { e: rec.epoch, s: rec.sent, d: rec.settled, x: state }
-  }
-
   /** Writes what is pending in one transaction; resolves once it is committed (or failed). */
   flush (): Promise<void> {
     if (this.timer !== undefined) {
@@ -345,31 +253,17 @@ export class Spool implements SpoolHooks {
       this.timer = undefined
     }
     if (this.failed || (this.touched.length === 0 && this.removals.length === 0 && this.stateOnly.size === 0)) return this.writing
-    // A full disk is told here, as one clear line, before lmdb meets ENOSPC (which it also prints itself).
-    const free = freeBytes(this.dir)
-    if (!existsSync(this.path)) {
-      this.fail('its file was deleted')
-      return this.writing
-    }
-    if (free < this.pendingBytes * 2 + this.touched.length * PAGE + DISK_MARGIN) {
-      this.fail(`the disk is full: ${free} bytes free`)
+    const blocked = cannotWrite(this.dir, this.path, this.pendingBytes * 2 + this.touched.length * PAGE + DISK_MARGIN)
+    if (blocked !== undefined) {
+      this.fail(blocked)
       return this.writing
     }
     const chunks: Array<[Key, unknown]> = []
     const records: Array<[string, TokenRecord | undefined]> = []
     for (const rec of this.touched) {
       rec.touched = false
-      // The chunks not yet written are the newest: the open one, and a completion's.
-      let i = rec.chunks.length
-      while (i > 0 && !(rec.chunks[i - 1] as Chunk).written) i--
-      for (const chunk of rec.chunks.slice(i)) {
-        chunks.push([[rec.token, rec.epoch, chunk.first], chunk.returnValues === undefined ? [chunk.time, chunk.texts] : [chunk.time, chunk.texts, chunk.returnValues]])
-        chunk.written = true
-        // Written: the spool keeps no text in memory.
-        chunk.texts = undefined
-      }
-      rec.open = undefined
-      records.push([rec.token, this.record(rec)])
+      chunks.push(...takeUnwritten(rec))
+      records.push([rec.token, tokenRecord(rec, this.states.get(rec.token))])
     }
     // States of tokens with nothing spooled.
     for (const token of this.stateOnly) if (!this.byToken.has(token)) records.push([token, { x: this.states.get(token) }])
@@ -394,12 +288,7 @@ export class Spool implements SpoolHooks {
       // What adopted spools held is now in this one: they can go.
       for (const path of this.adopted) removeSpoolFile(path)
       this.adopted = []
-    }, (err: unknown) => {
-      // lmdb rejects each write with a generic error, and the cause, later, through its commitError.
-      const cause = (err as { commitError?: Promise<unknown> }).commitError
-      if (cause === undefined) return this.fail(describeError(err))
-      return cause.then(() => this.fail(describeError(err)), (reason: unknown) => this.fail(describeError(reason)))
-    })
+    }, (err: unknown) => commitFault(err).then((reason) => { this.fail(reason) }))
     return this.writing
   }
 
@@ -435,83 +324,6 @@ export class Spool implements SpoolHooks {
 export function removeSpoolFile (path: string): void {
   rmSync(path, { force: true })
   rmSync(path + '-lock', { force: true })
-}
-
-/** An error as a stderr line shows it: its code (lmdb gives a bare errno number), else its message. */
-function describeError (err: unknown): string {
-  const e = err as Error & { code?: string | number }
-  if (typeof e.code === 'number') return getSystemErrorName(-e.code)
-  return e.code ?? e.message
-}
-
-/**
- * Reads what earlier spools left, in key order (per token, oldest first), and
- * closes them; a file that cannot be read is moved aside as `<file>.corrupt`
- * with one stderr line. Lines older than spoolMaxAge are counted, not kept.
- */
-export async function readSpools (lmdb: Lmdb, paths: string[], maxAge: number, now: number, warn: (text: string) => void): Promise<{ recovered: Recovered, readable: string[] }> {
-  const byToken = new Map<string, RecoveredToken>()
-  const recovered: Recovered = { tokens: [], lines: 0, completions: 0, expired: [], files: 0 }
-  const readable: string[] = []
-  const expired = new Map<string, Recovered['expired'][number]>()
-  for (const path of paths) {
-    let store
-    try {
-      const fault = await probeStore(path)
-      if (fault !== undefined) throw new Error(`reading it crashed a test process: ${fault}`)
-      store = openStore(lmdb, path)
-      const records = new Map<string, TokenRecord>()
-      for (const { key, value } of store.tokens.getRange()) records.set(key as unknown as string, value as TokenRecord)
-      for (const { key, value } of store.lines.getRange()) {
-        const [token, epoch, first] = key as [string, number, number]
-        const [time, texts, returnValues] = value as [number, string[], Record<string, unknown> | undefined]
-        const record = records.get(token)
-        let rec = byToken.get(token)
-        if (rec === undefined) {
-          rec = { token, lines: [], completion: undefined, possiblyLanded: false, state: record?.x }
-          byToken.set(token, rec)
-        }
-        // The record speaks of its epoch only; lines of an older one are all replayed (at least once).
-        const current = record?.e === epoch
-        let live = 0
-        for (let i = 0; i < texts.length; i++) {
-          const seq = first + i
-          if (current && inRanges((record as TokenRecord).d, seq)) continue
-          live++
-          if (current && seq <= ((record as TokenRecord).s as number)) rec.possiblyLanded = true
-          if (now - time > maxAge) continue
-          if (returnValues === undefined) {
-            rec.lines.push(texts[i] as string)
-            recovered.lines++
-          } else {
-            rec.completion = { text: texts[i] as string, returnValues }
-            recovered.completions++
-          }
-        }
-        if (live > 0 && now - time > maxAge) {
-          let gone = expired.get(token)
-          if (gone === undefined) expired.set(token, gone = { token, lines: 0, completion: false })
-          if (returnValues === undefined) gone.lines += live
-          else gone.completion = true
-        }
-      }
-      for (const [token, record] of records) {
-        if (!byToken.has(token) && record.x !== undefined) byToken.set(token, { token, lines: [], completion: undefined, possiblyLanded: false, state: record.x })
-      }
-      recovered.files++
-      readable.push(path)
-    } catch (err) {
-      const aside = path + '.corrupt'
-      // Out of the way of the next start; if even that fails, the next start tries again.
-      rename(path, aside, () => {})
-      warn(`the spool file ${path} could not be read (${describeError(err)}); it was moved aside as ${aside} and is not replayed`)
-    } finally {
-      await store?.root.close().catch(() => {})
-    }
-  }
-  recovered.tokens = [...byToken.values()]
-  recovered.expired = [...expired.values()]
-  return { recovered, readable }
 }
 
 /** What openSpool gives: the spool (undefined when it could not start) and what earlier processes left. */

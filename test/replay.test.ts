@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Drops } from '../lib/drops'
 import { replay } from '../lib/replay'
-import type { Recovered } from '../lib/spool'
+import type { Recovered } from '../lib/spool-read'
 import { harness } from './fixtures/harness'
 
 const A = 'wf.aaaaaaaaaaaa.token-a'

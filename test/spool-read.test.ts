@@ -1,0 +1,35 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { readSpools } from '../lib/spool-read'
+import { loadStore, openStore } from '../lib/spool-store'
+import { needsStore } from './fixtures/store'
+
+// Reading what ended processes' spools left. Written and read through the
+// spool itself: spool.test.ts; here, files made directly with the store.
+
+t.test('a file read back: lines per token in order, skipping settled ones; the in-flight mark; a state alone; a damaged file moved aside', needsStore, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'b24-read-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'old.mdb')
+  const store = openStore(loadStore(), path)
+  await store.root.transaction(() => {
+    store.lines.putSync(['wf.a', 1, 1], [1000, ['a1', 'a2', 'a3']])
+    store.lines.putSync(['wf.a', 1, 4], [1000, ['done'], { ok: 1 }])
+    store.tokens.putSync('wf.a', { e: 1, s: 2, d: [[1, 1]], x: { used: 3 } })
+    store.tokens.putSync('wf.b', { x: { used: 5 } })
+  })
+  await store.root.close()
+  const bad = join(dir, 'bad.mdb')
+  writeFileSync(bad, 'no lmdb file'.repeat(1000))
+  const warnings: string[] = []
+  const { recovered, readable } = await readSpools(loadStore(), [path, bad], 60_000, 2000, (text) => { warnings.push(text) })
+  t.same(readable, [path])
+  t.same(recovered.tokens, [
+    { token: 'wf.a', lines: ['a2', 'a3'], completion: { text: 'done', returnValues: { ok: 1 } }, possiblyLanded: true, state: { used: 3 } },
+    { token: 'wf.b', lines: [], completion: undefined, possiblyLanded: false, state: { used: 5 } }
+  ])
+  t.match(recovered, { lines: 2, completions: 1, expired: [], files: 1 })
+  t.match(warnings, [/^the spool file .*bad\.mdb could not be read \(.+\); it was moved aside as .*bad\.mdb\.corrupt and is not replayed$/])
+})
