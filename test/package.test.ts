@@ -114,7 +114,9 @@ t.test('the packed package type-checks in an app, whatever its module resolution
       typeRoots: [join(root, 'node_modules', '@types')],
       module: moduleResolution === 'node10' ? ts.ModuleKind.CommonJS : moduleResolution === 'node16' ? ts.ModuleKind.Node16 : ts.ModuleKind.Preserve,
       moduleResolution: moduleResolution === 'node10' ? ts.ModuleResolutionKind.Node10 : moduleResolution === 'node16' ? ts.ModuleResolutionKind.Node16 : ts.ModuleResolutionKind.Bundler,
-      target: ts.ScriptTarget.ES2022
+      target: ts.ScriptTarget.ES2022,
+      // The ES2022 library, not the default one that adds the DOM's: an app on Node, and less to parse and bind.
+      lib: ['lib.es2022.d.ts']
     }
     const host = ts.createCompilerHost(options)
     const read = host.getSourceFile.bind(host)
