@@ -425,7 +425,9 @@ t.test('run: an invalid option exits 1, names it, and never shows the key', asyn
   }
 })
 
-t.test('binary', async tb => {
+// Each binary test is a child process of its own, mostly start-up and waiting
+// on pipes: three run at once (tap's subtest jobs), in any order.
+t.test('binary', { jobs: 3 }, async tb => {
   if (!existsSync(CLI)) {
     tb.fail(`${CLI} is missing: run npm run build first`)
     return

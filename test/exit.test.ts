@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
-import { startSimulator } from '../lib/simulator'
-import { makeApp, runApp } from './fixtures/app'
+import { type Simulator, startSimulator } from '../lib/simulator'
+import { makeApp, type Run, runApp } from './fixtures/app'
 import { API_KEY } from './fixtures/harness'
 
 // A separate application in a child process, depending on the package by name:
@@ -24,32 +24,34 @@ function linesOf (entries: string[]): string[] {
   return entries.join('\n').split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d /, ''))
 }
 
-for (const mode of ['return', 'exit', 'flush-then-exit']) {
-  t.test(`an app that logs and ends by ${mode} loses nothing`, async (t) => {
+// The three endings in one test, their apps at once (each against its own
+// simulator): the wall time is the slowest app's, not the sum of three start-ups.
+t.test('an app that logs and ends by return, exit or flush-then-exit loses nothing', async (t) => {
+  await Promise.all(['return', 'exit', 'flush-then-exit'].map(async (mode) => {
     const { sim, dir } = await setup(t)
     const run = await runApp(dir, 'log.js', env(sim.url, {}, { EXIT_MODE: mode, LINES: '60' }))
-    t.equal(run.code, 0, run.stderr)
+    t.equal(run.code, 0, `${mode}: ${run.stderr}`)
     for (let k = 0; k < 3; k++) {
       const expected = Array.from({ length: 20 }, (_, j) => `INFO line ${3 * j + k} i=${3 * j + k}`)
-      t.same(linesOf(sim.entries(`wf.exit.${k}`)), expected, `token ${k}: every line, in order`)
+      t.same(linesOf(sim.entries(`wf.exit.${k}`)), expected, `${mode}, token ${k}: every line, in order`)
     }
-    t.equal(run.stderr, '', 'nothing on stderr when all is well')
+    t.equal(run.stderr, '', `${mode}: nothing on stderr when all is well`)
     if (mode === 'flush-then-exit') t.match(run.stdout, /flushed/)
-  })
-}
+  }))
+})
 
 t.test('stats at shutdown: lost when the app just returns, received with end() and close', async (t) => {
-  const { sim, dir } = await setup(t)
-  const returned = await runApp(dir, 'shutdown.js', env(sim.url, {}, { SHUTDOWN: 'return' }))
+  // The three apps at once, each against its own simulator.
+  const [returned, ended, idle] = await Promise.all(['return', 'end', 'idle'].map(async (shutdown) => {
+    const { sim, dir } = await setup(t)
+    const run = await runApp(dir, 'shutdown.js', env(sim.url, {}, { SHUTDOWN: shutdown }))
+    return { ...run, sim }
+  })) as [Run & { sim: Simulator }, Run & { sim: Simulator }, Run & { sim: Simulator }]
   t.equal(returned.code, 0, returned.stderr)
-  t.equal(sim.entries('wf.shutdown').length, 1, 'the lines are delivered either way')
+  t.equal(returned.sim.entries('wf.shutdown').length, 1, 'the lines are delivered either way')
   t.notMatch(returned.stdout, /^stats /m, 'pino\'s exit handler blocks the main thread: the event never reaches it')
-  sim.reset()
-  const ended = await runApp(dir, 'shutdown.js', env(sim.url, {}, { SHUTDOWN: 'end' }))
   t.equal(ended.code, 0, ended.stderr)
   t.match(JSON.parse(/^stats (.*)$/m.exec(ended.stdout)?.[1] ?? '{}'), { received: 5, delivered: 5 }, 'transport.end() and \'close\': the event arrives')
-  sim.reset()
-  const idle = await runApp(dir, 'shutdown.js', env(sim.url, {}, { SHUTDOWN: 'idle' }))
   t.equal(idle.code, 0, idle.stderr)
   t.match(JSON.parse(/^stats (.*)$/m.exec(idle.stdout)?.[1] ?? '{}'), { received: 5, delivered: 5 }, 'the recipe in an idle process: the event arrives')
 })
@@ -57,20 +59,20 @@ t.test('stats at shutdown: lost when the app just returns, received with end() a
 t.test('a transport without a logger, or never written to, does not hold the process open', async (t) => {
   const { sim, dir } = await setup(t)
   // A hang would last until runApp kills the child (code null); the child says how long it lived.
-  for (const mode of ['no-logger', 'no-line', 'invalid']) {
+  await Promise.all(['no-logger', 'no-line', 'invalid'].map(async (mode) => {
     const run = await runApp(dir, 'idle.js', env(sim.url, {}, { IDLE_MODE: mode }), 30_000)
     t.equal(run.code, 0, `${mode}: exits by itself (${run.stderr})`)
     t.match(run.stdout, /^lived \d+ ms$/m, `${mode}: ${run.stdout.trim()}`)
-  }
+  }))
   t.equal(sim.requests.length, 0)
 })
 
 t.test('an ES module entry uses the target by name; in-process use works from ESM too', async (t) => {
   const { sim, dir } = await setup(t)
-  const run = await runApp(dir, 'esm.mjs', env(sim.url))
+  // Two apps at once: their tokens differ.
+  const [run, inProcess] = await Promise.all([runApp(dir, 'esm.mjs', env(sim.url)), runApp(dir, 'in-process.mjs', env(sim.url))])
   t.equal(run.code, 0, run.stderr)
   t.match(sim.entries('wf.esm'), [/INFO from an ES module$/])
-  const inProcess = await runApp(dir, 'in-process.mjs', env(sim.url))
   t.equal(inProcess.code, 0, inProcess.stderr)
   t.match(sim.entries('wf.in.esm'), [/INFO in-process from ESM$/])
 })

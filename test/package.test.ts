@@ -16,6 +16,22 @@ import * as index from '../index'
 const root = join(__dirname, '..')
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
+interface Packed { path: string, files: string[] }
+let packing: Packed | undefined
+/**
+ * `npm pack` once for the file (it takes seconds): the type check and the
+ * consumer install read the same tarball, as npm would ship it.
+ */
+function pack (): Packed {
+  if (packing !== undefined) return packing
+  const dir = mkdtempSync(join(tmpdir(), 'pino-bitrix24-pack-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string, files: Array<{ path: string }> }>
+  const tarball = packed[0] as { filename: string, files: Array<{ path: string }> }
+  packing = { path: join(dir, tarball.filename), files: tarball.files.map((f) => f.path) }
+  return packing
+}
+
 t.test('installing runs no script: the build is on prepack, not prepare', async (t) => {
   const scripts = pkg.scripts as Record<string, string>
   for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) t.notOk(hook in scripts, `no ${hook} script`)
@@ -54,9 +70,8 @@ t.test('the packed package type-checks in an app, whatever its module resolution
   mkdirSync(join(app, 'node_modules'), { recursive: true })
   t.teardown(() => rmSync(app, { recursive: true, force: true }))
 
-  const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', app], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string, files: Array<{ path: string }> }>
-  const tarball = packed[0] as { filename: string, files: Array<{ path: string }> }
-  const files = tarball.files.map((f) => f.path)
+  const tarball = pack()
+  const files = tarball.files
   for (const file of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/lib/simulator.d.ts', 'dist/context.js', 'dist/context.d.ts', 'dist/bin/cli.js']) {
     t.ok(files.includes(file), `ships ${file}`)
   }
@@ -65,7 +80,7 @@ t.test('the packed package type-checks in an app, whatever its module resolution
   t.same(files.filter((f) => !/^(dist\/|package\.json$|README\.md$|CHANGELOG\.md$|LICENSE$)/.test(f)), [], 'nothing else: no docs/, demo/, bench/, scripts/')
   t.same(files.filter((f) => f.startsWith('dist/') && !/\.(js|d\.ts)$/.test(f)), [], 'dist/ holds only compiled code and types')
 
-  execFileSync('tar', ['-xzf', join(app, tarball.filename), '-C', join(app, 'node_modules')])
+  execFileSync('tar', ['-xzf', tarball.path, '-C', join(app, 'node_modules')])
   renameSync(join(app, 'node_modules', 'package'), join(app, 'node_modules', 'pino-bitrix24-workflow'))
   const shipped = JSON.parse(readFileSync(join(app, 'node_modules', 'pino-bitrix24-workflow', 'package.json'), 'utf8')) as { scripts: Record<string, string> }
   t.notOk('prepare' in shipped.scripts, 'the shipped package.json has no prepare script')
@@ -99,7 +114,9 @@ t.test('the packed package type-checks in an app, whatever its module resolution
       typeRoots: [join(root, 'node_modules', '@types')],
       module: moduleResolution === 'node10' ? ts.ModuleKind.CommonJS : moduleResolution === 'node16' ? ts.ModuleKind.Node16 : ts.ModuleKind.Preserve,
       moduleResolution: moduleResolution === 'node10' ? ts.ModuleResolutionKind.Node10 : moduleResolution === 'node16' ? ts.ModuleResolutionKind.Node16 : ts.ModuleResolutionKind.Bundler,
-      target: ts.ScriptTarget.ES2022
+      target: ts.ScriptTarget.ES2022,
+      // The ES2022 library, not the default one that adds the DOM's: an app on Node, and less to parse and bind.
+      lib: ['lib.es2022.d.ts']
     }
     const host = ts.createCompilerHost(options)
     const read = host.getSourceFile.bind(host)
@@ -118,10 +135,10 @@ t.test('a consumer install: the packed tarball with pino, without ioredis', asyn
   // Outside the repository: no node_modules above it to fall back on.
   const app = mkdtempSync(join(tmpdir(), 'pino-bitrix24-consumer-'))
   t.teardown(() => rmSync(app, { recursive: true, force: true }))
-  const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', app], { cwd: root, encoding: 'utf8' })) as Array<{ filename: string }>
+  const tarball = pack()
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
   // From npm's cache when it holds them (npm ci filled it), else from the registry.
-  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `./${(packed[0] as { filename: string }).filename}`, 'pino'], { cwd: app, encoding: 'utf8' })
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball.path, 'pino'], { cwd: app, encoding: 'utf8' })
   t.ok(existsSync(join(app, 'node_modules', 'pino-bitrix24-workflow', 'dist', 'index.js')), 'installed')
   t.notOk(existsSync(join(app, 'node_modules', 'ioredis')), 'no ioredis: it is an optional peer dependency')
   const own = ['pino-abstract-transport', 'split2', 'undici']

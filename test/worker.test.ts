@@ -187,9 +187,13 @@ t.test('a misconfiguration never takes the app or its other targets down', async
     { name: 'an invalid option', options: { apiKey: API_KEY, flushInterval: -1 }, message: /ERR_BITRIX24_INVALID_OPTION: option "flushInterval" must be an integer from 0 to 3600000, got -1; transport disabled/ },
     { name: 'an insecure URL', options: { apiKey: API_KEY, baseUrl: 'http://user:pw@vibecode.example.com' }, message: /ERR_BITRIX24_INSECURE_BASE_URL: option "baseUrl" must use https:/ }
   ]
-  for (const { name, options, message } of cases) {
-    const out = join(dir, `out-${cases.findIndex((c) => c.name === name)}.log`)
-    const run = await runApp(dir, 'targets.js', { OUT_FILE: out, TRANSPORT_OPTIONS: JSON.stringify(options) })
+  // The three apps at once, each with its own output file.
+  const runs = await Promise.all(cases.map((c, i) => {
+    const out = join(dir, `out-${i}.log`)
+    return runApp(dir, 'targets.js', { OUT_FILE: out, TRANSPORT_OPTIONS: JSON.stringify(c.options) }).then((run) => ({ run, out }))
+  }))
+  for (const [i, { name, message }] of cases.entries()) {
+    const { run, out } = runs[i] as { run: Awaited<ReturnType<typeof runApp>>, out: string }
     t.equal(run.code, 0, `${name}: the app exits 0`)
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l).msg)
     t.same(lines, ['line 0', 'line 1', 'line 2', 'line 3', 'line 4', 'a line without a token'], `${name}: the other target got every line`)
