@@ -183,6 +183,13 @@ export class Delivery {
     if (this.memory.over) this.evict()
   }
 
+  /** Rows a workflow used before a restart (its spool kept them): its budget goes on from there. */
+  restoreRows (token: string, state: unknown): void {
+    const rows = this.rows.restore(token, state)
+    // Kept again at once: the ended process's spool file goes once this one holds what it held.
+    if (rows !== undefined) this.spool?.setState(token, rows)
+  }
+
   /** A line the router gave up on before it could be queued: counted, emitted and explained like every drop. */
   discard (token: string, reason: DropReason): void {
     this.drops.lines(reason, 1, token)
@@ -372,6 +379,8 @@ export class Delivery {
     let later = Infinity
     if (rows !== undefined) {
       this.rows.wrote(rows, now)
+      // Once per request: the spool keeps the rows used, so that a restart continues the budget.
+      this.spool?.setState(queue.token, rows)
       if (queue.completing || queue.consumed < queue.forceUntil || this.closing) {
         cap = hard
         later = Math.max(0, left - 1) * hard + (queue.completing ? hard / 2 : 0)
@@ -621,7 +630,11 @@ export class Delivery {
     if (queue.current === entry) queue.current = undefined
     queue.finish(entry.lines)
     // Its workflow writes no more rows; a later line is dropped as `completed` before it could need them.
-    if (entry.returnValues !== undefined) this.rows.forget(queue.token)
+    if (entry.returnValues !== undefined) {
+      this.rows.forget(queue.token)
+      // Kept in the spool, the completion goes again at the next start: its rows stay with it.
+      if (!kept) this.spool?.setState(queue.token, undefined)
+    }
   }
 
   private dropEntry (queue: TokenQueue, entry: Entry, reason: DropReason, code?: string, unknown = false): void {

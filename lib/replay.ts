@@ -11,7 +11,7 @@ import { count, type Stats } from './stats'
  * the token's new lines and the completion still goes last. A token whose
  * request was in flight at the crash may get its first lines written twice:
  * counted as a possible duplicate, like a retry of a request that may have
- * landed. Lines past spoolMaxAge are dropped as `expired`. One stderr line
+ * landed. A token's rows used (maxRows) are restored first, so that its budget goes on. Lines past spoolMaxAge are dropped as `expired`. One stderr line
  * and the `bitrix24:replayed` event carry the figures.
  */
 export function replay (recovered: Recovered | undefined, delivery: Delivery, drops: Drops, stats: Stats, reporter: Reporter, emit: Emit): void {
@@ -26,6 +26,8 @@ export function replay (recovered: Recovered | undefined, delivery: Delivery, dr
   reporter.always(`replaying from ${count(recovered.files, 'spool', 'spools')} of ended processes: ${count(recovered.lines, 'line', 'lines')} and ${count(recovered.completions, 'completion', 'completions')} of ${count(tokens, 'workflow', 'workflows')}` +
     `; ${possibleDuplicates} possibly duplicated (in flight at the end); ${expired} older than spoolMaxAge dropped`)
   for (const token of recovered.tokens) {
+    // Before its lines are queued: the queue takes the rows the workflow already used.
+    if (token.state !== undefined) delivery.restoreRows(token.token, token.state)
     for (const text of token.lines) delivery.add(token.token, text)
     if (token.completion !== undefined) delivery.complete(token.token, token.completion.text, token.completion.returnValues)
   }

@@ -96,6 +96,23 @@ export class RowBudget {
     return state
   }
 
+  /**
+   * A token's rows as an ended process's spool kept them (RecoveredToken.state),
+   * so that a restart continues its budget rather than begin it again. What
+   * comes from disk is checked: anything but a RowState is
+   * ignored (the token then begins afresh). Returns what it keeps.
+   */
+  restore (token: string, state: unknown): RowState | undefined {
+    const s = state as Partial<RowState> | null
+    if (!this.on || typeof s !== 'object' || s === null || !Number.isFinite(s.start) || !Number.isSafeInteger(s.used) ||
+      (s.used as number) < 0 || typeof s.next !== 'number' || Number.isNaN(s.next)) return undefined
+    const rows: RowState = { start: s.start as number, used: s.used as number, next: s.next }
+    this.states.delete(token)
+    this.states.set(token, rows)
+    if (this.states.size > this.maxTokens) this.states.delete(this.states.keys().next().value as string)
+    return rows
+  }
+
   /** The completion settled: the token writes no more rows. */
   forget (token: string): void {
     this.states.delete(token)

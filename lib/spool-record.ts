@@ -107,9 +107,14 @@ export function settleLines (rec: Rec, first: number, n: number, drop: (i: numbe
   }
 }
 
+/** The record of a token with nothing spooled: its state alone (undefined: remove it). */
+export function stateRecord (state: unknown): TokenRecord | undefined {
+  return state === undefined ? undefined : { x: state }
+}
+
 /** The token record to write for a rec (undefined: remove it). */
 export function tokenRecord (rec: Rec, state: unknown): TokenRecord | undefined {
-  if (rec.gone) return state === undefined ? undefined : { x: state }
+  if (rec.gone) return stateRecord(state)
   // Only ranges at or past its oldest chunk still matter.
   const oldest = (rec.chunks[0] as Chunk).first
   while (rec.settled.length > 0 && (rec.settled[0] as [number, number])[1] < oldest) rec.settled.shift()

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { Bitrix24TransportError } from './errors'
 import type { Config } from './options'
 import { adoptOrphans, holdLock, newId, releaseLock, SPOOL_SUFFIX } from './spool-owner'
-import { addLine, type Chunk, newRec, openChunk, type Rec, settleLines, takeUnwritten, type TokenRecord, tokenRecord } from './spool-record'
+import { addLine, type Chunk, newRec, openChunk, type Rec, settleLines, stateRecord, takeUnwritten, type TokenRecord, tokenRecord } from './spool-record'
 import { readSpools, type Recovered } from './spool-read'
 import { type Db, describeError, type Key, type Lmdb, loadStore, openStore, type Root } from './spool-store'
 import type { Stats } from './stats'
@@ -63,6 +63,8 @@ export interface SpoolHooks {
   sent: (queue: TokenQueue, last: number) => void
   /** Lines `first` … `first + n - 1` are settled: delivered, or dropped for good. */
   settled: (queue: TokenQueue, first: number, n: number) => void
+  /** Keeps a small per-token state (the rows a workflow used) for the next start; undefined removes it. */
+  setState: (token: string, state: unknown) => void
 }
 
 /**
@@ -79,7 +81,7 @@ export class Spool implements SpoolHooks {
   private readonly root: Root
   private readonly lines: Db
   private readonly tokens: Db
-  private readonly maxBytes: number
+  private readonly config: Config
   private readonly stats: Stats
   private readonly warn: (text: string) => void
   private readonly server: Server
@@ -114,7 +116,7 @@ export class Spool implements SpoolHooks {
     this.root = store.root
     this.lines = store.lines
     this.tokens = store.tokens
-    this.maxBytes = config.spoolMaxBytes
+    this.config = config
     this.stats = stats
     this.warn = warn
   }
@@ -163,7 +165,7 @@ export class Spool implements SpoolHooks {
     this.bytes += size
     this.pendingBytes += size
     this.puts++
-    if (this.bytes > this.maxBytes) this.shrink()
+    if (this.bytes > this.config.spoolMaxBytes) this.shrink()
   }
 
   sent (queue: TokenQueue, last: number): void {
@@ -181,19 +183,20 @@ export class Spool implements SpoolHooks {
     if (rec.chunks.length === 0) this.forget(queue, rec)
   }
 
-  /**
-   * Keeps a small per-token state with the token's record (for example the
-   * rows a workflow has used), restored by the next start as RecoveredToken.state.
-   */
+  /** Keeps a small per-token state (the rows a workflow used) for the next start, as RecoveredToken.state. */
   setState (token: string, state: unknown): void {
-    if (this.failed) return
-    this.states.set(token, state)
-    const rec = this.byToken.get(token)
-    if (rec !== undefined) this.touch(rec)
-    else {
-      this.stateOnly.add(token)
-      this.arm()
+    if (this.failed || (state === undefined && !this.states.has(token))) return
+    // Newest last, undefined removes: over maxTokens the oldest goes, as the row budget forgets it.
+    this.states.delete(token)
+    if (state !== undefined) this.states.set(token, state)
+    const changed = this.states.size > this.config.maxTokens ? [token, this.states.keys().next().value as string] : [token]
+    this.states.delete(changed[1] as string)
+    for (const name of changed) {
+      const rec = this.byToken.get(name)
+      if (rec !== undefined) this.touch(rec)
+      else this.stateOnly.add(name)
     }
+    this.arm()
   }
 
   /** Removes chunk `i` of a rec: its unsettled lines are no longer kept on disk. */
@@ -215,7 +218,7 @@ export class Spool implements SpoolHooks {
 
   /** Over spoolMaxBytes: the oldest chunks leave the spool; delivery still holds their lines in memory. */
   private shrink (): void {
-    const low = this.maxBytes * LOW_WATER
+    const low = this.config.spoolMaxBytes * LOW_WATER
     let gone = 0
     for (const [queue, rec] of this.recs) {
       while (rec.chunks.length > 0 && this.bytes > low) gone += this.dropChunk(rec, 0).live
@@ -226,7 +229,7 @@ export class Spool implements SpoolHooks {
     this.stats.unspooled += gone
     if (!this.reportedFull) {
       this.reportedFull = true
-      this.warn(`the disk spool is over spoolMaxBytes (${this.maxBytes}); its oldest lines are kept in memory only (counted as unspooled) and would be lost in a crash`)
+      this.warn(`the disk spool is over spoolMaxBytes (${this.config.spoolMaxBytes}); its oldest lines are kept in memory only (counted as unspooled) and would be lost in a crash`)
     }
   }
 
@@ -266,7 +269,7 @@ export class Spool implements SpoolHooks {
       records.push([rec.token, tokenRecord(rec, this.states.get(rec.token))])
     }
     // States of tokens with nothing spooled.
-    for (const token of this.stateOnly) if (!this.byToken.has(token)) records.push([token, { x: this.states.get(token) }])
+    for (const token of this.stateOnly) if (!this.byToken.has(token)) records.push([token, stateRecord(this.states.get(token))])
     const removals = this.removals
     const puts = this.puts
     this.touched = []

@@ -18,6 +18,12 @@ class Recorder implements SpoolHooks {
   line (queue: TokenQueue): void { this.push(this.queued, queue.token, queue.pushed) }
   completion (queue: TokenQueue): void { this.push(this.queued, queue.token, queue.pushed) }
   sent (queue: TokenQueue, last: number): void { this.sentUpTo.set(queue.token, last) }
+  readonly states = new Map<string, unknown>()
+  setState (token: string, state: unknown): void {
+    if (state === undefined) this.states.delete(token)
+    else this.states.set(token, { ...(state as object) })
+  }
+
   settled (queue: TokenQueue, first: number, n: number): void {
     for (let s = first; s < first + n; s++) this.push(this.settledSeqs, queue.token, s)
   }
@@ -113,4 +119,18 @@ t.test('at shutdown with a spool that failed, a completion is reported as failed
   t.equal(h.stats.dropped.shutdown, 1, 'the completion')
   t.equal(h.stats.completionsFailed, 1)
   t.match(h.stderr.join(''), /could not be completed \(shutdown\); complete it by hand/)
+})
+
+t.test('with maxRows, the rows a token used are given to the spool once per row; its completion removes them', async (t) => {
+  const spool = new Recorder()
+  const h = await harness(t, { maxRows: 10, flushInterval: 100 }, {}, spool)
+  h.delivery.add(A, 'a1')
+  await h.clock.runUntil(() => h.stats.entries === 1)
+  t.match(spool.states.get(A), { used: 1 })
+  h.delivery.add(A, 'a2')
+  await h.delivery.flush()
+  t.match(spool.states.get(A), { used: 2 }, 'a flush spends a row too')
+  h.delivery.complete(A, 'done', {})
+  await h.delivery.flush()
+  t.equal(spool.states.has(A), false, 'completed: nothing to continue')
 })

@@ -93,6 +93,20 @@ t.test('row state is kept for maxTokens tokens, the oldest forgotten first', asy
   t.equal(b.of('a', 5).start, 5, 'a was forgotten: begins again')
 })
 
+t.test('rows restored from a spool: taken as they were, within maxTokens; anything else from disk is ignored', async (t) => {
+  const budget = new RowBudget(10, 2)
+  t.same(budget.restore(A, { start: 5, used: 3, next: Infinity }), { start: 5, used: 3, next: Infinity })
+  t.same(budget.of(A, 1000), { start: 5, used: 3, next: Infinity }, 'the token goes on from there')
+  for (const bad of [undefined, null, 'rows', { start: 'x', used: 1, next: 0 }, { start: 1, used: 1.5, next: 0 }, { start: 1, used: -1, next: 0 }, { start: 1, used: 1, next: NaN }, { start: 1, used: 1 }]) {
+    t.equal(budget.restore(B, bad), undefined, JSON.stringify(bad) ?? 'undefined')
+  }
+  budget.restore(B, { start: 1, used: 1, next: 2 })
+  budget.restore('wf.c', { start: 1, used: 1, next: 2 })
+  t.equal(budget.size, 2, 'at most maxTokens')
+  t.same(budget.of(A, 1000), { start: 1000, used: 0, next: 1000 }, 'the oldest went')
+  t.equal(new RowBudget(0, 2).restore(A, { start: 1, used: 1, next: 2 }), undefined, 'no budget: nothing kept')
+})
+
 t.test('3 lines and a completion cost 1 request and 1 row', async (t) => {
   const s = stub(t, { maxRows: 40 })
   s.delivery.add(A, 'one')

@@ -5,6 +5,8 @@ import pino from 'pino'
 import t, { type Test } from 'tap'
 import type { ReplayedEvent } from '../lib/events'
 import { startSimulator } from '../lib/simulator'
+import { readSpools } from '../lib/spool-read'
+import { loadStore } from '../lib/spool-store'
 import { createTransport, type TransportStream } from '../lib/transport'
 import { API_KEY } from './fixtures/harness'
 import { needsStore } from './fixtures/store'
@@ -50,7 +52,12 @@ t.test('what a closed transport could not send is replayed by the next one with 
   await closed(second)
   t.same(sim.entries('wf.spooled').join('\n').replace(/\d\d:\d\d:\d\d INFO /g, '').split('\n'), ['one', 'two', 'three'], 'the left-over lines first')
   t.equal(second.stats.replayed, 2)
-  t.same(readdirSync(spoolDir), [])
+  // Delivered, the lines left the spool; what stays is the workflow's rows used (maxRows), for the next
+  // start: the first process's row and the second's, one budget.
+  const left = readdirSync(spoolDir).filter((name) => name.endsWith('.mdb')).map((name) => join(spoolDir, name))
+  t.equal(left.length, 1, 'the ended process\'s file was taken over')
+  const { recovered } = await readSpools(loadStore(), left, Infinity, Date.now(), () => {})
+  t.match(recovered, { lines: 0, completions: 0, tokens: [{ token: 'wf.spooled', lines: [], completion: undefined, state: { used: 1 + second.stats.rows } }] })
   t.match(stderr.join(''), /replaying from 1 spool of ended processes: 2 lines and 0 completions of 1 workflow/)
 })
 

@@ -3,7 +3,9 @@ import { chmodSync, closeSync, mkdirSync, openSync, writeSync, mkdtempSync, read
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { Drops } from '../lib/drops'
 import { parseOptions, type Options } from '../lib/options'
+import { replay } from '../lib/replay'
 import { newId } from '../lib/spool-owner'
 import { type Opened, openSpool, type Spool } from '../lib/spool'
 import { loadStore, openStore, probeStore } from '../lib/spool-store'
@@ -374,4 +376,71 @@ t.test('without the store package: a coded error that names it', async (t) => {
     message: /^pino-bitrix24-workflow: option "spoolDir" needs the package "lmdb": npm install lmdb \(MODULE_NOT_FOUND\)$/
   })
   t.throws(() => loadStore(() => { throw new Error('odd') }), /npm install lmdb \(error\)$/)
+})
+
+t.test('the rows a workflow used (maxRows) are kept with the spool: a restarted transport continues the budget', needsStore, async (t) => {
+  const dir = tempDir(t)
+  const options = { maxRows: 6, flushInterval: 100 }
+  const first = await start(t, dir)
+  const h1 = await harness(t, options, {}, first.spool)
+  const answered = (h: typeof h1): Promise<void> => waitFor(() => h.delivery.requestsInFlight === 0, 'the answers')
+  // Two rows: the first at once, the next one by the schedule (about 208 times the first's age).
+  h1.delivery.add(A, 'a0')
+  h1.clock.tick(100)
+  await answered(h1)
+  h1.delivery.add(A, 'a1')
+  h1.clock.tick(30_000)
+  await answered(h1)
+  t.equal(h1.sim.entries(A).length, 2, 'two rows before the restart')
+  await h1.delivery.close()
+  await (first.spool as Spool).close()
+  t.equal(spoolFiles(dir).length, 1, 'no line is left, but the rows used are')
+
+  const second = await start(t, dir, {}, h1.clock.now())
+  const kept = second.recovered?.tokens.find((r) => r.token === A)
+  t.match(kept, { lines: [], completion: undefined, state: { used: 2 } })
+  const h2 = await harness(t, options, {}, second.spool)
+  // The spool keeps delivery's clock: the second process starts where the first one ended.
+  h2.clock.tick(h1.clock.now() - h2.clock.now())
+  replay(second.recovered, h2.delivery, new Drops(h2.stats, h2.reporter, () => {}, 1 << 20), h2.stats, h2.reporter, () => {})
+  // A line every 10 minutes for 25 hours. The schedule spaces rows by the workflow's age: continued,
+  // its third row falls due about 72 minutes after its first line, its fourth in days; begun afresh
+  // (a control without the restored rows), its budget would write rows at once and 10 minutes later.
+  const control = await harness(t, options)
+  control.clock.tick(h1.clock.now() - control.clock.now())
+  for (let i = 0; i < 150; i++) {
+    for (const h of [h2, control]) {
+      h.delivery.add(A, `b${i}`)
+      h.clock.tick(600_000)
+      await answered(h)
+    }
+  }
+  t.equal(control.sim.entries(A).length, 2, 'begun afresh: two more rows')
+  t.equal(h2.sim.entries(A).length, 1, 'continued: one more row')
+  t.equal(h2.delivery.rows.of(A, h2.clock.now()).used, 3, 'the rows used before the restart count')
+  h2.delivery.complete(A, 'done', {})
+  await h2.delivery.flush()
+  const rows = h1.sim.entries(A).length + h2.sim.entries(A).length
+  t.equal(rows, 4, 'three log rows and the completion\'s, across the restart')
+  t.ok(rows <= options.maxRows, 'within maxRows')
+  t.equal(h2.stats.delivered, 151, 'every line delivered, none left out')
+  await h2.delivery.close()
+  await (second.spool as Spool).close()
+  t.same(readdirSync(dir), [], 'the completed workflow\'s rows are forgotten: nothing is left')
+})
+
+t.test('states: removed with undefined, at most maxTokens (the oldest go), and kept by a spool with nothing else', needsStore, async (t) => {
+  const dir = tempDir(t)
+  const first = await start(t, dir, { maxTokens: 2 })
+  const spool = first.spool as Spool
+  spool.setState('wf.never', undefined)
+  await spool.flush()
+  t.equal(first.stats.spooled, 0)
+  spool.setState('wf.1', { used: 1 })
+  spool.setState('wf.2', { used: 2 })
+  spool.setState('wf.3', { used: 3 })
+  spool.setState('wf.2', undefined)
+  await spool.close()
+  const second = await start(t, dir)
+  t.same(second.recovered?.tokens.map((r) => [r.token, r.state]), [['wf.3', { used: 3 }]], 'wf.1 went over maxTokens, wf.2 was removed')
 })
