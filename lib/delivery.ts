@@ -433,6 +433,8 @@ export class Delivery {
     const gone = queue.omit(later > 0 ? later : Math.max(0, room - MARKER_BYTES - bytes - 1))
     this.memory.bytes -= gone.bytes
     queue.finish(gone.lines)
+    // Left out for good, even if the entry around them is kept in the spool at shutdown.
+    this.spool?.settled(queue, queue.consumed - gone.lines + 1, gone.lines)
     this.drops.lines('omitted', gone.lines, queue.token)
     text += omittedLine(gone.lines)
     if (later === 0 && queue.joinedBytes > 0) {

@@ -91,11 +91,32 @@ export function inRanges (ranges: Array<[number, number]> | undefined, seq: numb
 
 /**
  * Lines `first` … `first + n - 1` are settled: recorded, and subtracted from
- * the chunks holding them; `drop(i)` removes chunk `i`, whose lines are all settled.
+ * the chunks holding them; `drop(i)` removes chunk `i`, whose lines are all
+ * settled. Settling a line twice counts once: delivery settles the lines the
+ * row budget left out when it leaves them out, and again with the entry around them.
  */
 export function settleLines (rec: Rec, first: number, n: number, drop: (i: number) => void): void {
+  if (n <= 0) return
   const last = first + n - 1
+  for (const [from, to] of unsettled(rec.settled, first, last)) subtract(rec, from, to, drop)
   addRange(rec.settled, first, last)
+}
+
+/** The parts of [first, last] in none of the ranges. */
+function unsettled (ranges: Array<[number, number]>, first: number, last: number): Array<[number, number]> {
+  const parts: Array<[number, number]> = []
+  let at = first
+  for (const [from, to] of ranges) {
+    if (to < at) continue
+    if (from > last) break
+    if (from > at) parts.push([at, from - 1])
+    at = to + 1
+  }
+  if (at <= last) parts.push([at, last])
+  return parts
+}
+
+function subtract (rec: Rec, first: number, last: number, drop: (i: number) => void): void {
   const chunks = rec.chunks
   for (let i = 0; i < chunks.length;) {
     const chunk = chunks[i] as Chunk

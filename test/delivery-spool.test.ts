@@ -134,3 +134,22 @@ t.test('with maxRows, the rows a token used are given to the spool once per row;
   await h.delivery.flush()
   t.equal(spool.states.has(A), false, 'completed: nothing to continue')
 })
+
+t.test('lines the row budget left out are settled at once: an entry kept at shutdown keeps only its own', async (t) => {
+  const spool = new Recorder()
+  const h = await harness(t, { maxRows: 3, flushInterval: 100, closeTimeout: 500, maxEntryBytes: 2000 }, {}, spool)
+  h.delivery.add(A, 'first')
+  await h.clock.runUntil(() => h.stats.entries === 1)
+  h.sim.stall(true)
+  // 100 KB at close, with one row left: the middle is left out so that the row holds 60,000 bytes.
+  for (let i = 0; i < 100; i++) h.delivery.add(A, `${i} ${'z'.repeat(1000)}`)
+  const closing = h.delivery.close()
+  await h.clock.runUntil(() => h.stats.unknown > 0)
+  await closing
+  t.ok(h.stats.dropped.omitted > 0, 'lines were left out')
+  t.equal(h.stats.unknown + h.stats.dropped.omitted, 100, 'every line accounted for')
+  // Settled: 'first' (delivered; its queue was then forgotten, the next one numbers from 1 again)
+  // and the lines left out, at once; the entry in flight is kept whole for the next start.
+  t.equal((spool.settledSeqs.get(A) ?? []).length, 1 + h.stats.dropped.omitted, 'the lines left out, and nothing of the entry')
+  t.equal(spool.sentUpTo.get(A), 100, 'the entry spans every line of its queue')
+})

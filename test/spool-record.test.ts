@@ -63,3 +63,20 @@ t.test('a flush writes the chunks not yet written, once, and keeps no text; the 
   t.same(tokenRecord(rec, { used: 1 }), { x: { used: 1 } }, 'gone: only the state stays')
   t.equal(tokenRecord(rec, undefined), undefined, 'gone, no state: the record is removed')
 })
+
+t.test('settling a line twice counts once: lines left out, then the entry around them', async (t) => {
+  const rec = newRec('wf.a', 1)
+  const chunk = openChunk(rec, 1, 0, [], undefined)
+  for (let i = 0; i < 10; i++) addLine(chunk, 10)
+  const drop = (i: number): void => { rec.chunks.splice(i, 1) }
+  settleLines(rec, 4, 3, drop)
+  settleLines(rec, 8, 1, drop)
+  t.equal(chunk.live, 6)
+  settleLines(rec, 1, 9, drop)
+  t.equal(chunk.live, 1, 'only lines 1-3, 7 and 9 were new')
+  t.same(rec.settled, [[1, 9]])
+  settleLines(rec, 5, 0, drop)
+  t.same(rec.settled, [[1, 9]], 'nothing settled: nothing recorded')
+  settleLines(rec, 10, 1, drop)
+  t.same(rec.chunks, [])
+})
