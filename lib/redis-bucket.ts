@@ -157,6 +157,8 @@ export interface RedisBucketOptions {
   maxPause?: number
   onReady: () => void
   onError: (message: string) => void
+  /** The connection ended (refused, dropped, or closed by the client after a failed handshake). */
+  onEnd?: () => void
 }
 
 type ScriptCommand = (key: string, ...args: Array<string | number>) => Promise<unknown>
@@ -191,6 +193,10 @@ export class RedisBucket {
       // disconnect() ends the socket, then waits this long (a ref'd timer) for it to close: with
       // Redis away, wrong-password or black-holed that is the whole wait. Nothing is owed to Redis.
       disconnectTimeout: 0,
+      // The client's ready check (INFO) falls under commandTimeout: a Redis busy at start-up (a
+      // loaded machine) fails it, and the client then drops a healthy connection. The first answer
+      // to the bucket script tells readiness instead; SharedBudget waits connectTimeout for it.
+      enableReadyCheck: false,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       // RESP2 is what every Redis speaks; the script's answer is the same in both.
@@ -204,6 +210,7 @@ export class RedisBucket {
     this.redis.on('ready', opts.onReady)
     // Without a listener the client would print its errors itself, URL and all.
     this.redis.on('error', (err: Error) => opts.onError(cleanRedisMessage(String(err?.message), url)))
+    this.redis.on('end', () => opts.onEnd?.())
     // The connection must not keep an in-process application alive.
     this.redis.on('connect', () => {
       (this.redis as unknown as { stream?: { unref?: () => void } }).stream?.unref?.()

@@ -6,6 +6,8 @@ import type { RequestBudget } from './request-budget'
 
 // Redis answers in a millisecond on a LAN: half a second means something is wrong.
 const DEFAULT_TIMEOUT = 500
+// ioredis's error for a command that got no answer within commandTimeout.
+const SLOW_COMMAND = 'Command timed out'
 // At start-up a failed connection (refused, refused at AUTH, no TCP connection) is
 // told by the client itself. This only ends the wait for a Redis that takes the
 // connection and never answers; it is long, because processes that start together
@@ -94,6 +96,8 @@ export class SharedBudget implements RequestBudget {
   private retryTimer: unknown = undefined
   private probeTimer: unknown = undefined
   private lastError = 'no answer'
+  /** The last error was a handshake command that timed out on a live connection (connecting only). */
+  private slowHandshake = false
   private listener: () => void = () => {}
   private closed = false
   /** Times Redis went away: each outage, and each return, is told once (the reporter's budget bounds a flapping one). */
@@ -121,8 +125,14 @@ export class SharedBudget implements RequestBudget {
       onReady: () => this.onReady(),
       onError: (message) => {
         this.lastError = message
-        // Before the first answer only a failed connection counts: refused, timed out, refused at AUTH.
-        if (this.mode === 'connecting' && !this.bucket.ready) this.fallBack(message)
+        // Before the first answer only a failed connection counts: refused, timed out, refused at
+        // AUTH. A handshake command (AUTH) that found Redis busy only timed out: the connection is
+        // dropped by the client, and tried again once it ended; connectTimeout ends the wait.
+        this.slowHandshake = message === SLOW_COMMAND
+        if (this.mode === 'connecting' && !this.bucket.ready && !this.slowHandshake) this.fallBack(message)
+      },
+      onEnd: () => {
+        if (this.mode === 'connecting' && this.slowHandshake && !this.closed) this.bucket.reconnect()
       }
     })
     this.connectDeadline = this.clock.now() + this.connectTimeout
@@ -217,11 +227,8 @@ export class SharedBudget implements RequestBudget {
 
   // Never called once closed: the connection is gone and does not come back.
   private onReady (): void {
-    if (this.connectTimer !== undefined) {
-      this.clock.clearTimeout(this.connectTimer)
-      this.connectTimer = undefined
-    }
-    // Connected at last, or back after an outage: ask the bucket now.
+    // Connected at last, or back after an outage: ask the bucket now. Only its answer ends the
+    // connect timer: a connection that never answers is no Redis to share with.
     this.sync(true)
   }
 
@@ -279,6 +286,10 @@ export class SharedBudget implements RequestBudget {
         this.reporter.problem(`REDIS_BACK:${this.outages}`, `Redis (${this.target}) answers again: requests are paced with the other processes on this key once more`)
       }
       this.mode = 'shared'
+      if (this.connectTimer !== undefined) {
+        this.clock.clearTimeout(this.connectTimer)
+        this.connectTimer = undefined
+      }
       if (this.probeTimer !== undefined) {
         this.clock.clearTimeout(this.probeTimer)
         this.probeTimer = undefined
@@ -324,8 +335,8 @@ export class SharedBudget implements RequestBudget {
     this.reserve = 0
     this.wanted = false
     this.ahead = false
-    // No timer of the shared mode is pending here: the connect timer is gone once it fired or
-    // Redis was ready, and the retry timer once a call to Redis went out (the one that failed).
+    // No retry timer is pending here: it is gone once a call to Redis went out (the one that
+    // failed). A connect timer still armed (a refused connection) ends with Redis's first answer.
     // A pause learned from the others still holds.
     this.fallback.pause(this.sharedPause)
     this.outages++

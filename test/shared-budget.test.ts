@@ -283,6 +283,19 @@ t.test('with a real Redis', needsRedis, async (t) => {
     t.equal(a.budget.take(Date.now()), 0, 'the local pacer serves meanwhile')
   })
 
+  t.test('a Redis behind a password that is busy at start: AUTH timing out is no failed connection, the budget waits and shares', async (t) => {
+    // AUTH goes in the client's handshake: while Redis is busy it times out, and the client drops
+    // the connection. That is a slow Redis, not an absent one: connect again, until connectTimeout.
+    const busy = inspect(t, server.url)
+    await busy.ping()
+    const sleeping = busy.call('DEBUG', 'SLEEP', '1')
+    const a = make(t, server.url, { connectTimeout: 10_000 })
+    t.ok(a.budget.take(Date.now()) > 0, 'while it connects, requests wait')
+    await waitFor(() => a.budget.shared, 'shared once Redis answers', 10_000)
+    t.same(a.stderr, [], 'never taken for down')
+    await sleeping
+  })
+
   t.test('close never waits on Redis, connected or not, and twice is once', async (t) => {
     const a = make(t, server.url)
     await waitFor(() => a.budget.shared, 'connected')
