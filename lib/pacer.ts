@@ -55,6 +55,12 @@ export class Pacer {
     return Math.ceil((1 - this.tokens) * 1000 / this.effective(now))
   }
 
+  /** A slot taken went unspent: it is there again, never above the burst. */
+  giveBack (): void {
+    if (this.max === 0) return
+    this.tokens = Math.min(this.burst, this.tokens + 1)
+  }
+
   /**
    * The server said how many requests are left until `until`: spread them over
    * the time left, so that the window is not spent before it resets. A ceiling

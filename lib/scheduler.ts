@@ -119,6 +119,8 @@ export class Scheduler {
       }
       const queue = this.pop()
       if (this.dispatch(queue)) this.inFlight++
+      // Nothing was sent (every line was blank after cleaning): the slot taken is not spent.
+      else if (wait === 0) this.budget.giveBack()
     }
   }
 

@@ -161,6 +161,13 @@ export class SharedBudget implements RequestBudget {
     return Math.max(1, this.retryAt > now ? this.retryAt - now : this.timeout)
   }
 
+  giveBack (): void {
+    if (this.mode === 'local') this.fallback.giveBack()
+    // Granted from the reserve (take() never grants while connecting): it is held again, and goes
+    // back to the bucket like any other once held too long.
+    else this.reserve++
+  }
+
   slowDown (now: number): void {
     this.fallback.slowDown(now)
     if (this.mode === 'local') return

@@ -168,6 +168,7 @@ t.test('a budget that holds while closing (shared with other processes) is never
     pausedUntil: () => budget.pausedUntil(),
     observe: () => {},
     onChange: () => {},
+    giveBack: () => {},
     close: async () => {},
     holdsWhileClosing: () => true
   }
@@ -245,6 +246,7 @@ t.test('the scheduler spends exactly the one budget it is given, and re-checks w
     pausedUntil: () => 0,
     observe: (limit, remaining) => { calls.push(`observe ${limit} ${remaining}`) },
     onChange: (fn) => { listener = fn },
+    giveBack: () => { calls.push('giveBack') },
     close: async () => { calls.push('close') },
     holdsWhileClosing: () => false
   }
@@ -391,6 +393,7 @@ t.test('a wait that gets shorter is not held to the longer timer armed before', 
     pausedUntil: () => 0,
     observe: () => {},
     onChange: () => {},
+    giveBack: () => {},
     close: async () => {},
     holdsWhileClosing: () => false
   }
@@ -404,4 +407,18 @@ t.test('a wait that gets shorter is not held to the longer timer armed before', 
   wait = 0
   await s.clock.tickAsync(500)
   t.same(s.requests.map((r) => r.at - 1_700_000_000_000), [1600, 1600], 'both went when the shorter wait ended, not after 60 s')
+})
+
+t.test('an entry whose every line is blank after cleaning spends no request slot', async (t) => {
+  const s = stub(t, { maxRequestsPerSecond: 1, burst: 1, flushInterval: 100 })
+  s.delivery.add(A, '  \u0007  ')
+  s.delivery.add(B, 'b')
+  await s.clock.tickAsync(150)
+  t.same(s.requests.map((r) => r.token), [B], 'B went at once on the one slot of the burst: A spent none')
+  t.equal(s.stats.skipped, 1, 'the blank line is counted as skipped')
+  s.delivery.add(C, 'c')
+  await s.clock.tickAsync(500)
+  t.equal(s.requests.length, 1, 'the slot B took is spent: C waits for the pace (1/s)')
+  await s.clock.tickAsync(1000)
+  t.same(s.requests.map((r) => r.token), [B, C])
 })

@@ -283,6 +283,15 @@ t.test('with a real Redis', needsRedis, async (t) => {
     t.equal(a.budget.take(Date.now()), 0, 'the local pacer serves meanwhile')
   })
 
+  t.test('a permit given back unspent is granted again without asking Redis', async (t) => {
+    await redis.del(bucketKey(API_KEY, BASE))
+    const a = make(t, server.url, { rate: 0.01, burst: 2 })
+    await waitFor(() => a.budget.take(Date.now()) === 0, 'a permit')
+    while (a.budget.take(Date.now()) === 0);
+    a.budget.giveBack()
+    t.equal(a.budget.take(Date.now()), 0, 'the permit given back')
+  })
+
   t.test('close never waits on Redis, connected or not, and twice is once', async (t) => {
     const a = make(t, server.url)
     await waitFor(() => a.budget.shared, 'connected')
@@ -304,4 +313,7 @@ t.test('nothing listening: local pacing after the timeout', async (t) => {
   t.match(a.stderr[0], /Redis \(rediss:\/\/127\.0\.0\.1:\d+\) is unreachable/)
   t.notMatch(a.stderr[0], 'redis_pw')
   t.notMatch(a.stderr[0], 'user')
+  while (a.budget.take(Date.now()) === 0);
+  a.budget.giveBack()
+  t.equal(a.budget.take(Date.now()), 0, 'pacing locally, a permit given back goes to the local pacer')
 })
