@@ -30,10 +30,6 @@ export class Pacer {
     this.last = now
   }
 
-  get currentRate (): number {
-    return this.rate
-  }
-
   /** The rate in force at `now`: the adaptive rate, or less while the server's window asks for less. */
   private effective (now: number): number {
     return now < this.ceilingUntil ? Math.min(this.rate, this.ceiling) : this.rate

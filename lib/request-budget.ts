@@ -53,10 +53,6 @@ export class LocalBudget implements RequestBudget {
     this.maxPause = maxPause
   }
 
-  get currentRate (): number {
-    return this.pacer.currentRate
-  }
-
   take (now: number): number {
     if (now < this.until) return this.until - now
     return this.pacer.take(now)
