@@ -128,11 +128,6 @@ export class Delivery {
     return this.tokens.size
   }
 
-  /** Requests on the wire now. */
-  get requestsInFlight (): number {
-    return this.scheduler.requestsInFlight
-  }
-
   /** Queues one formatted line for a token. */
   add (token: string, text: string): void {
     const queue = this.accept(token)

@@ -39,10 +39,6 @@ export class Scheduler {
     return this.heap.length
   }
 
-  get requestsInFlight (): number {
-    return this.inFlight
-  }
-
   /** Since when the longest-waiting ready token has waited for a slot; undefined when none waits. */
   get oldestWaiting (): number | undefined {
     return this.heap[0]?.readySince
