@@ -331,8 +331,7 @@ t.test('long token strings count against maxBufferedBytes', async (t) => {
   const s = stub(t, { maxBufferedBytes: 1024 * 1024 }, () => ({ latency: 60_000 }))
   for (let i = 0; i < 100; i++) s.delivery.add(`wf.${i}.`.padEnd(100_000, 'x'), 'tiny')
   t.ok(s.delivery.bufferedBytes <= 1024 * 1024, `${s.delivery.bufferedBytes} bytes held`)
-  t.ok(s.delivery.activeTokens <= 11, `${s.delivery.activeTokens} tokens queued, not 100`)
-  t.ok(s.stats.dropped.overflow >= 89)
+  t.ok(s.stats.dropped.overflow >= 89, `${s.stats.dropped.overflow} tokens' lines dropped: at most 11 queued, not 100`)
 })
 
 t.test('lines logged while close() waits are delivered at once, not lost uncounted; after the deadline they are dropped as shutdown', async (t) => {
@@ -351,7 +350,6 @@ t.test('lines logged while close() waits are delivered at once, not lost uncount
   s.delivery.add(B, 'after')
   t.equal(s.stats.unknown, 1, 'the stalled line, in flight at the deadline')
   t.equal(s.stats.dropped.shutdown, 1, 'the one after close')
-  t.equal(s.delivery.activeTokens, 0)
 })
 
 t.test('close() does not return before lines logged while it waited are delivered', async (t) => {
@@ -364,8 +362,7 @@ t.test('close() does not return before lines logged while it waited are delivere
   await s.clock.tickAsync(1000)
   await closing
   t.same([s.delivered(A), s.delivered(B)], [['one', 'two'], ['three']])
-  t.equal(s.requests.length, 3)
-  t.equal(s.delivery.activeTokens, 0, 'nothing left behind')
+  t.equal(s.requests.length, 3, 'nothing left behind')
 })
 
 t.test('a request that completes a workflow goes before those that only log, also when it was already waiting', async (t) => {
