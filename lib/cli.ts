@@ -3,8 +3,7 @@
 // hands it the real process streams, so everything here runs in tests too.
 
 import type { EventEmitter } from 'node:events'
-import type { Readable, Transform, Writable } from 'node:stream'
-import split from 'split2'
+import type { Readable, Writable } from 'node:stream'
 import { version } from './version'
 import { type Command, explain, parseArgs, simulateUsage } from './cli-args'
 import { usage } from './help'
@@ -12,6 +11,7 @@ import { simulate } from './simulate'
 import type { Simulator } from './simulator'
 import { configuredSecrets, parseOptions } from './options'
 import { createTransport, type Internals, type TransportStream } from './transport'
+import { LineSplitter } from './line-splitter'
 import { PREFIX } from './prefix'
 
 export interface RunIO {
@@ -34,26 +34,6 @@ export interface RunIO {
 // newlines must not grow the buffer forever. Far above any entry (64 KB).
 export const MAX_LINE_LENGTH = 16 * 1024 * 1024
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const
-
-/**
- * split2 skips an over-long line without a word: count each one, as received and
- * dropped (lineTooLong), so the closing summary shows it. split2 marks a line it
- * has begun to skip with its `overflow` flag; a chunk that sets it starts one.
- */
-function countSkippedLines (lines: Transform, transport: TransportStream): void {
-  const splitter = lines as Transform & { overflow?: boolean, _transform: Transform['_transform'] }
-  const transform = splitter._transform.bind(splitter)
-  splitter._transform = (chunk, encoding, callback) => {
-    const before = splitter.overflow === true
-    transform(chunk, encoding, (err?: Error | null) => {
-      if (!before && splitter.overflow === true) {
-        transport.stats.received++
-        transport.stats.dropped.lineTooLong++
-      }
-      callback(err)
-    })
-  }
-}
 
 /**
  * Runs the command to completion and returns its exit code: 0 after --help,
@@ -120,11 +100,9 @@ export async function run (io: RunIO): Promise<number> {
     notice('reading log lines from the terminal; pipe an app into it: node app.js | pino-bitrix24-workflow')
   }
 
-  // Each line goes to the transport whole, with its newline back on.
-  // skipOverflow is split2's own option, missing from its types.
-  const splitOptions = { maxLength: MAX_LINE_LENGTH, skipOverflow: true }
-  const lines = split((line: string) => line + '\n', splitOptions)
-  countSkippedLines(lines, transport)
+  // Split here once: the transport takes each line as it is, and counts (and
+  // raises the drop event for) each one too long to hold.
+  const lines = new LineSplitter(MAX_LINE_LENGTH, (line) => transport.line(line), () => transport.lineTooLong())
   const stop = (): void => {
     stdin.unpipe()
     stdin.destroy()
@@ -154,7 +132,8 @@ export async function run (io: RunIO): Promise<number> {
       warn(err)
       stop()
     })
-    lines.pipe(transport)
+    // Every line is in: the transport closes once it has delivered them.
+    lines.once('finish', () => transport.end())
     if (tee) stdin.pipe(stdout, { end: false })
     stdin.pipe(lines)
   })

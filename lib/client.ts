@@ -157,11 +157,6 @@ export class Client {
     }
   }
 
-  /** Waits for requests in flight, then closes the sockets. */
-  async close (): Promise<void> {
-    await this.pool.close()
-  }
-
   /** Aborts requests in flight (their outcome is an error) and closes the sockets. */
   async destroy (): Promise<void> {
     await this.pool.destroy()

@@ -123,16 +123,6 @@ export class Delivery {
     return this.memory.bytes
   }
 
-  /** Tokens with anything queued. */
-  get activeTokens (): number {
-    return this.tokens.size
-  }
-
-  /** Requests on the wire now. */
-  get requestsInFlight (): number {
-    return this.scheduler.requestsInFlight
-  }
-
   /** Queues one formatted line for a token. */
   add (token: string, text: string): void {
     const queue = this.accept(token)

@@ -1,3 +1,11 @@
+/** The slowest pace after slow-downs: the configured rate divided by this. */
+export const RATE_FLOOR_DIVISOR = 16
+/** Each success adds back the configured rate divided by this. */
+export const RATE_STEP_DIVISOR = 10
+
+// Both are declared once here and injected into the shared bucket's Lua script (redis-bucket.ts),
+// so that a local and a shared budget slow down and recover alike.
+
 /**
  * Client-side pacing shared by every token: a token bucket whose rate adapts
  * (AIMD). A 429 or 502 halves the rate; each success adds back a tenth of the
@@ -22,10 +30,6 @@ export class Pacer {
     this.last = now
   }
 
-  get currentRate (): number {
-    return this.rate
-  }
-
   /** The rate in force at `now`: the adaptive rate, or less while the server's window asks for less. */
   private effective (now: number): number {
     return now < this.ceilingUntil ? Math.min(this.rate, this.ceiling) : this.rate
@@ -47,6 +51,12 @@ export class Pacer {
     return Math.ceil((1 - this.tokens) * 1000 / this.effective(now))
   }
 
+  /** A slot taken went unspent: it is there again, never above the burst. */
+  giveBack (): void {
+    if (this.max === 0) return
+    this.tokens = Math.min(this.burst, this.tokens + 1)
+  }
+
   /**
    * The server said how many requests are left until `until`: spread them over
    * the time left, so that the window is not spent before it resets. A ceiling
@@ -56,7 +66,7 @@ export class Pacer {
     if (this.max === 0) return
     this.refill(now)
     // Never quite 0: a window with nothing left is a pause, which the budget handles.
-    this.ceiling = Math.max(rate, this.max / 16)
+    this.ceiling = Math.max(rate, this.max / RATE_FLOOR_DIVISOR)
     this.ceilingUntil = until
     if (this.ceiling < this.rate) this.tokens = Math.min(this.tokens, 1)
   }
@@ -65,12 +75,12 @@ export class Pacer {
   slowDown (now: number): void {
     if (this.max === 0) return
     this.refill(now)
-    this.rate = Math.max(this.max / 16, this.rate / 2)
+    this.rate = Math.max(this.max / RATE_FLOOR_DIVISOR, this.rate / 2)
     this.tokens = Math.min(this.tokens, 0)
   }
 
   /** A request succeeded: recover the rate step by step. */
   speedUp (): void {
-    this.rate = Math.min(this.max, this.rate + this.max / 10)
+    this.rate = Math.min(this.max, this.rate + this.max / RATE_STEP_DIVISOR)
   }
 }

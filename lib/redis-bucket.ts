@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
+import { RATE_FLOOR_DIVISOR, RATE_STEP_DIVISOR } from './pacer'
 
 export const DEFAULT_PREFIX = 'pino-bitrix24-workflow:budget:'
 
@@ -43,16 +44,16 @@ end
 local s = redis.call('HMGET', KEYS[1], 'tokens', 'last', 'rate', 'pause')
 local tokens = stored(s[1], 0, burst, burst)
 local last = stored(s[2], 0, now, now)
-local rate = math.min(rateMax, math.max(rateMax / 16, stored(s[3], 0, math.huge, rateMax)))
+local rate = math.min(rateMax, math.max(rateMax / ${RATE_FLOOR_DIVISOR}, stored(s[3], 0, math.huge, rateMax)))
 local pause = stored(s[4], 0, now + ${MAX_WAIT}, 0)
 if pause > now + maxPause then pause = now + maxPause end
 if now > last then tokens = math.min(burst, tokens + (now - last) * rate / 1000) end
 if back > 0 then tokens = math.min(burst, tokens + back) end
 if slow == 1 and now >= pause and rateMax > 0 then
-  rate = math.max(rateMax / 16, rate / 2)
+  rate = math.max(rateMax / ${RATE_FLOOR_DIVISOR}, rate / 2)
   if tokens > 0 then tokens = 0 end
 end
-if ups > 0 then rate = math.min(rateMax, rate + ups * rateMax / 10) end
+if ups > 0 then rate = math.min(rateMax, rate + ups * rateMax / ${RATE_STEP_DIVISOR}) end
 if pauseMs > 0 and now + pauseMs > pause then pause = now + pauseMs end
 local granted = 0
 local wait = 0

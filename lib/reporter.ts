@@ -75,7 +75,7 @@ export function shortToken (token: string): string {
 export class Reporter {
   private readonly write: (text: string) => void
   private readonly clock: Clock
-  private readonly seen = new Map<string, number>()
+  private readonly seen = new Set<string>()
   private readonly reported = new Set<string>()
   private windowStart = -Infinity
   private windowLines = 0
@@ -93,19 +93,13 @@ export class Reporter {
    * closing summary and carried by events.
    */
   problem (kind: string, text: string): boolean {
-    const seen = this.seen.get(kind)
-    // Not remembered: written as the budget allows, never counted per kind.
-    if (seen === undefined && this.seen.size >= MAX_KINDS) return this.line(text)
-    this.seen.set(kind, (seen ?? 0) + 1)
+    // Not remembered: written as the budget allows, each time.
+    if (!this.seen.has(kind) && this.seen.size >= MAX_KINDS) return this.line(text)
+    this.seen.add(kind)
     if (this.reported.has(kind)) return false
     if (!this.line(text)) return false
     this.reported.add(kind)
     return true
-  }
-
-  /** How often a kind of problem happened. */
-  count (kind: string): number {
-    return this.seen.get(kind) ?? 0
   }
 
   /** A line that is written whatever the budget: the closing summary only. */

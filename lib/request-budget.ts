@@ -10,6 +10,8 @@ import { Pacer } from './pacer'
 export interface RequestBudget {
   /** Take one request slot at `now` (clock ms). 0 = granted; otherwise ms until it is worth asking again. */
   take: (now: number) => number
+  /** A slot granted by take() went unspent (nothing was left to send): it returns to the budget. */
+  giveBack: () => void
   /** The server pushed back (429 / 502 rate limit): slow the pace (AIMD). */
   slowDown: (now: number) => void
   /** A request succeeded: recover the pace step by step. */
@@ -51,13 +53,13 @@ export class LocalBudget implements RequestBudget {
     this.maxPause = maxPause
   }
 
-  get currentRate (): number {
-    return this.pacer.currentRate
-  }
-
   take (now: number): number {
     if (now < this.until) return this.until - now
     return this.pacer.take(now)
+  }
+
+  giveBack (): void {
+    this.pacer.giveBack()
   }
 
   slowDown (now: number): void {

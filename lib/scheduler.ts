@@ -39,10 +39,6 @@ export class Scheduler {
     return this.heap.length
   }
 
-  get requestsInFlight (): number {
-    return this.inFlight
-  }
-
   /** Since when the longest-waiting ready token has waited for a slot; undefined when none waits. */
   get oldestWaiting (): number | undefined {
     return this.heap[0]?.readySince
@@ -119,6 +115,8 @@ export class Scheduler {
       }
       const queue = this.pop()
       if (this.dispatch(queue)) this.inFlight++
+      // Nothing was sent (every line was blank after cleaning): the slot taken is not spent.
+      else if (wait === 0) this.budget.giveBack()
     }
   }
 

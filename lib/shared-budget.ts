@@ -71,7 +71,6 @@ export class SharedBudget implements RequestBudget {
   private readonly connectTimeout: number
   private readonly probeInterval: number
   private readonly permitTtl: number
-  private readonly rate: number
   private readonly maxPause: number
   private mode: Mode = 'connecting'
   private reserve = 0
@@ -102,16 +101,12 @@ export class SharedBudget implements RequestBudget {
   private closed = false
   /** Times Redis went away: each outage, and each return, is told once (the reporter's budget bounds a flapping one). */
   private outages = 0
-  /** The shared rate as last heard, requests per second. */
-  sharedRate: number
 
   constructor (opts: SharedBudgetOptions) {
     this.clock = opts.clock
     this.reporter = opts.reporter
     this.fallback = opts.fallback
     this.burst = opts.burst
-    this.sharedRate = opts.rate
-    this.rate = opts.rate
     this.maxPause = opts.maxPause
     this.timeout = opts.timeout ?? DEFAULT_TIMEOUT
     this.connectTimeout = opts.connectTimeout ?? Math.max(this.timeout, DEFAULT_CONNECT_TIMEOUT)
@@ -169,6 +164,13 @@ export class SharedBudget implements RequestBudget {
     if (now >= this.retryAt) this.sync()
     // onChange comes as soon as a permit is there; this is only the latest time to ask again.
     return Math.max(1, this.retryAt > now ? this.retryAt - now : this.timeout)
+  }
+
+  giveBack (): void {
+    if (this.mode === 'local') this.fallback.giveBack()
+    // Granted from the reserve (take() never grants while connecting): it is held again, and goes
+    // back to the bucket like any other once held too long.
+    else this.reserve++
   }
 
   slowDown (now: number): void {
@@ -296,8 +298,6 @@ export class SharedBudget implements RequestBudget {
       }
       changed = true
     }
-    // What Redis holds is anyone's to write: held to this process's own options.
-    this.sharedRate = Math.min(reply.rate, this.rate)
     const left = Math.min(reply.pauseLeft, this.maxPause)
     const pause = left > 0 ? now + left : 0
     if (pause > now || this.sharedPause > now) changed = true

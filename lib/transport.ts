@@ -29,6 +29,10 @@ export type TransportStream = Transform & {
   flush: (cb?: (err?: Error) => void) => void
   /** Live counters. */
   stats: Stats
+  /** Takes one line read elsewhere (the pipe mode splits stdin itself), without its newline: it is not split again. */
+  line: (line: string) => void
+  /** A line read elsewhere was too long to hold: counted as received and dropped (lineTooLong), with its drop event. */
+  lineTooLong: () => void
 }
 
 /** Replaceable parts, for tests: the clock, stderr, the network, the environment. */
@@ -219,6 +223,12 @@ export async function createTransport (options?: Options, internals: Internals =
   }) as unknown as TransportStream
 
   stream.stats = stats
+  stream.line = (line) => { sink.line(line) }
+  stream.lineTooLong = () => {
+    stats.received++
+    stats.dropped.lineTooLong++
+    emit('bitrix24:drop', { reason: 'lineTooLong', lines: 1, token: '', code: undefined })
+  }
   stream.flush = (cb) => {
     const done = typeof cb === 'function' ? cb : () => {}
     startWithDefaults()

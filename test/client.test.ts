@@ -197,21 +197,6 @@ t.test('destroy() aborts a request in flight', async (t) => {
   t.match(outcome, { error: { code: 'UND_ERR_DESTROYED' }, sent: true })
 })
 
-t.test('close() waits for requests in flight', async (t) => {
-  const sim = await simulator(t, { latency: 50 })
-  const c = client(t, { baseUrl: sim.url })
-  let answered = false
-  const pending = c.post(LOG, { eventToken: 'tok', logMessage: 'x' }).then((o) => {
-    answered = true
-    return o
-  })
-  await received(sim, 1)
-  await c.close()
-  t.equal(answered, true, 'the answer came before close resolved')
-  t.match(await pending, { status: 200 })
-  t.same(sim.entries('tok'), ['x'])
-})
-
 t.test('requests after destroy() fail without being sent', async (t) => {
   const sim = await simulator(t)
   const c = client(t, { baseUrl: sim.url })

@@ -7,7 +7,7 @@ const B = 'wf.bbbbbbbbbbbb.token-b'
 const C = 'wf.cccccccccccc.token-c'
 
 t.test('a token\'s lines wait flushInterval, then go as one entry', async (t) => {
-  const h = await harness(t, { flushInterval: 1000 })
+  const h = await harness(t, { flushInterval: 1000, maxTokens: 1 })
   h.delivery.add(A, 'line 1')
   h.clock.tick(500)
   h.delivery.add(A, 'line 2')
@@ -17,9 +17,10 @@ t.test('a token\'s lines wait flushInterval, then go as one entry', async (t) =>
   await waitFor(() => h.stats.entries === 1, 'the entry')
   t.same(h.sim.entries(A), ['line 1\nline 2'])
   t.equal(h.stats.delivered, 2)
-  t.equal(h.delivery.activeTokens, 0, 'an idle token is forgotten')
   t.equal(h.delivery.bufferedBytes, 0)
   t.same(h.stderr, [], 'nothing on stderr when all is well')
+  h.delivery.add(B, 'b')
+  t.equal(h.stats.dropped.overflow, 0, 'an idle token is forgotten: another fits under maxTokens 1')
 })
 
 t.test('interleaved tokens arrive per token, in order, in as few entries as the limits allow', async (t) => {
@@ -424,7 +425,9 @@ t.test('overflow with only pending lines drops the oldest token\'s', async (t) =
   t.ok(h.delivery.bufferedBytes <= 65536)
   // Token strings count too: 70 × (1,001 + 13) bytes is 5,444 over, and each token dropped frees 1,014.
   t.equal(h.stats.dropped.overflow, 6)
-  t.equal(h.delivery.activeTokens, 64)
+  t.same(h.events.filter((e) => e.name === 'bitrix24:drop').map((e) => (e.payload as { token: string }).token), Array.from({ length: 6 }, (_, i) => `wf.pending.${i}`), 'the oldest tokens\' lines')
+  await h.delivery.flush()
+  t.equal(h.stats.entries, 64, 'the other 64 are delivered')
 })
 
 t.test('maxTokens caps the tokens tracked at once', async (t) => {
@@ -591,11 +594,12 @@ t.test('a key failure also ends a retry that was waiting', async (t) => {
 })
 
 t.test('a thousand workflows at once go through the round-robin queue', async (t) => {
-  const h = await harness(t, { concurrency: 8 })
+  const h = await harness(t, { concurrency: 8, maxTokens: 1100 })
   for (let i = 0; i < 1100; i++) h.delivery.add(`wf.many.${i}`, `line ${i}`)
   await h.delivery.flush()
   t.equal(h.stats.entries, 1100)
-  t.equal(h.delivery.activeTokens, 0)
+  for (let i = 0; i < 1100; i++) h.delivery.add(`wf.more.${i}`, `line ${i}`)
+  t.equal(h.stats.dropped.overflow, 0, 'the delivered tokens are forgotten: 1,100 new ones fit under maxTokens')
 })
 
 t.test('a failure inside delivery is reported, never an unhandled rejection', async (t) => {
@@ -666,13 +670,15 @@ t.test('a completing token takes no more lines even once the memory of completed
 })
 
 t.test('delivered entries are let go of, not kept for the life of the process', async (t) => {
-  const h = await harness(t, { concurrency: 2 })
+  const h = await harness(t, { concurrency: 2, maxTokens: 200 })
   for (let i = 0; i < 200; i++) h.delivery.add(`wf.keep.${i}`, `line ${i}`)
   await h.delivery.flush()
   t.equal(h.stats.entries, 200)
-  t.equal(h.delivery.requestsInFlight, 0)
-  t.equal(h.delivery.activeTokens, 0)
+  t.equal(h.sim.requests.length, 200, 'one request each, every one answered')
+  t.equal(h.stats.unknown, 0)
   t.equal(h.delivery.bufferedBytes, 0, 'text and token strings alike are let go of')
+  for (let i = 0; i < 200; i++) h.delivery.add(`wf.next.${i}`, `line ${i}`)
+  t.equal(h.stats.dropped.overflow, 0, 'their tokens are forgotten: 200 new ones fit under maxTokens')
 })
 
 t.test('a request in flight when the key fails is settled as auth, whatever it answers', async (t) => {
@@ -714,7 +720,6 @@ t.test('an eviction while sealing cannot split a token into two queues', async (
   const lines = h.sim.entries(S).join('\n').split('\n').map((l) => l.slice(0, 8))
   t.same(lines.filter((l) => l.startsWith('L')), ['L1 yyyyy', 'L2 after'], 'in order')
   t.equal(h.sim.maxConcurrentPerToken(), 1)
-  t.equal(h.delivery.activeTokens, 0)
   await h.delivery.close()
   t.equal(h.delivery.bufferedBytes, 0)
 })
@@ -782,7 +787,6 @@ t.test('eviction takes a token\'s oldest pending lines; the token stays one queu
   t.equal(h.stats.dropped.overflow, 1, 'the oldest pending line went; entries in flight stay')
   t.match(h.events.find((e) => e.name === 'bitrix24:drop')?.payload, { reason: 'overflow', token: S, lines: 1 })
   h.delivery.add(S, 'after')
-  t.equal(h.delivery.activeTokens, 5, 'one queue for S')
   const closing = h.delivery.close()
   h.clock.tick(5000)
   await closing
@@ -868,8 +872,7 @@ t.test('X-RateLimit headers of a real answer steer the pace before any 429', asy
 t.test('a flood of completions into a stalled server is held back at twice maxTokens and twice maxBufferedBytes', async (t) => {
   const s = stub(t, { maxTokens: 10, maxBufferedBytes: 65536 }, () => ({ latency: 600_000 }))
   for (let i = 0; i < 5000; i++) s.delivery.complete(`wf.flood.${i}`, 'done', {})
-  t.equal(s.delivery.activeTokens, 20, 'twice maxTokens: a completion is not refused for the cap alone')
-  t.equal(s.stats.dropped.overflow, 4980)
+  t.equal(s.stats.dropped.overflow, 4980, 'twice maxTokens (20) taken: a completion is not refused for the cap alone')
   t.equal(s.events.filter((e) => e.name === 'bitrix24:completionFailed').length, 4980, 'each one named: it must be completed by hand')
   const m = stub(t, { maxTokens: 100000, maxBufferedBytes: 65536, maxEntryBytes: 4096 }, () => ({ latency: 600_000 }))
   for (let i = 0; i < 5000; i++) m.delivery.complete(`wf.big.${i}`, 'x'.repeat(100_000), {})

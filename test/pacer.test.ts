@@ -5,15 +5,13 @@ t.test('rate 0 turns pacing off', async (t) => {
   const p = new Pacer(0, 1, 0)
   for (let i = 0; i < 100; i++) t.equal(p.take(0), 0, `take ${i}`)
   p.slowDown(0)
-  t.equal(p.currentRate, 0, 'slowDown does nothing')
   t.equal(p.take(0), 0, 'still free after slowDown')
   p.speedUp()
-  t.equal(p.currentRate, 0, 'speedUp does nothing')
+  t.equal(p.take(0), 0, 'and after speedUp')
 })
 
 t.test('a burst goes at once, then the rate applies', async (t) => {
   const p = new Pacer(2, 5, 1000)
-  t.equal(p.currentRate, 2)
   for (let i = 0; i < 5; i++) t.equal(p.take(1000), 0, `burst slot ${i + 1}`)
   t.equal(p.take(1000), 500, 'the 6th waits 1/rate')
   t.equal(p.take(1200), 300, 'a partial refill shortens the wait')
@@ -40,38 +38,40 @@ t.test('slowDown halves the rate and spends the burst', async (t) => {
   const p = new Pacer(2, 5, 0)
   t.equal(p.take(0), 0)
   p.slowDown(0)
-  t.equal(p.currentRate, 1, 'halved')
-  t.equal(p.take(0), 1000, 'the burst left is gone: wait 1/rate')
+  t.equal(p.take(0), 1000, 'halved, and the burst left is gone: wait 1/rate')
   t.equal(p.take(1000), 0, 'refills at the lower rate')
 })
 
 t.test('slowDown never goes below a sixteenth of the rate', async (t) => {
   const p = new Pacer(16, 5, 0)
-  const rates: number[] = []
+  // Each slow-down spends the burst: the wait that follows is 1/rate.
+  const waits: number[] = []
   for (let i = 0; i < 10; i++) {
     p.slowDown(0)
-    rates.push(p.currentRate)
+    waits.push(p.take(0))
   }
-  t.same(rates, [8, 4, 2, 1, 1, 1, 1, 1, 1, 1])
+  t.same(waits, [8, 4, 2, 1, 1, 1, 1, 1, 1, 1].map((rate) => 1000 / rate))
 })
 
 t.test('speedUp adds a tenth of the configured rate, never above it', async (t) => {
   const p = new Pacer(10, 5, 0)
   p.slowDown(0)
   p.slowDown(0)
-  t.equal(p.currentRate, 2.5)
-  const rates: number[] = []
+  t.equal(p.take(0), 400, 'at 2.5/s')
+  // No time passes, so no slot is there: each wait is 1/rate at the rate reached.
+  const waits: number[] = []
   for (let i = 0; i < 10; i++) {
     p.speedUp()
-    rates.push(p.currentRate)
+    waits.push(p.take(0))
   }
-  t.same(rates, [3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10, 10, 10])
+  t.same(waits, [3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10, 10, 10].map((rate) => Math.ceil(1000 / rate)))
 })
 
 t.test('speedUp at full rate stays there', async (t) => {
   const p = new Pacer(2, 5, 0)
   p.speedUp()
-  t.equal(p.currentRate, 2)
+  for (let i = 0; i < 5; i++) p.take(0)
+  t.equal(p.take(0), 500, 'still 2/s')
 })
 
 t.test('slowDown refills first, so time already waited counts at the old rate', async (t) => {
@@ -80,7 +80,6 @@ t.test('slowDown refills first, so time already waited counts at the old rate', 
   t.equal(p.take(0), 250)
   // 125 ms at 4/s = half a slot; then the rate halves and the burst is spent
   p.slowDown(125)
-  t.equal(p.currentRate, 2)
   t.equal(p.take(125), 500, 'tokens were set to 0, a full slot at the new rate')
 })
 
@@ -98,5 +97,23 @@ t.test('limit: the server\'s window caps the rate until it resets; pacing off ig
   const off = new Pacer(0, 1, 0)
   off.limit(0.1, 10_000, 0)
   t.equal(off.take(0), 0)
+  t.equal(off.take(0), 0)
+})
+
+t.test('giveBack: a slot taken and not spent is there again, never above the burst; pacing off ignores it', async (t) => {
+  const p = new Pacer(1, 2, 0)
+  t.equal(p.take(0), 0)
+  t.equal(p.take(0), 0)
+  t.equal(p.take(0), 1000, 'the burst is spent')
+  p.giveBack()
+  t.equal(p.take(0), 0, 'the slot given back')
+  p.giveBack()
+  p.giveBack()
+  p.giveBack()
+  t.equal(p.take(0), 0)
+  t.equal(p.take(0), 0)
+  t.equal(p.take(0), 1000, 'no more than the burst')
+  const off = new Pacer(0, 2, 0)
+  off.giveBack()
   t.equal(off.take(0), 0)
 })

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import { bucketKey, cleanRedisMessage, DEFAULT_PREFIX, parseReply, RedisBucket, redisTarget, type SyncRequest } from '../lib/redis-bucket'
+import { Pacer, RATE_FLOOR_DIVISOR, RATE_STEP_DIVISOR } from '../lib/pacer'
 import { API_KEY } from './fixtures/harness'
 import { inspect, needsRedis, startRedis } from './fixtures/redis'
 import { waitFor } from './fixtures/harness'
@@ -81,6 +82,25 @@ t.test('against a real Redis', needsRedis, async (t) => {
     t.equal(r.rate, 1.6, 'three successes give back three tenths')
     r = await b.sync({ ...ASK, want: 0, ups: 100, slow: false, pauseMs: 0 })
     t.equal(r.rate, 2, 'never above the configured rate')
+  })
+
+  t.test('the shared bucket slows down and recovers like the local pacer: one declaration of the steps', async (t) => {
+    await redis.del(key)
+    const a = await open(16, 1)
+    const local = new Pacer(16, 1, 0)
+    t.equal(local.take(0), 0)
+    let r = await a.sync({ ...ASK, want: 1 })
+    for (let i = 0; i < 6; i++) {
+      r = await a.sync({ ...ASK, want: 0, slow: true })
+      local.slowDown(0)
+    }
+    t.equal(r.rate, 16 / RATE_FLOOR_DIVISOR, 'the floor')
+    t.equal(local.take(0), Math.ceil(1000 / r.rate), 'the local pacer waits as long at its floor')
+    r = await a.sync({ ...ASK, want: 0, ups: 2 })
+    local.speedUp()
+    local.speedUp()
+    t.equal(r.rate, 16 / RATE_FLOOR_DIVISOR + 2 * 16 / RATE_STEP_DIVISOR, 'two steps back')
+    t.equal(local.take(0), Math.ceil(1000 / r.rate), 'and so does the local pacer after two successes')
   })
 
   t.test('rate 0: no pacing, but pauses still hold', async (t) => {

@@ -120,8 +120,8 @@ t.test('event tokens over MAX_TOKEN_LENGTH are dropped under their own reason, n
     router.line(JSON.stringify({ level: 30, eventToken: token, msg: 'too long' }))
   }
   router.line(JSON.stringify({ level: 30, eventToken: 'y'.repeat(MAX_TOKEN_LENGTH + 1), workflowEvent: true, msg: 'not even a completion' }))
-  t.equal(h.delivery.activeTokens, 1, 'only the token within the limit is held')
   await h.delivery.flush()
+  t.equal(h.sim.requests.length, 1, 'only the token within the limit was queued and sent')
   t.same(h.sim.entries(ok), ['INFO longest token taken'])
   t.equal(h.stats.dropped.tokenTooLong, 201)
   t.equal(h.sim.requests.length, 1, 'one request, for the real token')

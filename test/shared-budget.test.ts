@@ -80,6 +80,15 @@ function drive (made: Made[], count: number): Promise<number[]> {
   })
 }
 
+/** Waits, bounded, for the shared bucket in Redis to hold `rate`. */
+async function storedRate (redis: { hget: (key: string, field: string) => Promise<string | null> }, rate: number, what: string): Promise<void> {
+  const start = Date.now()
+  while (Number(await redis.hget(bucketKey(API_KEY, BASE), 'rate')) !== rate) {
+    if (Date.now() - start > 5000) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 2))
+  }
+}
+
 t.test('without redisUrl the local budget is the budget, and no Redis client is made', async (t) => {
   const local = new LocalBudget(2, 5, systemClock, 30_000)
   const config = parseOptions({ apiKey: API_KEY, baseUrl: BASE }, {})
@@ -127,14 +136,14 @@ t.test('with a real Redis', needsRedis, async (t) => {
     a.budget.pause(until)
     t.equal(a.budget.pausedUntil(), until)
     t.ok(a.budget.take(Date.now()) > 0, 'the one that met it waits')
-    await waitFor(() => Number(a.budget.sharedRate) === 4, 'the slow-down in Redis')
+    await storedRate(redis, 4, 'the slow-down in Redis')
     // b learns it on its next call to Redis, here the one its next take makes.
     b.budget.take(Date.now())
     await waitFor(() => b.budget.pausedUntil() > Date.now() + 500, 'the pause reaching b')
     t.ok(b.budget.take(Date.now()) > 500, 'b waits for it too')
     // The same pause met by b as well: told to Redis at once, not when b next asks for a permit.
     b.budget.pause(until)
-    t.equal(b.budget.sharedRate, 4, 'the halved rate is shared')
+    await storedRate(redis, 4, 'the halved rate, the one every process on the key takes from')
     a.budget.speedUp()
     a.budget.observe(10, 5, Date.now() + 1000)
     await drive([b], 1)
@@ -192,7 +201,7 @@ t.test('with a real Redis', needsRedis, async (t) => {
     a.budget.pause(0)
     await waitFor(() => a.budget.pausedUntil() > Date.now(), 'the shared pause learned')
     t.ok(a.budget.pausedUntil() - Date.now() <= 1500, `held ${a.budget.pausedUntil() - Date.now()} ms, not an hour`)
-    t.equal(a.budget.sharedRate, 8, 'a stored rate above the local one is not taken')
+    t.equal(Number(await redis.hget(bucketKey(API_KEY, BASE), 'rate')), 8, 'a stored rate above the local one is not taken: the script holds it to the caller\'s')
     t.equal(a.stderr.length, 1)
     t.match(a.stderr[0], /^pino-bitrix24-workflow: a pause shared through Redis \(redis:\/\/127\.0\.0\.1:\d+\) holds requests for [12] s more: another process on this key met a rate limit \(pauses are cut to maxRetryDelay, 1500 ms\)/)
     t.ok(Number(await redis.hget(bucketKey(API_KEY, BASE), 'pause')) <= await redisNow() + 1500, 'cut where it is stored: it ends for every process')
@@ -296,6 +305,15 @@ t.test('with a real Redis', needsRedis, async (t) => {
     await sleeping
   })
 
+  t.test('a permit given back unspent is granted again without asking Redis', async (t) => {
+    await redis.del(bucketKey(API_KEY, BASE))
+    const a = make(t, server.url, { rate: 0.01, burst: 2 })
+    await waitFor(() => a.budget.take(Date.now()) === 0, 'a permit')
+    while (a.budget.take(Date.now()) === 0);
+    a.budget.giveBack()
+    t.equal(a.budget.take(Date.now()), 0, 'the permit given back')
+  })
+
   t.test('close never waits on Redis, connected or not, and twice is once', async (t) => {
     const a = make(t, server.url)
     await waitFor(() => a.budget.shared, 'connected')
@@ -317,4 +335,7 @@ t.test('nothing listening: local pacing after the timeout', async (t) => {
   t.match(a.stderr[0], /Redis \(rediss:\/\/127\.0\.0\.1:\d+\) is unreachable/)
   t.notMatch(a.stderr[0], 'redis_pw')
   t.notMatch(a.stderr[0], 'user')
+  while (a.budget.take(Date.now()) === 0);
+  a.budget.giveBack()
+  t.equal(a.budget.take(Date.now()), 0, 'pacing locally, a permit given back goes to the local pacer')
 })

@@ -57,6 +57,20 @@ t.test('events are plain stream events in-process', async (t) => {
   stream.end()
 })
 
+t.test('lines read elsewhere (the pipe mode): taken whole, and one too long raises the drop event', async (t) => {
+  const { sim, stream } = await setup(t)
+  const drops: unknown[] = []
+  stream.on('bitrix24:drop', (event) => { drops.push(event) })
+  stream.line(JSON.stringify({ level: 30, time: 0, eventToken: 'wf.piped', msg: 'one\ntwo' }))
+  stream.lineTooLong()
+  const statsEvent = new Promise<Stats>((resolve) => stream.once('bitrix24:stats', resolve))
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.equal(sim.entries('wf.piped').length, 1, 'one line, one entry: not split again')
+  t.match(await statsEvent, { received: 2, delivered: 1, dropped: { lineTooLong: 1 } })
+  t.same(drops, [{ reason: 'lineTooLong', lines: 1, token: '', code: undefined }], 'the drop event, like every other reason')
+})
+
 t.test('the level option uses the logger\'s levels; an unknown one fails at start', async (t) => {
   const { sim, stream } = await setup(t, { level: 'warn' })
   const log = pino(stream).child({ eventToken: 'wf.lvl' })

@@ -1,0 +1,67 @@
+import { StringDecoder } from 'node:string_decoder'
+import { Writable } from 'node:stream'
+
+/**
+ * The pipe mode's reader: bytes from stdin in, whole lines out, each handed on
+ * exactly once (the transport takes them as lines and does not split them
+ * again). A line is what ends at `\n` (a `\r` before it goes too); a last line
+ * without one counts when the input ends. A line longer than `maxLength`
+ * characters is skipped, without holding it, up to its end, and reported once,
+ * so that garbage without newlines never grows the buffer.
+ */
+export class LineSplitter extends Writable {
+  private readonly maxLength: number
+  private readonly onLine: (line: string) => void
+  private readonly onTooLong: () => void
+  private readonly decoder = new StringDecoder('utf8')
+  private last = ''
+  /** Skipping the rest of a line that was too long. */
+  private skipping = false
+
+  constructor (maxLength: number, onLine: (line: string) => void, onTooLong: () => void) {
+    super({ decodeStrings: true })
+    this.maxLength = maxLength
+    this.onLine = onLine
+    this.onTooLong = onTooLong
+  }
+
+  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.take(this.decoder.write(chunk))
+    callback()
+  }
+
+  override _final (callback: (error?: Error | null) => void): void {
+    this.take(this.decoder.end())
+    if (this.last !== '') this.line(this.last)
+    this.last = ''
+    callback()
+  }
+
+  private take (text: string): void {
+    let start = 0
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      const piece = text.slice(start, end)
+      start = end + 1
+      if (this.skipping) {
+        this.skipping = false
+        continue
+      }
+      const whole = this.last === '' ? piece : this.last + piece
+      this.last = ''
+      this.line(whole.endsWith('\r') ? whole.slice(0, -1) : whole)
+    }
+    if (this.skipping) return
+    this.last += text.slice(start)
+    if (this.last.length > this.maxLength) {
+      // Reported when it starts: the line is lost whether or not its end ever comes.
+      this.last = ''
+      this.skipping = true
+      this.onTooLong()
+    }
+  }
+
+  private line (line: string): void {
+    if (line.length > this.maxLength) this.onTooLong()
+    else this.onLine(line)
+  }
+}
