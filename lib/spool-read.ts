@@ -1,4 +1,4 @@
-import { rename } from 'node:fs'
+import { rename } from 'node:fs/promises'
 import { inRanges, type TokenRecord } from './spool-record'
 import { describeError, type Lmdb, openStore, probeStore } from './spool-store'
 
@@ -84,8 +84,9 @@ export async function readSpools (lmdb: Lmdb, paths: string[], maxAge: number, n
       readable.push(path)
     } catch (err) {
       const aside = path + '.corrupt'
-      // Out of the way of the next start; if even that fails, the next start tries again.
-      rename(path, aside, () => {})
+      // Out of the way of the next start, before the new spool starts; if even that fails, the
+      // next start tries again.
+      await rename(path, aside).catch(() => {})
       warn(`the spool file ${path} could not be read (${describeError(err)}); it was moved aside as ${aside} and is not replayed`)
     } finally {
       await store?.root.close().catch(() => {})
