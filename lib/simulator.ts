@@ -40,6 +40,12 @@ export interface SimulatorOptions {
    * 0 keeps every row.
    */
   keepRows?: number
+  /**
+   * Requests kept in {@link Simulator.requests}: past this many the oldest
+   * are forgotten, down to half of it. Default: all (a test counts them). The `simulate` command, which
+   * may run for days, keeps a bounded number.
+   */
+  maxRecorded?: number
   /** Called for every log entry, completion and ignored call as it lands (the `simulate` command shows them). */
   onLanded?: (landed: Landed) => void
 }
@@ -253,6 +259,7 @@ export class Simulator {
 
   private readonly landed = new Map<string, string[]>()
   private readonly keepRows: number
+  private readonly maxRecorded: number
   private readonly erasedRows = new Map<string, number>()
   private rowsWritten = 0
   private rowsErased = 0
@@ -283,6 +290,7 @@ export class Simulator {
     this.expiredSessions = new Set(opts.expiredSessionTokens ?? [])
     this.latency = opts.latency ?? 0
     this.keepRows = opts.keepRows ?? 50
+    this.maxRecorded = opts.maxRecorded ?? Infinity
     this.rateLimit = opts.rateLimit ?? null
     this.onLanded = opts.onLanded
     const faults = opts.faults
@@ -444,6 +452,8 @@ export class Simulator {
       at: this.now()
     }
     this.requests.push(record)
+    // Half the cap at a time: one splice per many requests, not one per request.
+    if (this.requests.length > this.maxRecorded) this.requests.splice(0, this.requests.length - Math.floor(this.maxRecorded / 2))
     if (token !== undefined) this.trackToken(token, res)
 
     let outcome: Outcome

@@ -243,6 +243,18 @@ t.test('keepRows changes how many rows a workflow keeps; 0 keeps every row', asy
   tt.equal(all.erased('tok'), 0)
 })
 
+t.test('maxRecorded keeps the newest requests only, never more than the cap', async tt => {
+  const sim = await started(tt, { maxRecorded: 4 })
+  for (let i = 0; i < 9; i++) {
+    await call(sim, log('tok', `row ${i}`))
+    tt.ok(sim.requests.length <= 4, `${sim.requests.length} kept`)
+  }
+  // Past the cap it forgets down to half: 4 → rows 3, 4 kept at the fifth, rows 6, 7 at the eighth.
+  tt.same(sim.requests.map((r) => (r.body as { logMessage: string }).logMessage), ['row 6', 'row 7', 'row 8'])
+  tt.equal((sim.requests.at(-1)?.body as { logMessage: string }).logMessage, 'row 8', 'the newest is kept')
+  tt.equal(sim.entries('tok').length, 9, 'the rows are not what it forgets')
+})
+
 t.test('event body variants', async tt => {
   const sim = await started(tt)
   await call(sim, { path: EVENT, body: { eventToken: 'a' } })
