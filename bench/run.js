@@ -15,7 +15,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Server, runApp: spawnApp } = require('./lib/children')
-const { contextCost, contextTable, contextTarget } = require('./context')
+const { contextCost, contextTable, contextTargets } = require('./context')
 const { summarize } = require('./lib/timing')
 const { processes, processesTable } = require('./lib/shared')
 const { longActivities, longTable } = require('./long')
@@ -629,7 +629,7 @@ function targets (res) {
     const p99 = ours.p99 / file.p99
     out.push(['§5 no measurable main-thread cost: p50 ≤ 1.10 ×, p99 ≤ 1.25 × pino/file', `${fmtNum(p50)} × / ${fmtNum(p99)} ×`, mark(p50 <= 1.1 && p99 <= 1.25)])
   }
-  if (res.context) out.push(contextTarget(res.context, { fmtNum }))
+  if (res.context) out.push(...contextTargets(res.context, { fmtNum }))
   if (res.rate && res.rate.run.error === undefined) {
     out.push([`§6 all ${res.rate.count} entries delivered under the rate limit`, fmtPct(res.rate.sim.lines / res.rate.count), mark(res.rate.sim.lines === res.rate.count)])
   }
@@ -688,7 +688,7 @@ function report (res, info, elapsedMs) {
     parts.push(`**6. Rate-limited delivery** — simulator limited to ${plan.rate.rps} rps (burst ${plan.rate.burst}), transport pacing at its defaults (2 rps, burst 5); the minimum adds the 2000 ms flushInterval before the first entry.\n\n` + rateTable(res.rate, 2000))
   }
   if (res.context) {
-    parts.push(`**7. Main-thread cost of the context mixin** — \`logger.info\` with \`pino-bitrix24-workflow/context\`'s mixin, every variant through pino/file to /dev/null; ${fmtInt(plan.latency.calls)} timed calls after ${fmtInt(plan.latency.warmup)} warm-up calls, as §5.\n\n` + contextTable(res.context, { table, fmtNum }))
+    parts.push(`**7. Main-thread cost of the context hook and mixin** — \`logger.info\` with \`pino-bitrix24-workflow/context\`'s hook or mixin, every variant through pino/file to /dev/null; ${fmtInt(plan.latency.calls)} timed calls after ${fmtInt(plan.latency.warmup)} warm-up calls, as §5.\n\n` + contextTable(res.context, { table, fmtNum }))
   }
   if (res.budget) {
     parts.push(`**8. Request budget** — the simulator limited like a portal: ${plan.budget.rps} requests/s drained, bucket ${plan.budget.burst}, answers in ${plan.budget.latency} ms; default options. Line → entry is from a line's log time to the arrival of the request that carried it.\n\n` + budgetTable(res.budget))
