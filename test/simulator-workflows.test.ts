@@ -1,0 +1,36 @@
+import t from 'tap'
+import { SimulatedWorkflows } from '../lib/simulator-workflows'
+
+t.test('rows: only the newest keepRows survive, erased rows counted per workflow and in all', async (t) => {
+  const workflows = new SimulatedWorkflows(3)
+  for (let i = 1; i <= 5; i++) workflows.write('wf.a', `a${i}`)
+  workflows.write('wf.b', 'b1')
+  t.same(workflows.entries('wf.a'), ['a3', 'a4', 'a5'])
+  t.equal(workflows.erased('wf.a'), 2)
+  t.equal(workflows.erased('wf.b'), 0)
+  t.same([workflows.written, workflows.erasedTotal], [6, 2])
+  t.same([...workflows.allEntries()], [['wf.a', ['a3', 'a4', 'a5']], ['wf.b', ['b1']]])
+  workflows.entries('wf.a').push('not kept')
+  t.same(workflows.entries('wf.a'), ['a3', 'a4', 'a5'], 'a copy')
+  const all = new SimulatedWorkflows(0)
+  for (let i = 0; i < 100; i++) all.write('wf.c', 'row')
+  t.equal(all.entries('wf.c').length, 100, 'keepRows 0 keeps every row')
+})
+
+t.test('a completion, the calls ignored after it, gone workflows; reset forgets all', async (t) => {
+  const workflows = new SimulatedWorkflows(50)
+  t.equal(workflows.isCompleted('wf.a'), false)
+  workflows.complete({ eventToken: 'wf.a', returnValues: { ok: true } }, '')
+  t.same(workflows.entries('wf.a'), [], 'an empty message writes no row')
+  workflows.complete({ eventToken: 'wf.b', returnValues: {}, logMessage: 'done' }, 'done')
+  t.same(workflows.entries('wf.b'), ['done'], 'a message is a row')
+  t.equal(workflows.isCompleted('wf.a'), true)
+  t.same(workflows.event('wf.a'), { eventToken: 'wf.a', returnValues: { ok: true } })
+  workflows.ignore('wf.a', 'late')
+  t.same(workflows.ignored('wf.a'), ['late'])
+  t.same(workflows.ignored('wf.c'), [])
+  workflows.end('wf.c')
+  t.equal(workflows.isGone('wf.c'), true)
+  workflows.reset()
+  t.same([workflows.isGone('wf.c'), workflows.isCompleted('wf.a'), workflows.written, workflows.erasedTotal, workflows.allEntries().size, workflows.ignored('wf.a')], [false, false, 0, 0, 0, []])
+})
