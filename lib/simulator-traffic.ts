@@ -57,7 +57,8 @@ export class Traffic {
     const counted = slot
     counted.inFlight++
     this.maxInFlightPerToken = Math.max(this.maxInFlightPerToken, counted.inFlight)
-    res.once('close', () => { counted.inFlight-- })
+    // A slot lives while its token has requests in flight: tokens come from outside.
+    res.once('close', () => { if (--counted.inFlight === 0) this.perToken.delete(token) })
   }
 
   /** Counts the answer of a recorded request. */

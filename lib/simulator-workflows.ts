@@ -28,8 +28,24 @@ export class SimulatedWorkflows {
   written = 0
   /** Rows erased to keep each workflow to `keepRows`. */
   erasedTotal = 0
+  // Every workflow held, oldest first: past `maxWorkflows` the oldest is forgotten.
+  private readonly seen = new Set<string>()
 
-  constructor (private readonly keepRows: number) {}
+  constructor (private readonly keepRows: number, private readonly maxWorkflows = Infinity) {}
+
+  /** Notes a workflow that leaves something behind; forgets the oldest past `maxWorkflows`. */
+  private hold (token: string): void {
+    if (this.seen.has(token)) return
+    this.seen.add(token)
+    if (this.seen.size <= this.maxWorkflows) return
+    const oldest = this.seen.values().next().value as string
+    this.seen.delete(oldest)
+    this.rows.delete(oldest)
+    this.erasedRows.delete(oldest)
+    this.ignoredRows.delete(oldest)
+    this.events.delete(oldest)
+    this.gone.delete(oldest)
+  }
 
   erased (token: string): number {
     return this.erasedRows.get(token) ?? 0
@@ -53,6 +69,7 @@ export class SimulatedWorkflows {
 
   /** The workflow ended or its token was revoked: every later call is refused. */
   end (token: string): void {
+    this.hold(token)
     this.gone.add(token)
   }
 
@@ -67,6 +84,7 @@ export class SimulatedWorkflows {
   // Bitrix24 cloud deletes a workflow's oldest tracking rows past 50 after every write.
   /** Writes one log row. */
   write (token: string, message: string): void {
+    this.hold(token)
     append(this.rows, token, message)
     this.written++
     const list = this.rows.get(token) as string[]
@@ -80,11 +98,13 @@ export class SimulatedWorkflows {
 
   /** A log call after the completion: answered as a success and thrown away. */
   ignore (token: string, message: string): void {
+    this.hold(token)
     append(this.ignoredRows, token, message)
   }
 
   /** The activity's completion; its message, when not empty, is a row like any other. */
   complete (event: SimulatorEvent, message: string): void {
+    this.hold(event.eventToken)
     this.events.set(event.eventToken, event)
     if (message !== '') this.write(event.eventToken, message)
   }
@@ -95,6 +115,7 @@ export class SimulatedWorkflows {
     this.ignoredRows.clear()
     this.events.clear()
     this.gone.clear()
+    this.seen.clear()
     this.written = 0
     this.erasedTotal = 0
   }

@@ -54,6 +54,12 @@ export interface SimulatorOptions {
    * may run for days, keeps a bounded number.
    */
   maxRecorded?: number
+  /**
+   * Workflows remembered (rows, completion, ignored calls, a killed token):
+   * past this many the oldest is forgotten. Default: all. The `simulate`
+   * command keeps a bounded number.
+   */
+  maxWorkflows?: number
   /** Called for every log entry, completion and ignored call as it lands (the `simulate` command shows them). */
   onLanded?: (landed: Landed) => void
 }
@@ -91,6 +97,7 @@ const WORKFLOW_PATHS: ReadonlySet<string> = new Set([ACTIVITY_LOG_PATH, EVENT_PA
 // entry lands in, so only a runaway client hits it.
 const MAX_BODY = 1024 * 1024
 
+const MAX_REPEAT_KEYS = 1000
 const REPEAT_WARNING = 'The same error repeats on this key: the client most likely has a bug'
 function parseBody (text: string): unknown {
   try {
@@ -138,7 +145,7 @@ export class Simulator {
     this.traffic = new Traffic(opts.maxRecorded ?? Infinity)
     this.requests = this.traffic.requests
     this.onLanded = opts.onLanded
-    this.workflows = new SimulatedWorkflows(opts.keepRows ?? 50)
+    this.workflows = new SimulatedWorkflows(opts.keepRows ?? 50, opts.maxWorkflows ?? Infinity)
     this.faults = new Faults(opts.faults, WORKFLOW_PATHS)
     this.rate = new RateBuckets(opts.rateLimit ?? null, this.now)
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res))
@@ -340,6 +347,8 @@ export class Simulator {
   // sending the same bad call gets the documented warning from the third on.
   private fail (key: string, [status, code, message, hint, headers]: Refusal, retryAfter?: number): Outcome {
     const last = this.repeats.get(key)
+    // Keys come from outside, wrong ones too: a client that sends a new one each time must not grow this without end.
+    if (last === undefined && this.repeats.size >= MAX_REPEAT_KEYS) this.repeats.clear()
     const count = last?.code === code ? last.count + 1 : 1
     this.repeats.set(key, { code, count })
     const warning = count >= 3 ? REPEAT_WARNING : undefined

@@ -34,3 +34,17 @@ t.test('a completion, the calls ignored after it, gone workflows; reset forgets 
   workflows.reset()
   t.same([workflows.isGone('wf.c'), workflows.isCompleted('wf.a'), workflows.written, workflows.erasedTotal, workflows.allEntries().size, workflows.ignored('wf.a')], [false, false, 0, 0, 0, []])
 })
+
+t.test('maxWorkflows: past the cap the workflow first seen is forgotten, whatever it held', async (t) => {
+  const workflows = new SimulatedWorkflows(50, 2)
+  workflows.write('wf.a', 'a1')
+  workflows.complete({ eventToken: 'wf.a', returnValues: {} }, '')
+  workflows.ignore('wf.a', 'late')
+  workflows.end('wf.b')
+  t.same([workflows.entries('wf.a'), workflows.isGone('wf.b')], [['a1'], true])
+  workflows.write('wf.c', 'c1')
+  t.same([workflows.entries('wf.a'), workflows.isCompleted('wf.a'), workflows.ignored('wf.a'), workflows.isGone('wf.b'), workflows.entries('wf.c')], [[], false, [], true, ['c1']])
+  workflows.write('wf.b', 'b1')
+  workflows.write('wf.d', 'd1')
+  t.same([workflows.isGone('wf.b'), workflows.entries('wf.b'), workflows.entries('wf.c'), workflows.entries('wf.d')], [false, [], ['c1'], ['d1']], 'held longest goes first, however recently written')
+})
