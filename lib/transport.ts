@@ -6,7 +6,7 @@ import { Discard, disabledLine } from './disabled'
 import { Bitrix24TransportError, ERR_INVALID_OPTION, ERR_MISSING_PACKAGE } from './errors'
 import { installed } from './peer'
 import { createEmit } from './events'
-import { Formatter, levelNumber, type PinoConfig } from './format'
+import { clockFormat, Formatter, levelNumber, type PinoConfig } from './format'
 import { OPTIONS } from './option-table'
 import { type Config, describe, type Options, parseOptions } from './options'
 import { unknownOptionsError, withoutUnknown } from './unknown-options'
@@ -102,6 +102,8 @@ export async function createTransport (options?: Options, internals: Internals =
     config = undefined
   }
   const clock = internals.clock ?? systemClock
+  // Made now, before pino is told the transport is ready, rather than when the first lines wait for it.
+  if (config !== undefined) clockFormat(config.timeZone)
   const stats = createStats()
   const stderr = internals.stderr ?? writeStderr
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
