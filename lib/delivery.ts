@@ -147,7 +147,7 @@ export class Delivery {
     if (queue.phase === 'collecting') {
       // While closing nothing waits for flushInterval: close() waits for this line too.
       if (queue.consumed < queue.forceUntil || this.closing) this.makeReady(queue)
-      else if (queue.timer === undefined || queue.full) this.schedule(queue)
+      else if (queue.timer === undefined || queue.full) this.schedule(queue, now)
     }
     if (this.memory.over) this.evict()
   }
@@ -259,8 +259,7 @@ export class Delivery {
    * when that fills an entry), and, with maxRows, not before its next row is due.
    * No timer once its planned rows are spent: the completion, flush() or close() take its lines.
    */
-  private schedule (queue: TokenQueue): void {
-    const now = this.clock.now()
+  private schedule (queue: TokenQueue, now = this.clock.now()): void {
     let at = queue.full ? now : queue.headSince + this.config.flushInterval
     const rows = queue.rows
     if (rows !== undefined) at = Math.max(at, rows.next)

@@ -6,10 +6,11 @@ import { Writable } from 'node:stream'
  * mode's bytes from stdin; whole lines out, each handed on exactly once (the
  * transport takes them as lines and does not split them again). Strings are
  * split as they come, never encoded to bytes and decoded back, and a line is
- * handed on as it is cut: nothing is pushed to a readable side. A line is what ends at `\n` (a `\r` before it goes too); a last line
- * without one counts when the input ends. A line longer than `maxLength`
- * characters is skipped, without holding it, up to its end, and reported once,
- * so that garbage without newlines never grows the buffer.
+ * handed on as it is cut: nothing is pushed to a readable side. A line is
+ * what ends at `\n` (a `\r` before it goes too); a last line without one
+ * counts when the input ends. A line longer than `maxLength` characters is
+ * skipped, without holding it, up to its end, and reported once, so that
+ * garbage without newlines never grows the buffer.
  */
 export class LineSplitter extends Writable {
   private readonly maxLength: number
@@ -36,7 +37,7 @@ export class LineSplitter extends Writable {
 
   override _final (callback: (error?: Error | null) => void): void {
     this.take(this.decoder.end())
-    if (this.last !== '') this.line(this.last)
+    if (this.last !== '') this.hand(this.last)
     this.last = ''
     callback()
   }
@@ -52,7 +53,7 @@ export class LineSplitter extends Writable {
       }
       const whole = this.last === '' ? piece : this.last + piece
       this.last = ''
-      this.line(whole.endsWith('\r') ? whole.slice(0, -1) : whole)
+      this.hand(whole.endsWith('\r') ? whole.slice(0, -1) : whole)
     }
     if (this.skipping) return
     this.last += text.slice(start)
@@ -64,7 +65,8 @@ export class LineSplitter extends Writable {
     }
   }
 
-  private line (line: string): void {
+  // Not named `line`: the transport's stream (a LineSplitter) has a `line` property of its own.
+  private hand (line: string): void {
     if (line.length > this.maxLength) this.onTooLong()
     else this.onLine(line)
   }
