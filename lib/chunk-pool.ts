@@ -45,11 +45,8 @@ export class ChunkPool {
       return { text: lines.length === 1 ? lines[0] as string : lines.join('\n'), chunk: undefined, bytes, lines: lines.length, since }
     }
     const chunk = this.get()
-    let at = chunk.write(lines[0] as string, 0)
-    for (let i = 1; i < lines.length; i++) {
-      chunk[at++] = 10
-      at += chunk.write(lines[i] as string, at)
-    }
+    // Joined first: one write is faster than a write per line, and the joined string dies young.
+    chunk.write(lines.join('\n'), 0)
     return { text: undefined, chunk, bytes, lines: lines.length, since }
   }
 
