@@ -1,5 +1,6 @@
 import { classify, type Outcome, type Verdict } from './classify'
 import { BoundedSet } from './bounded-set'
+import { ChunkPool } from './chunk-pool'
 import type { Clock } from './clock'
 import { Drops } from './drops'
 import type { Emit } from './events'
@@ -55,6 +56,8 @@ export class Delivery {
   private readonly memory: MemoryBudget
   private readonly drops: Drops
   private readonly tokens = new Map<string, TokenQueue>()
+  /** The buffers the queues keep full batches of lines in, reused: as many as the memory cap can fill. */
+  private readonly chunks: ChunkPool
   private readonly dead: BoundedSet
   private readonly completed: BoundedSet
   /** Each workflow's rows (maxRows): the one place per-token row state lives. */
@@ -75,6 +78,7 @@ export class Delivery {
   private readonly spool: SpoolHooks | undefined
 
   constructor (config: Config, sender: Sender, clock: Clock, reporter: Reporter, emit: Emit, stats: Stats, budget?: RequestBudget, spool?: SpoolHooks) {
+    this.chunks = new ChunkPool(config.maxEntryBytes, Math.ceil(config.maxBufferedBytes / config.maxEntryBytes))
     this.config = config
     this.spool = spool
     this.sender = sender
@@ -143,7 +147,7 @@ export class Delivery {
     if (queue.phase === 'collecting') {
       // While closing nothing waits for flushInterval: close() waits for this line too.
       if (queue.consumed < queue.forceUntil || this.closing) this.makeReady(queue)
-      else if (queue.timer === undefined || queue.full) this.schedule(queue)
+      else if (queue.timer === undefined || queue.full) this.schedule(queue, now)
     }
     if (this.memory.over) this.evict()
   }
@@ -210,7 +214,7 @@ export class Delivery {
       return undefined
     }
     if (queue === undefined) {
-      queue = new TokenQueue(token, this.config.maxEntryBytes)
+      queue = new TokenQueue(token, this.config.maxEntryBytes, this.chunks)
       if (this.rows.on) queue.rows = this.rows.of(token, this.clock.now())
       this.tokens.set(token, queue)
       // Tokens come from outside and may be long: they count against the memory cap too.
@@ -255,8 +259,7 @@ export class Delivery {
    * when that fills an entry), and, with maxRows, not before its next row is due.
    * No timer once its planned rows are spent: the completion, flush() or close() take its lines.
    */
-  private schedule (queue: TokenQueue): void {
-    const now = this.clock.now()
+  private schedule (queue: TokenQueue, now = this.clock.now()): void {
     let at = queue.full ? now : queue.headSince + this.config.flushInterval
     const rows = queue.rows
     if (rows !== undefined) at = Math.max(at, rows.next)

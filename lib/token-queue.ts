@@ -1,3 +1,4 @@
+import { type Batch, ChunkPool } from './chunk-pool'
 import type { RowState } from './row-budget'
 
 /**
@@ -31,15 +32,6 @@ export interface Entry {
  */
 export type Phase = 'collecting' | 'ready' | 'sending' | 'retryWait'
 
-/** Lines joined as one entry would take them. */
-interface Batch {
-  text: string
-  /** UTF-8 bytes of `text`. */
-  bytes: number
-  lines: number
-  since: number
-}
-
 /** A completion waiting behind the token's lines. */
 interface Completion {
   text: string
@@ -62,7 +54,8 @@ export class TokenQueue {
    * Joining early is storage only, not sealing: the entry is still formed when
    * its request can go, and a batch is exactly what `take` would form from
    * those lines. It keeps a long queue (a stalled server, a flood) as a few
-   * flat strings instead of thousands that V8 must promote and collect.
+   * reused buffers or flat strings (ChunkPool.seal) instead of thousands of
+   * strings that V8 must promote and collect.
    */
   private batches: Batch[] = []
   private batchHead = 0
@@ -98,10 +91,13 @@ export class TokenQueue {
   /** flush() callers waiting for `finished` to reach a count. Lines finish in order, so a count is enough. */
   private waiters: Array<{ upTo: number, resolve: () => void }> | undefined = undefined
 
-  /** `maxBytes`: the most one entry may hold (maxEntryBytes). */
-  constructor (token: string, maxBytes: number) {
+  private readonly pool: ChunkPool
+
+  /** `maxBytes`: the most one entry may hold (maxEntryBytes); `pool`: buffers of maxBytes for its batches (default: none kept). */
+  constructor (token: string, maxBytes: number, pool = new ChunkPool(maxBytes, 0)) {
     this.token = token
     this.maxBytes = maxBytes
+    this.pool = pool
   }
 
   /** Resolves once every line queued so far is delivered or given up on. */
@@ -163,15 +159,10 @@ export class TokenQueue {
     this.pushed++
   }
 
-  /** The lines gathered so far become one batch (joined: one flat string). */
+  /** The lines gathered so far become one batch (in a buffer or one flat string, see ChunkPool.seal). */
   private seal (): void {
     const lines = this.gathering
-    this.batches.push({
-      text: lines.length === 1 ? lines[0] as string : lines.join('\n'),
-      bytes: this.gatheringBytes + lines.length - 1,
-      lines: lines.length,
-      since: this.gatheringSince
-    })
+    this.batches.push(this.pool.seal(lines, this.gatheringBytes + lines.length - 1, this.gatheringSince))
     this.gathering = []
     this.gatheringBytes = 0
   }
@@ -190,16 +181,16 @@ export class TokenQueue {
    */
   take (cap = this.maxBytes): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> | undefined } | undefined {
     if (this.lineCount === 0) return this.takeCompletion()
-    const first = this.dropOldest() as Batch
+    const first = this.shift() as Batch
     let next = this.headBytes
-    if (next === 0 || first.bytes + 1 + next > cap) return { text: first.text, bytes: first.bytes, lines: first.lines, since: first.since, returnValues: undefined }
+    if (next === 0 || first.bytes + 1 + next > cap) return { text: this.pool.text(first), bytes: first.bytes, lines: first.lines, since: first.since, returnValues: undefined }
     // Rows run short: several batches make one larger entry.
-    const texts = [first.text]
+    const texts = [this.pool.text(first)]
     let bytes = first.bytes
     let lines = first.lines
     while (next !== 0 && bytes + 1 + next <= cap) {
-      const batch = this.dropOldest() as Batch
-      texts.push(batch.text)
+      const batch = this.shift() as Batch
+      texts.push(this.pool.text(batch))
       bytes += 1 + batch.bytes
       lines += batch.lines
       next = this.headBytes
@@ -243,15 +234,22 @@ export class TokenQueue {
     let lines = 0
     let bytes = 0
     while (this.joinedBytes > keep) {
-      const batch = this.dropOldest() as Batch
+      const batch = this.dropOldest() as { bytes: number, lines: number }
       lines += batch.lines
       bytes += batch.bytes + 1
     }
     return { lines, bytes }
   }
 
-  /** Removes the oldest batch of lines (what one entry would take) and returns it; undefined when no line is pending. */
-  dropOldest (): Batch | undefined {
+  /** Drops the oldest batch of lines (what one entry would take) and says what went; undefined when no line is pending. */
+  dropOldest (): { bytes: number, lines: number, since: number } | undefined {
+    const batch = this.shift()
+    if (batch !== undefined) this.pool.drop(batch)
+    return batch
+  }
+
+  /** Removes the oldest batch of lines and returns it; undefined when no line is pending. */
+  private shift (): Batch | undefined {
     if (this.batchHead === this.batches.length) {
       if (this.gathering.length === 0) return undefined
       this.seal()
@@ -276,6 +274,7 @@ export class TokenQueue {
     const lines = this.lineCount
     const bytes = this.pendingBytes
     const completionBytes = this.completion?.bytes ?? -1
+    for (let i = this.batchHead; i < this.batches.length; i++) this.pool.drop(this.batches[i] as Batch)
     this.batches = []
     this.batchHead = 0
     this.gathering = []
