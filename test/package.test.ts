@@ -37,7 +37,9 @@ t.test('installing runs no script: the build is on prepack, not prepare', async 
   for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) t.notOk(hook in scripts, `no ${hook} script`)
   t.match(scripts.prepack, /npm run build/)
   // A clone builds when it needs dist/: the scripts that use it build first.
-  for (const name of ['test', 'demo', 'bench', 'docs']) t.match(scripts[name], /^npm run build && /, `${name} builds first`)
+  for (const name of ['demo', 'bench', 'docs']) t.match(scripts[name], /^npm run build && /, `${name} builds first`)
+  // The tests build too, beside the type check: tap starts once both are done.
+  t.match(scripts.test, /^npm run build & p=\$!; npm run build:tests; r=\$\?; wait \$p && \[ \$r = 0 \] && .*\btap\b/, 'test builds first')
 })
 
 t.test('every export has its types, under node10 resolution too (typesVersions)', async (t) => {
