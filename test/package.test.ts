@@ -90,10 +90,13 @@ t.test('the packed package type-checks in an app, whatever its module resolution
   writeFileSync(join(app, 'app.ts'), [
     "import build = require('pino-bitrix24-workflow')",
     "import { startSimulator, type Simulator } from 'pino-bitrix24-workflow/simulator'",
-    "import { withEventToken, eventTokenMixin, runActivity, type ActivityOutcome } from 'pino-bitrix24-workflow/context'",
+    "import { withEventToken, eventTokenMixin, runActivity, type ActivityOutcome, type RunActivityOptions } from 'pino-bitrix24-workflow/context'",
     'export const token: string = withEventToken(\'wf.a\', () => \'x\')',
     'export const context = [eventTokenMixin, runActivity] as const',
     'export type Outcome = ActivityOutcome',
+    // The context entry's own types and the main entry's, side by side (context-entry.test.ts had its own check of them).
+    "export const activity: RunActivityOptions = { onError: () => ({ status: 'failed' }) }",
+    "export const transportOptions: build.Options = { tokenKey: 'eventToken' }",
     'export async function main (): Promise<void> {',
     '  const sim: Simulator = await startSimulator({ apiKeys: [\'vibe_api_test_key\'] })',
     '  const options: build.Options = { apiKey: \'vibe_api_test_key\', baseUrl: sim.url, timeZone: \'UTC\' }',
