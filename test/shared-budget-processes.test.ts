@@ -113,11 +113,13 @@ t.test('close leaves nothing behind whatever state Redis is in: nothing keeps th
   }))
 })
 
-t.test('several processes on one key', needsRedis, async (t) => {
-  const redis = await startRedis(t, { password: PASSWORD })
+// Two of these at a time, each on a Redis of its own (one of them kills its Redis, another keeps
+// its Redis busy): they wait on pacing, pauses and Redis far more than they compute.
+t.test('several processes on one key', { ...needsRedis, jobs: 2 }, async (t) => {
   const dir = makeApp(t)
 
   t.test('share one budget: within the portal\'s rate, at most a few 429s, everything delivered', async (t) => {
+    const redis = await startRedis(t, { password: PASSWORD })
     const sim = await startSimulator({ rateLimit: LIMIT })
     t.teardown(() => sim.close())
     const names = ['a', 'b', 'c']
@@ -144,6 +146,7 @@ t.test('several processes on one key', needsRedis, async (t) => {
   })
 
   t.test('three processes starting together send no more in their first second than the shared bucket allows', async (t) => {
+    const redis = await startRedis(t, { password: PASSWORD })
     const sim = await startSimulator()
     t.teardown(() => sim.close())
     // Three, not six as before: the same 18 requests at once, half the processes to start.
@@ -166,6 +169,7 @@ t.test('several processes on one key', needsRedis, async (t) => {
   })
 
   t.test('a 429 met by one process pauses the others', async (t) => {
+    const redis = await startRedis(t, { password: PASSWORD })
     const sim = await startSimulator()
     t.teardown(() => sim.close())
     const PAUSE = 3000
@@ -206,6 +210,7 @@ t.test('several processes on one key', needsRedis, async (t) => {
   })
 
   t.test('Redis killed: delivery goes on locally, nothing lost; Redis back: shared again', async (t) => {
+    const redis = await startRedis(t, { password: PASSWORD })
     const sim = await startSimulator({ rateLimit: LIMIT })
     t.teardown(() => sim.close())
     const names = ['x', 'y']
