@@ -14,6 +14,10 @@ import { needsStore } from './fixtures/store'
 const WORKFLOWS = 10
 const LINES = 400
 
+// Two tests at a time: each has its own simulator, app folder and spool directory, and
+// waits on its children and on closeTimeout far more than it computes.
+t.jobs = 2
+
 function tempDir (t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'b24-spool-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
