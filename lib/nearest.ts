@@ -37,7 +37,11 @@ export function nearest (typed: string, names: readonly string[], normalise: (na
   let best: string | undefined
   let bestDistance = Math.min(3, Math.floor(wanted.length / 3)) + 1
   for (const name of names) {
-    const d = distance(wanted, normalise(name))
+    const candidate = normalise(name)
+    // The distance is at least the difference of the lengths: a name that cannot come near
+    // enough is not measured (a 100,000-character flag was measured against every name, seconds of CPU).
+    if (Math.abs(wanted.length - candidate.length) >= bestDistance) continue
+    const d = distance(wanted, candidate)
     if (d < bestDistance) {
       best = name
       bestDistance = d

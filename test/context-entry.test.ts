@@ -1,7 +1,4 @@
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import ts from 'typescript'
 import { makeApp, runApp } from './fixtures/app'
 import * as entry from '../context'
 import * as context from '../lib/context'
@@ -10,7 +7,9 @@ import { runActivity } from '../lib/run-activity'
 import * as errors from '../lib/errors'
 
 // `pino-bitrix24-workflow/context`, resolved by package name from a separate
-// app, as the application's main thread would load it.
+// app, as the application's main thread would load it. Its types, under every
+// module resolution, are checked with the packed package's, in package.test.ts
+// ('the packed package type-checks in an app, whatever its module resolution').
 
 t.test('the entry exports exactly the context API', async (t) => {
   t.same(Object.keys(entry).sort(), [
@@ -57,29 +56,4 @@ t.test('import: named exports from an ES module', async (t) => {
   const run = await runApp(dir, 'context-esm.mjs', {})
   t.equal(run.code, 0, run.stderr)
   t.same(JSON.parse(run.stdout), { kinds: Array(7).fill('function'), token: 'wf.esm' })
-})
-
-t.test('types resolve under moduleResolution node10 (typesVersions) and node16 (exports); the main entry\'s still do', async (t) => {
-  const dir = makeApp(t)
-  const file = join(dir, 'uses-context.ts')
-  writeFileSync(file, [
-    "import { withEventToken, eventTokenMixin, eventTokenLogMethod, type EventTokenLogMethod, runActivity, type RunActivityOptions } from 'pino-bitrix24-workflow/context'",
-    'export const hook: EventTokenLogMethod = eventTokenLogMethod',
-    "import type { Options } from 'pino-bitrix24-workflow'",
-    "export const transportOptions: Options = { tokenKey: 'eventToken' }",
-    'const options: RunActivityOptions = { onError: () => ({ status: \'failed\' }) }',
-    "export const token: string | undefined = withEventToken('wf.types', () => 'x')",
-    'export const used = [eventTokenMixin, runActivity, options]',
-    ''
-  ].join('\n'))
-  const kinds: Array<[string, ts.CompilerOptions]> = [
-    ['node10', { module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10 }],
-    ['node16', { module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16 }]
-  ]
-  for (const [name, options] of kinds) {
-    // The library of Node 20's language (not the default, which adds the DOM's): what the package is built against.
-    const program = ts.createProgram([file], { ...options, strict: true, noEmit: true, skipLibCheck: true, types: [], target: ts.ScriptTarget.ES2022, lib: ['lib.es2022.d.ts'] })
-    const messages = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
-    t.same(messages, [], `${name}: no type errors`)
-  }
 })

@@ -77,7 +77,7 @@ t.test('the Redis client is loaded only when redisUrl is set', async (t) => {
   t.equal(open.code, 0, `an app that never closes the transport still exits while Redis is away ${open.stderr}`)
 })
 
-t.test('close leaves nothing behind whatever state Redis is in: the process exits within 200 ms of \'close\'', needsRedis, async (t) => {
+t.test('close leaves nothing behind whatever state Redis is in: nothing keeps the process alive after \'close\'', needsRedis, async (t) => {
   const sim = await startSimulator()
   t.teardown(() => sim.close())
   const redis = await startRedis(t, { password: PASSWORD })
@@ -96,37 +96,41 @@ t.test('close leaves nothing behind whatever state Redis is in: the process exit
   }
   const dir = makeApp(t)
   // After 300 ms each state has shown itself: refused, refused at AUTH, still connecting.
-  // One at a time: the gap is measured inside the child, but CPUs shared with its siblings would stretch it.
-  for (const [state, redisUrl] of Object.entries(states)) {
-    for (const mode of ['in-process', 'pipe']) {
-      const run = await runApp(dir, 'exit-gap.js', {
-        BITRIX24_API_KEY: API_KEY,
-        MODE: mode,
-        WAIT: '300',
-        TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, redisUrl, closeTimeout: 1000 })
-      })
-      const gap = Number(/^gap (\S+)$/m.exec(run.stdout)?.[1])
-      t.equal(run.code, 0, `${state}, ${mode}: ${run.stderr}`)
-      t.ok(gap < 200, `${state}, ${mode}: exit ${gap} ms after 'close'`)
-      t.notMatch(run.stderr, 'redis_pw')
-    }
-  }
+  // The three states in one process per mode, both processes at once: the app tells whether a
+  // timer set while closing held it (ioredis's disconnect timer held it 2 s), which no load
+  // changes, where a bound on the close-to-exit time was one a loaded machine could break.
+  await Promise.all(['in-process', 'pipe'].map(async (mode) => {
+    const run = await runApp(dir, 'exit-gap.js', {
+      BITRIX24_API_KEY: API_KEY,
+      MODE: mode,
+      WAIT: '300',
+      REDIS_URLS: JSON.stringify(Object.values(states)),
+      TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, closeTimeout: 1000 })
+    }, 30_000)
+    t.equal(run.code, 0, run.code === 0 ? `${mode}: exits by itself` : `${mode}: ${run.stderr}`)
+    t.match(run.stdout, /^held \[\]$/m, `${mode}: no timer held it once closing (${run.stdout.trim().replace(/\n/g, '; ')} ms)`)
+    t.notMatch(run.stderr, 'redis_pw')
+  }))
 })
 
-t.test('several processes on one key', needsRedis, async (t) => {
-  const redis = await startRedis(t, { password: PASSWORD })
+// Two of these at a time, each on a Redis of its own (one of them kills its Redis, another keeps
+// its Redis busy): they wait on pacing, pauses and Redis far more than they compute.
+t.test('several processes on one key', { ...needsRedis, jobs: 2 }, async (t) => {
   const dir = makeApp(t)
 
   t.test('share one budget: within the portal\'s rate, at most a few 429s, everything delivered', async (t) => {
+    const redis = await startRedis(t, { password: PASSWORD })
     const sim = await startSimulator({ rateLimit: LIMIT })
     t.teardown(() => sim.close())
     const names = ['a', 'b', 'c']
-    // 8 tokens × 3 lines each: 8 entries per process, 24 in all, 19 past the transport's burst at 4/s.
-    const runs = await Promise.all(names.map((name) => runApp(dir, 'shared.js', env(sim, { redisUrl: redis.url }, { NAME: name, TOKENS: '8', LINES: '24' }))))
+    // 5 tokens × 3 lines each: 5 entries per process, 15 in all, 10 past the transport's burst at
+    // 4/s (8 tokens before: 2.5 s less). Processes that did not share would send their 5 each at
+    // once, 15 against the simulator's bucket of 8.
+    const runs = await Promise.all(names.map((name) => runApp(dir, 'shared.js', env(sim, { redisUrl: redis.url }, { NAME: name, TOKENS: '5', LINES: '15' }))))
     for (const [i, run] of runs.entries()) {
       t.equal(run.code, 0, run.stderr)
       t.match(run.stdout, /flushed/)
-      t.equal(landed(sim, names[i] as string).length, 24, `process ${names[i]}: every line delivered`)
+      t.equal(landed(sim, names[i] as string).length, 15, `process ${names[i]}: every line delivered`)
       t.notMatch(run.stderr, 'redis_pw')
     }
     const limited = sim.stats().byCode.RATE_LIMITED ?? 0
@@ -137,20 +141,22 @@ t.test('several processes on one key', needsRedis, async (t) => {
     const alone = runs.filter((run) => /is unreachable or slow/.test(run.stderr)).length
     if (alone === 0) t.ok(limited <= 3, `${limited} rate-limit answers`)
     else t.comment(`${alone} of 3 processes paced alone at first (Redis slow to answer): ${limited} rate-limit answers, not bounded`)
-    t.ok(count(sim, 200) <= 24, `${count(sim, 200)} entries for 72 lines`)
+    t.ok(count(sim, 200) <= 15, `${count(sim, 200)} entries for 45 lines`)
     t.equal(sim.requests.length, count(sim, 200) + limited, 'no request but entries and the few 429s')
   })
 
-  t.test('six processes starting together send no more in their first second than the shared bucket allows', async (t) => {
+  t.test('three processes starting together send no more in their first second than the shared bucket allows', async (t) => {
+    const redis = await startRedis(t, { password: PASSWORD })
     const sim = await startSimulator()
     t.teardown(() => sim.close())
-    const names = ['s1', 's2', 's3', 's4', 's5', 's6']
-    // A healthy Redis whose first answers are slow, as at the start of a loaded machine: busy for 3 s.
+    // Three, not six as before: the same 18 requests at once, half the processes to start.
+    const names = ['s1', 's2', 's3']
+    // A healthy Redis whose first answers are slow, as at the start of a loaded machine: busy for 2 s.
     const busy = inspect(t, redis.url)
     await busy.ping()
-    const sleeping = busy.call('DEBUG', 'SLEEP', '3')
-    // Each wants 3 requests at once: 18 in all, where the bucket allows its burst of 5 and 2 a second.
-    const runs = await Promise.all(names.map((name) => runApp(dir, 'shared.js', env(sim, { redisUrl: redis.url, flushInterval: 0 }, { NAME: name, TOKENS: '3', LINES: '3' }))))
+    const sleeping = busy.call('DEBUG', 'SLEEP', '2')
+    // Each wants 6 requests at once: 18 in all, where the bucket allows its burst of 5 and 2 a second.
+    const runs = await Promise.all(names.map((name) => runApp(dir, 'shared.js', env(sim, { redisUrl: redis.url, flushInterval: 0 }, { NAME: name, TOKENS: '6', LINES: '6' }))))
     for (const run of runs) {
       t.equal(run.code, 0, run.stderr)
       t.notMatch(run.stderr, /unreachable or slow/, 'Redis was never taken for down')
@@ -163,11 +169,13 @@ t.test('several processes on one key', needsRedis, async (t) => {
   })
 
   t.test('a 429 met by one process pauses the others', async (t) => {
+    const redis = await startRedis(t, { password: PASSWORD })
     const sim = await startSimulator()
     t.teardown(() => sim.close())
-    const PAUSE = 3000
+    const PAUSE = 2000
     sim.script({ status: 429, code: 'RATE_LIMITED', retryAfter: PAUSE / 1000 })
     const opts = { redisUrl: redis.url, flushInterval: 0 }
+    const store = inspect(t, redis.url)
     // The second process starts with the first and logs on a word on its stdin:
     // its start-up is not part of the pause, which can then be short.
     const second = start(t, dir, 'shared.js', env(sim, opts, { NAME: 'second', TOKENS: '1', LINES: '1', GO: '1' }))
@@ -177,23 +185,37 @@ t.test('several processes on one key', needsRedis, async (t) => {
     const limited = sim.requests[0]
     t.equal(limited?.status, 429)
     const at = limited?.at as number
-    // The first one tells of its 429 once it has taken the pause, which it publishes at once.
-    await waitFor(() => first.stderr().includes('RATE_LIMITED'), 'the first process to take the pause', 30_000)
+    // The first one publishes the pause in Redis as soon as it has taken it: the second is told to
+    // log once it is there.
+    const paused = async (): Promise<boolean> => {
+      const stored = await Promise.all((await store.keys('*')).map((key) => store.hget(key, 'pause')))
+      const [seconds, micros] = (await store.call('TIME')) as [string, string]
+      return Math.max(0, ...stored.map(Number)) > Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    }
+    for (let i = 0; i < 3000 && !(await paused()); i++) await new Promise((resolve) => setTimeout(resolve, 10))
     // It meets no 429 of its own: the pause in Redis holds it back until the first one's ends.
     second.child.stdin.write('go\n')
     await waitFor(() => second.stdout().includes('logged'), 'the second process logging', 30_000)
-    const loggedAt = Date.now()
-    t.ok(loggedAt < at + PAUSE, `the second process logged ${loggedAt - at} ms into the ${PAUSE} ms pause`)
+    // Whether it logged inside the pause is the order of two events on this machine's clock (the
+    // simulator's 429 and the app's line), not a bound on how long anything took.
+    const loggedAt = Number(/^logging at (\d+)$/m.exec(second.stdout())?.[1])
     t.equal(await second.exited, 0, second.stderr())
     t.equal(await first.exited, 0, first.stderr())
     const secondRequests = sim.requests.filter((r) => (r.body as { eventToken?: string }).eventToken === 'wf.second.0')
     t.equal(secondRequests.length, 1, 'one request, no 429')
-    t.ok((secondRequests[0]?.at as number) >= at + PAUSE - 100, `its request went ${(secondRequests[0]?.at as number) - at} ms after the 429`)
+    t.match(first.stderr(), /RATE_LIMITED/, 'the first one met the 429')
+    if (loggedAt < at + PAUSE) {
+      t.ok((secondRequests[0]?.at as number) >= at + PAUSE - 100, `logged ${loggedAt - at} ms into the pause, its request went ${(secondRequests[0]?.at as number) - at} ms after the 429`)
+    } else {
+      // Only a machine too loaded to log within 2 s of the 429 gets here: the pause was not met.
+      t.comment(`the second process logged after the ${PAUSE} ms pause had ended: its timing is not checked this run`)
+    }
     t.equal(landed(sim, 'first').length, 1)
     t.equal(landed(sim, 'second').length, 1)
   })
 
   t.test('Redis killed: delivery goes on locally, nothing lost; Redis back: shared again', async (t) => {
+    const redis = await startRedis(t, { password: PASSWORD })
     const sim = await startSimulator({ rateLimit: LIMIT })
     t.teardown(() => sim.close())
     const names = ['x', 'y']

@@ -14,6 +14,10 @@ import { needsStore } from './fixtures/store'
 const WORKFLOWS = 10
 const LINES = 400
 
+// Two tests at a time: each has its own simulator, app folder and spool directory, and
+// waits on its children and on closeTimeout far more than it computes.
+t.jobs = 2
+
 function tempDir (t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'b24-spool-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -98,8 +102,11 @@ t.test('a backlog that outlives closeTimeout is delivered by the next start; wit
   const app = makeApp(t)
   const spoolDir = tempDir(t)
   const options = { closeTimeout: 200, statsInterval: 0 }
-  const without = await runApp(app, 'shutdown.js', { BITRIX24_API_KEY: API_KEY, SHUTDOWN: 'end', TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, ...options }) })
-  const withSpool = await runApp(app, 'shutdown.js', { BITRIX24_API_KEY: API_KEY, SHUTDOWN: 'end', TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, spoolDir, ...options }) })
+  // Both at once: they share only the stalled server.
+  const [without, withSpool] = await Promise.all([
+    runApp(app, 'shutdown.js', { BITRIX24_API_KEY: API_KEY, SHUTDOWN: 'end', TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, ...options }) }),
+    runApp(app, 'shutdown.js', { BITRIX24_API_KEY: API_KEY, SHUTDOWN: 'end', TRANSPORT_OPTIONS: JSON.stringify({ baseUrl: sim.url, spoolDir, ...options }) })
+  ])
   for (const run of [without, withSpool]) {
     t.equal(run.code, 0, run.stderr)
     // The five lines went in one entry, in flight (the server stalls) when closeTimeout ran out:
@@ -120,12 +127,17 @@ const recipe = (() => {
   return block?.[1] as string
 })()
 
-function signalled (app: string, signal: NodeJS.Signals, options: Record<string, unknown>): Promise<{ signal: NodeJS.Signals | null, stderr: string }> {
+/** Runs signal.js and sends it `signal` once it has logged and `ready()` holds (polled; bounded by the test's timeout). */
+function signalled (app: string, signal: NodeJS.Signals, options: Record<string, unknown>, ready = () => true): Promise<{ signal: NodeJS.Signals | null, stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['signal.js'], { cwd: app, env: { PATH: process.env.PATH ?? '', BITRIX24_API_KEY: API_KEY, TRANSPORT_OPTIONS: JSON.stringify(options) } })
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { if (chunk.includes('logged')) child.kill(signal) })
+    const send = (): void => {
+      if (ready()) child.kill(signal)
+      else setTimeout(send, 5)
+    }
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { if (chunk.includes('logged')) send() })
     child.on('close', (_code, got) => resolve({ signal: got, stderr }))
   })
 }
@@ -152,7 +164,11 @@ t.test('with spoolDir, a signal during an outage leaves the lines for the next s
   const app = makeApp(t)
   const spoolDir = tempDir(t)
   writeFileSync(join(app, 'signal.js'), readFileSync(join(app, 'signal.js'), 'utf8') + recipe)
-  const run = await signalled(app, 'SIGTERM', { baseUrl: sim.url, spoolDir, closeTimeout: 200 })
+  // The signal comes once the stalled server holds the request: the lines are in flight at
+  // closeTimeout. Sent at 'logged' alone, a loaded machine could signal before the worker had
+  // sent them, and they were then still queued at the close (this test failed once that way).
+  // flushInterval stays at its 2 s: all five lines are in the worker by then, and go in one entry.
+  const run = await signalled(app, 'SIGTERM', { baseUrl: sim.url, spoolDir, closeTimeout: 200 }, () => sim.requests.length > 0)
   t.equal(run.signal, 'SIGTERM')
   t.match(run.stderr, /dropped 0 lines; outcome unknown for 5 lines \(in flight at closeTimeout/)
   sim.stall(false)

@@ -13,6 +13,11 @@ import { API_KEY, waitFor } from './fixtures/harness'
 
 type Transport = ReturnType<typeof pino.transport>
 
+// Two tests at a time: each has its own worker and simulator, and mostly waits on the worker's
+// start-up. Each flushes before end() blocks this thread (see finish), so a block holds up
+// nobody's answer for long, its own or the other test's.
+t.jobs = 2
+
 async function setup (t: Test, options: Record<string, unknown> = {}, sim?: Simulator) {
   const server = sim ?? await startSimulator()
   const transport: Transport = pino.transport({
