@@ -80,11 +80,6 @@ export class Delivery {
     this.answers = new Answers(config, clock, this.budget, this.scheduler, this.table, stats, reporter, emit, () => this.abandon())
   }
 
-  /** Bytes held for queued text, entries not settled, and queued tokens. */
-  get bufferedBytes (): number {
-    return this.table.memory.bytes
-  }
-
   /** Queues one formatted line for a token. */
   add (token: string, text: string): void {
     const queue = this.accept(token)
