@@ -115,11 +115,6 @@ export class SharedBudget implements RequestBudget {
     })
   }
 
-  /** Whether the bucket in Redis paces requests now (false: connecting, or pacing locally). */
-  get shared (): boolean {
-    return this.link.mode === 'shared'
-  }
-
   take (now: number): number {
     if (this.link.mode === 'local') return this.fallback.take(now)
     const paused = this.pausedUntil()
