@@ -117,8 +117,6 @@ export class SharedBudget implements RequestBudget {
 
   take (now: number): number {
     if (this.link.mode === 'local') return this.fallback.take(now)
-    const paused = this.pausedUntil()
-    if (now < paused) return paused - now
     if (this.reserve > 0 && now <= this.reserveUntil) {
       this.reserve--
       if (this.reserve === 0) {
