@@ -89,12 +89,6 @@ export class TokenQueue {
   /** The flushInterval timer, while collecting; `timerAt`: the clock ms it fires at. */
   timer: unknown = undefined
   timerAt = 0
-  /** Place in the scheduler's heap, -1 when not there; when and in which order it joined the waiting line. */
-  heapIndex = -1
-  order = 0
-  /** 1 while its next request completes the workflow: it goes before tokens that only log. */
-  priority = 0
-  readySince = 0
   /** flush() callers waiting for `finished` to reach a count. Lines finish in order, so a count is enough. */
   private waiters: Array<{ upTo: number, resolve: () => void }> | undefined = undefined
 
