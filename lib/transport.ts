@@ -33,6 +33,8 @@ export type TransportStream = Transform & {
   line: (line: string) => void
   /** A line read elsewhere was too long to hold: counted as received and dropped (lineTooLong), with its drop event. */
   lineTooLong: () => void
+  /** Whether it writes nothing to stderr: `quiet` as resolved once here from the options and the environment. */
+  quiet: boolean
 }
 
 /** Replaceable parts, for tests: the clock, stderr, the network, the environment. */
@@ -223,6 +225,7 @@ export async function createTransport (options?: Options, internals: Internals =
   }) as unknown as TransportStream
 
   stream.stats = stats
+  stream.quiet = quiet
   stream.line = (line) => { sink.line(line) }
   stream.lineTooLong = () => {
     stats.received++

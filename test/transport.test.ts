@@ -166,6 +166,7 @@ t.test('a disabled transport honours a plain quiet', async (t) => {
 
 t.test('quiet: nothing on stderr, events and stats still flow', async (t) => {
   const { sim, stream, stderr } = await setup(t, { quiet: true })
+  t.equal(stream.quiet, true, 'resolved once, here: the CLI reads it off the stream')
   sim.killToken('wf.quiet')
   const drop = new Promise((resolve) => stream.once('bitrix24:drop', resolve))
   const stats = new Promise<Stats>((resolve) => stream.once('bitrix24:stats', resolve))
@@ -180,6 +181,7 @@ t.test('quiet: nothing on stderr, events and stats still flow', async (t) => {
 
 t.test('the same problem without quiet is written', async (t) => {
   const { sim, stream, stderr } = await setup(t)
+  t.equal(stream.quiet, false)
   sim.killToken('wf.loud')
   pino(stream).child({ eventToken: 'wf.loud' }).info('refused')
   await new Promise<void>((resolve) => stream.flush(() => resolve()))
