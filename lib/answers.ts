@@ -135,7 +135,7 @@ export class Answers {
     this.stats.retries++
     if (decision.possibleDuplicate) this.stats.possibleDuplicates++
     this.reporter.problem(`RETRY:${verdict.code}`, `${describe(verdict)}; retrying (at most ${count(this.config.maxRetries, 'time', 'times')} per entry)`)
-    queue.phase = 'retryWait'
+    queue.toRetryWait()
     queue.timer = this.clock.setTimeout(() => {
       queue.timer = undefined
       this.scheduler.ready(queue)

@@ -168,7 +168,7 @@ export class Delivery {
   }
 
   private send (queue: TokenQueue, entry: Entry): void {
-    queue.phase = 'sending'
+    queue.toSending()
     this.stats.requests++
     this.spool?.sent(queue, entry.first + entry.span - 1)
     const payload = entry.returnValues === undefined
@@ -185,7 +185,7 @@ export class Delivery {
   }
 
   private answer (queue: TokenQueue, entry: Entry, outcome: Outcome): void {
-    queue.phase = 'collecting'
+    queue.toCollecting()
     if (!entry.settled) this.answers.carryOut(queue, entry, outcome)
     // Else it was given up on while in flight (shutdown, key failure): its answer no longer matters.
     this.readiness.review(queue)

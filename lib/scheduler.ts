@@ -59,7 +59,7 @@ export class Scheduler {
 
   /** A token is ready: it waits its turn. */
   ready (queue: TokenQueue): void {
-    queue.phase = 'ready'
+    queue.toReady()
     const node: Node = { queue, index: this.heap.length, order: this.order++, since: this.clock.now(), priority: queue.completing ? 1 : 0 }
     this.nodes.set(queue, node)
     this.heap.push(node)
@@ -81,7 +81,7 @@ export class Scheduler {
     const node = this.nodes.get(queue)
     if (node === undefined) return
     this.nodes.delete(queue)
-    queue.phase = 'collecting'
+    queue.toCollecting()
     const i = node.index
     const last = this.heap.pop() as Node
     if (last === node) return

@@ -55,7 +55,7 @@ interface Completion {
  */
 export class TokenQueue {
   readonly token: string
-  phase: Phase = 'collecting'
+  private state: Phase = 'collecting'
   /**
    * Pending lines, oldest first: full batches already joined (each what one
    * entry would take), then the lines still gathering into the next batch.
@@ -96,6 +96,31 @@ export class TokenQueue {
   constructor (token: string, maxBytes: number) {
     this.token = token
     this.maxBytes = maxBytes
+  }
+
+  /** Where the token stands; changed only by the methods below, each named for the step. */
+  get phase (): Phase {
+    return this.state
+  }
+
+  /** It joined the scheduler's waiting line. */
+  toReady (): void {
+    this.state = 'ready'
+  }
+
+  /** Its request goes out. */
+  toSending (): void {
+    this.state = 'sending'
+  }
+
+  /** Its request was answered, or it left the waiting line: lines collect again. */
+  toCollecting (): void {
+    this.state = 'collecting'
+  }
+
+  /** Its attempted entry waits for a retry. */
+  toRetryWait (): void {
+    this.state = 'retryWait'
   }
 
   /** Resolves once every line queued so far is delivered or given up on. */

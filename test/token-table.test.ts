@@ -101,16 +101,16 @@ t.test('eviction, a token dropped with its attempted entry, and the close deadli
   const late = p.table.open(A)
   p.table.push(late, 'a late line', 11)
   const retrying = p.former.next(late)
-  late.phase = 'retryWait'
+  late.toRetryWait()
   t.ok(retrying !== undefined)
   const sending = p.former.next(b)
-  b.phase = 'sending'
+  b.toSending()
   t.ok(sending !== undefined)
   p.table.abandon()
   t.ok(p.stats.unknown > 0, 'the entry in flight: of unknown outcome')
   t.equal(p.table.size, 1, 'a token with a request in flight stays until its answer')
   // Its answer comes: settled already, so only the token is forgotten.
-  b.phase = 'collecting'
+  b.toCollecting()
   p.table.forgetIfIdle(b)
   t.equal(p.table.size, 0)
   t.equal(p.table.memory.bytes, 0)
