@@ -98,30 +98,16 @@ export class TokenQueue {
     this.maxBytes = maxBytes
   }
 
-  /** Where the token stands; changed only by the methods below, each named for the step. */
-  get phase (): Phase {
-    return this.state
-  }
-
-  /** It joined the scheduler's waiting line. */
-  toReady (): void {
-    this.state = 'ready'
-  }
-
-  /** Its request goes out. */
-  toSending (): void {
-    this.state = 'sending'
-  }
-
-  /** Its request was answered, or it left the waiting line: lines collect again. */
-  toCollecting (): void {
-    this.state = 'collecting'
-  }
-
-  /** Its attempted entry waits for a retry. */
-  toRetryWait (): void {
-    this.state = 'retryWait'
-  }
+  /**
+   * Where the token stands, changed only by the steps below: it joins the scheduler's waiting
+   * line, its request goes out, lines collect again (answered, or taken out of the line), its
+   * attempted entry waits for a retry.
+   */
+  get phase (): Phase { return this.state }
+  toReady (): void { this.state = 'ready' }
+  toSending (): void { this.state = 'sending' }
+  toCollecting (): void { this.state = 'collecting' }
+  toRetryWait (): void { this.state = 'retryWait' }
 
   /** Resolves once every line queued so far is delivered or given up on. */
   settled (): Promise<void> {
