@@ -11,16 +11,6 @@ const LIB = join(__dirname, '..', 'lib')
 const MAX_FILE_LINES = 400
 const MAX_CLASS_LINES = 250
 
-// A test double of the Vibe API shipped for users' tests, not a part of the
-// transport: one server, kept in one file.
-const FILES_EXEMPT = new Set(['simulator.ts'])
-
-// Known offenders, each listed with the reason. The test fails for any other
-// class over its limit, and for a listed one that is no longer over: then its
-// line goes. The simulator's class is the simulator (its file is exempt above);
-// it is listed rather than exempt, so that it is seen until it is split.
-const KNOWN_CLASSES = new Set(['simulator.ts:Simulator'])
-
 interface Source {
   name: string
   lines: number
@@ -100,9 +90,8 @@ t.test('no import cycles in lib/', async (t) => {
   t.same(cycles(graph).map((c) => [...c, c[0]].join(' → ')), [])
 })
 
-t.test(`no file in lib/ over ${MAX_FILE_LINES} lines, the simulator aside`, async (t) => {
+t.test(`no file in lib/ over ${MAX_FILE_LINES} lines`, async (t) => {
   for (const s of sources) {
-    if (FILES_EXEMPT.has(s.name)) continue
     t.ok(s.lines <= MAX_FILE_LINES, `lib/${s.name}: ${s.lines} lines`)
   }
 })
@@ -111,11 +100,6 @@ t.test(`no class in lib/ over ${MAX_CLASS_LINES} lines`, async (t) => {
   const all = sources.flatMap((s) => s.classes.map((c) => ({ ...c, key: `${s.name}:${c.name}` })))
   t.ok(all.some((c) => c.key === 'scheduler.ts:Scheduler'), 'the classes are read')
   for (const c of all) {
-    if (KNOWN_CLASSES.has(c.key)) {
-      t.comment(`known: class ${c.name} in lib/${c.key.split(':')[0] as string} has ${c.lines} lines`)
-      t.ok(c.lines > MAX_CLASS_LINES, `${c.key} is listed as too long: once it is not, remove it from KNOWN_CLASSES`)
-      continue
-    }
     t.ok(c.lines <= MAX_CLASS_LINES, `class ${c.name} in lib/${c.key.split(':')[0] as string}: ${c.lines} lines`)
   }
 })
