@@ -117,7 +117,6 @@ export class EntryFormer {
     if (joined === 0) {
       const c = queue.takeCompletion()
       if (c === undefined) return undefined
-      this.memory.bytes -= c.bytes
       return { ...c, cap: ordinary }
     }
     let cap = ordinary
@@ -149,15 +148,12 @@ export class EntryFormer {
   private carry (queue: TokenQueue, room: number, cap: number): Formed {
     const lines = queue.joinedBytes <= room ? this.takeAll(queue, room) : this.omitting(queue, room, 0)
     const c = queue.takeCompletion() as { text: string, bytes: number, returnValues: Record<string, unknown> }
-    this.memory.bytes -= c.bytes
     return { text: lines.text + '\n' + c.text, bytes: lines.bytes + 1 + c.bytes, lines: lines.lines + 1, since: lines.since, returnValues: c.returnValues, cap }
   }
 
-  /** The oldest lines up to `room` bytes (at least one batch); each was held with its newline. */
+  /** The oldest lines up to `room` bytes (at least one batch). */
   private takeAll (queue: TokenQueue, room: number): Raw {
-    const raw = queue.take(room) as Raw
-    this.memory.bytes -= raw.bytes + 1
-    return raw
+    return queue.take(room) as Raw
   }
 
   /**
@@ -181,7 +177,7 @@ export class EntryFormer {
       lines = head.lines
     }
     const gone = queue.omit(later > 0 ? later : Math.max(0, room - MARKER_BYTES - bytes - 1))
-    this.table.omitted(queue, gone.lines, gone.bytes)
+    this.table.omitted(queue, gone.lines)
     text += omittedLine(gone.lines)
     if (later === 0 && queue.joinedBytes > 0) {
       const tail = this.takeAll(queue, room)

@@ -40,6 +40,11 @@ interface Batch {
   since: number
 }
 
+/** The count of bytes queued data holds in all, against maxBufferedBytes (MemoryBudget): each queue adds and takes its own. */
+export interface HeldBytes {
+  bytes: number
+}
+
 /** A completion waiting behind the token's lines. */
 interface Completion {
   text: string
@@ -91,11 +96,29 @@ export class TokenQueue {
   timerAt = 0
   /** flush() callers waiting for `finished` to reach a count. Lines finish in order, so a count is enough. */
   private waiters: Array<{ upTo: number, resolve: () => void }> | undefined = undefined
+  /**
+   * Where this queue counts what it holds: each pending line with the newline that will join it to
+   * the next, its completion, and its attempted entry. Counted here only, where batches know their lines.
+   */
+  private readonly memory: HeldBytes
 
-  /** `maxBytes`: the most one entry may hold (maxEntryBytes). */
-  constructor (token: string, maxBytes: number) {
+  /** `maxBytes`: the most one entry may hold (maxEntryBytes); `memory`: the count it holds its bytes in. */
+  constructor (token: string, maxBytes: number, memory: HeldBytes = { bytes: 0 }) {
     this.token = token
     this.maxBytes = maxBytes
+    this.memory = memory
+  }
+
+  /** The entry formed for a request is held until it is settled. */
+  hold (entry: Entry): void {
+    this.current = entry
+    this.memory.bytes += entry.bytes
+  }
+
+  /** The attempted entry is done with (delivered or given up on): its bytes go. */
+  release (entry: Entry): void {
+    this.memory.bytes -= entry.bytes
+    if (this.current === entry) this.current = undefined
   }
 
   /**
@@ -166,6 +189,7 @@ export class TokenQueue {
     this.pendingBytes += bytes
     this.lineCount++
     this.pushed++
+    this.memory.bytes += bytes + 1
   }
 
   /** The lines gathered so far become one batch (joined: one flat string). */
@@ -186,6 +210,7 @@ export class TokenQueue {
     this.completion = { text, bytes, since: now, returnValues }
     this.closed = true
     this.pushed++
+    this.memory.bytes += bytes
   }
 
   /**
@@ -218,6 +243,7 @@ export class TokenQueue {
     if (c === undefined) return undefined
     this.completion = undefined
     this.consumed++
+    this.memory.bytes -= c.bytes
     return { text: c.text, bytes: c.bytes, lines: 1, since: c.since, returnValues: c.returnValues }
   }
 
@@ -273,6 +299,8 @@ export class TokenQueue {
     this.pendingBytes -= batch.bytes - (batch.lines - 1)
     this.lineCount -= batch.lines
     this.consumed += batch.lines
+    // Its lines were held with a newline each; the batch joins all but the last.
+    this.memory.bytes -= batch.bytes + 1
     return batch
   }
 
@@ -288,7 +316,9 @@ export class TokenQueue {
     this.pendingBytes = 0
     this.lineCount = 0
     this.consumed += lines
+    this.memory.bytes -= bytes + lines
     if (this.completion !== undefined) {
+      this.memory.bytes -= this.completion.bytes
       this.completion = undefined
       this.consumed++
     }

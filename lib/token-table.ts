@@ -53,7 +53,7 @@ export class TokenTable {
 
   /** A new queue for a token not queued yet. */
   open (token: string): TokenQueue {
-    const queue = new TokenQueue(token, this.maxEntryBytes)
+    const queue = new TokenQueue(token, this.maxEntryBytes, this.memory)
     if (this.rows.on) queue.rows = this.rows.of(token, this.clock.now())
     this.tokens.set(token, queue)
     // Tokens come from outside and may be long: they count against the memory cap too.
@@ -67,8 +67,6 @@ export class TokenTable {
     const now = this.clock.now()
     queue.push(text, bytes, now)
     this.spool?.line(queue, text, bytes, now)
-    // Each line is counted with the newline that will join it to the next.
-    this.memory.bytes += bytes + 1
     if (first) this.memory.pending(queue)
   }
 
@@ -77,7 +75,6 @@ export class TokenTable {
     const now = this.clock.now()
     queue.complete(text, bytes, returnValues, now)
     this.spool?.completion(queue, text, bytes, returnValues, now)
-    this.memory.bytes += bytes
   }
 
   /** A line not queued: counted as dropped; a completion's failure is named, except a second one of a completed activity. */
@@ -105,9 +102,8 @@ export class TokenTable {
     queue.finish(lines)
   }
 
-  /** Lines left out of an entry (maxRows): `bytes` with their newlines. */
-  omitted (queue: TokenQueue, lines: number, bytes: number): void {
-    this.memory.bytes -= bytes
+  /** Lines left out of an entry (maxRows). */
+  omitted (queue: TokenQueue, lines: number): void {
     queue.finish(lines)
     // Left out for good, even if the entry around them is kept in the spool at shutdown.
     this.spool?.settled(queue, queue.consumed - lines + 1, lines)
@@ -116,9 +112,8 @@ export class TokenTable {
 
   /** An entry was formed from the token's pending lines: it is held until settled. */
   attempt (queue: TokenQueue, entry: Entry): void {
-    this.memory.bytes += entry.bytes
+    queue.hold(entry)
     this.memory.taken(queue)
-    queue.current = entry
   }
 
   /** The attempted entry is done with: delivered or given up on. `kept`: it stays in the spool. */
@@ -126,8 +121,7 @@ export class TokenTable {
     // Lines given up on at shutdown stay in the spool: the next start delivers them.
     if (!kept) this.spool?.settled(queue, entry.first, entry.span)
     entry.settled = true
-    this.memory.bytes -= entry.bytes
-    if (queue.current === entry) queue.current = undefined
+    queue.release(entry)
     queue.finish(entry.lines)
     // Its workflow writes no more rows; a later line is dropped as `completed` before it could need them.
     if (entry.returnValues !== undefined) {
@@ -157,11 +151,9 @@ export class TokenTable {
     const before = queue.consumed
     const gone = queue.dropAll()
     if (reason !== 'shutdown') this.spool?.settled(queue, before + 1, queue.consumed - before)
-    this.memory.bytes -= gone.bytes + gone.lines
     this.memory.taken(queue)
     let lines = gone.lines
     if (gone.completionBytes !== -1) {
-      this.memory.bytes -= gone.completionBytes
       this.drops.completionFailed(queue.token, reason, code, false, this.kept(reason))
       lines++
     }
