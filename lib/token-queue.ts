@@ -31,7 +31,14 @@ export interface Entry {
  */
 export type Phase = 'collecting' | 'ready' | 'sending' | 'retryWait'
 
-/** Lines joined as one entry would take them. */
+/**
+ * Lines joined as one entry would take them. A queue keeps its pending lines,
+ * oldest first, as full batches already joined, then the lines still gathering
+ * into the next batch. Joining early is storage only, not sealing: the entry is
+ * still formed when its request can go, and a batch is exactly what `take`
+ * would form from those lines. It keeps a long queue (a stalled server, a
+ * flood) as a few flat strings instead of thousands that V8 must promote and collect.
+ */
 interface Batch {
   text: string
   /** UTF-8 bytes of `text`. */
@@ -40,7 +47,11 @@ interface Batch {
   since: number
 }
 
-/** The count of bytes queued data holds in all, against maxBufferedBytes (MemoryBudget): each queue adds and takes its own. */
+/**
+ * The count of bytes queued data holds in all, against maxBufferedBytes (MemoryBudget): each queue
+ * adds and takes its own there, where its batches know their lines: each pending line with the
+ * newline that will join it to the next, its completion, and its attempted entry.
+ */
 export interface HeldBytes {
   bytes: number
 }
@@ -53,6 +64,23 @@ interface Completion {
   returnValues: Record<string, unknown>
 }
 
+/** flush() callers waiting for a token's finished lines to reach a count. Lines finish in order, so a count is enough. */
+class Waiters {
+  private list: Array<{ upTo: number, resolve: () => void }> = []
+
+  add (upTo: number): Promise<void> {
+    return new Promise((resolve) => { this.list.push({ upTo, resolve }) })
+  }
+
+  /** Resolves those waiting for at most `finished` lines; whether any still wait. */
+  reach (finished: number): boolean {
+    let i = 0
+    while (i < this.list.length && (this.list[i] as { upTo: number }).upTo <= finished) (this.list[i++] as { resolve: () => void }).resolve()
+    this.list = this.list.slice(i)
+    return this.list.length > 0
+  }
+}
+
 /**
  * Everything queued for one event token: its lines, oldest first, as given;
  * they become an entry only when `take` is called for a request that goes now,
@@ -61,14 +89,7 @@ interface Completion {
 export class TokenQueue {
   readonly token: string
   private state: Phase = 'collecting'
-  /**
-   * Pending lines, oldest first: full batches already joined (each what one
-   * entry would take), then the lines still gathering into the next batch.
-   * Joining early is storage only, not sealing: the entry is still formed when
-   * its request can go, and a batch is exactly what `take` would form from
-   * those lines. It keeps a long queue (a stalled server, a flood) as a few
-   * flat strings instead of thousands that V8 must promote and collect.
-   */
+  /** Pending lines, oldest first: joined batches, then the lines gathering into the next (see Batch). */
   private batches: Batch[] = []
   private batchHead = 0
   private gathering: string[] = []
@@ -94,12 +115,7 @@ export class TokenQueue {
   /** The flushInterval timer, while collecting; `timerAt`: the clock ms it fires at. */
   timer: unknown = undefined
   timerAt = 0
-  /** flush() callers waiting for `finished` to reach a count. Lines finish in order, so a count is enough. */
-  private waiters: Array<{ upTo: number, resolve: () => void }> | undefined = undefined
-  /**
-   * Where this queue counts what it holds: each pending line with the newline that will join it to
-   * the next, its completion, and its attempted entry. Counted here only, where batches know their lines.
-   */
+  private waiters: Waiters | undefined = undefined
   private readonly memory: HeldBytes
 
   /** `maxBytes`: the most one entry may hold (maxEntryBytes); `memory`: the count it holds its bytes in. */
@@ -121,11 +137,7 @@ export class TokenQueue {
     if (this.current === entry) this.current = undefined
   }
 
-  /**
-   * Where the token stands, changed only by the steps below: it joins the scheduler's waiting
-   * line, its request goes out, lines collect again (answered, or taken out of the line), its
-   * attempted entry waits for a retry.
-   */
+  /** Where the token stands, changed only by these steps (see Phase). */
   get phase (): Phase { return this.state }
   toReady (): void { this.state = 'ready' }
   toSending (): void { this.state = 'sending' }
@@ -135,18 +147,13 @@ export class TokenQueue {
   /** Resolves once every line queued so far is delivered or given up on. */
   settled (): Promise<void> {
     if (this.finished >= this.pushed) return Promise.resolve()
-    const upTo = this.pushed
-    return new Promise((resolve) => { (this.waiters ??= []).push({ upTo, resolve }) })
+    return (this.waiters ??= new Waiters()).add(this.pushed)
   }
 
   /** `n` more lines were delivered or given up on. */
   finish (n: number): void {
     this.finished += n
-    const waiters = this.waiters
-    if (waiters === undefined) return
-    let i = 0
-    while (i < waiters.length && (waiters[i] as { upTo: number }).upTo <= this.finished) (waiters[i++] as { resolve: () => void }).resolve()
-    this.waiters = i === waiters.length ? undefined : waiters.slice(i)
+    if (this.waiters?.reach(this.finished) === false) this.waiters = undefined
   }
 
   get pendingLines (): number {
