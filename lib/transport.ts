@@ -11,6 +11,7 @@ import { Formatter, levelNumber, type PinoConfig } from './format'
 import { OPTIONS } from './option-table'
 import { type Config, describe, type Options, parseOptions } from './options'
 import { unknownOptionsError, withoutUnknown } from './unknown-options'
+import { redactorFor } from './redact'
 import { oneLine, Reporter, writeStderr } from './reporter'
 import type { RequestBudget } from './request-budget'
 import { Router } from './router'
@@ -113,7 +114,8 @@ export async function createTransport (options?: Options, internals: Internals =
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
   const quiet = config?.quiet ?? askedForQuiet(options, internals.env ?? process.env)
   const write = quiet ? () => {} : stderr
-  const reporter = new Reporter(write, clock)
+  // Built once: every stderr line of this transport goes through it.
+  const reporter = new Reporter(write, clock, config === undefined ? undefined : redactorFor(config))
   if (missing !== undefined) write(`${PREFIX}${missing.code}: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n`)
   if (unknown !== undefined) write(`${oneLine(`${PREFIX}${unknown.code} (ignored; the other options apply): ${unknown.message.replace(PREFIX, '')}`, 199)}\n`)
   // The disk spool, and what earlier processes left in it, before any line is read.

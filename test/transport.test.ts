@@ -190,6 +190,18 @@ t.test('the same problem without quiet is written', async (t) => {
   t.match(stderr.join(''), /BITRIX_ACCESS_DENIED[^]*closed: delivered 0 lines/)
 })
 
+t.test('a server that echoes the API key cannot put it on stderr: the transport\'s one redactor takes it out', async (t) => {
+  const { sim, stream, stderr } = await setup(t)
+  sim.script({ status: 422, code: 'BITRIX_ERROR', message: `refused for key ${API_KEY}`, hint: `check ${API_KEY}` })
+  pino(stream).child({ eventToken: 'wf.echo' }).info('refused')
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  const text = stderr.join('')
+  t.match(text, /server message: refused for key …/, 'the server\'s words are shown, the key cut out')
+  t.notOk(text.includes(API_KEY), 'never the key itself')
+})
+
 t.test('the request budget can be handed in: delivery spends that one, and closes it', async (t) => {
   const sim = await startSimulator()
   t.teardown(() => sim.close())
