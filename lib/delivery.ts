@@ -12,7 +12,6 @@ import { LocalBudget, type RequestBudget } from './request-budget'
 import type { Reporter } from './reporter'
 import { RowBudget } from './row-budget'
 import { Scheduler } from './scheduler'
-import { createBudget } from './shared-budget'
 import type { SpoolHooks } from './spool'
 import { type DropReason, type Stats, summaryLine } from './stats'
 import { StatsTimer } from './stats-timer'
@@ -67,8 +66,9 @@ export class Delivery {
     this.clock = clock
     this.reporter = reporter
     this.stats = stats
-    // This process's own pacer and pause, or, with redisUrl, one bucket shared by every process on the key.
-    this.budget = budget ?? createBudget(config, clock, reporter, new LocalBudget(config.maxRequestsPerSecond, config.burst, clock, config.maxRetryDelay))
+    // The transport hands in the budget (with redisUrl, one shared by every process on the key);
+    // alone, delivery paces this process with its own pacer and pause.
+    this.budget = budget ?? new LocalBudget(config.maxRequestsPerSecond, config.burst, clock, config.maxRetryDelay)
     this.scheduler = new Scheduler(config.concurrency, this.budget, clock, (queue) => this.dispatch(queue))
     this.completed = new BoundedSet(config.maxTokens)
     this.rows = new RowBudget(config.maxRows, config.maxTokens)

@@ -13,13 +13,14 @@ import { type Config, describe, type Options, parseOptions } from './options'
 import { unknownOptionsError, withoutUnknown } from './unknown-options'
 import { redactorFor } from './redact'
 import { oneLine, Reporter, writeStderr } from './reporter'
-import type { RequestBudget } from './request-budget'
+import { LocalBudget, type RequestBudget } from './request-budget'
 import { Router } from './router'
 import { isThreadStreamData, pinoSendsConfig } from './runtime'
 import { type ConfigPort, HeldLines, onPinoConfig } from './pino-config'
 import { parentPort } from 'node:worker_threads'
 import { Drops } from './drops'
 import { replay } from './replay'
+import { createBudget } from './shared-budget'
 import { startSpool } from './spool'
 import { createStats, type Stats } from './stats'
 import { PREFIX } from './prefix'
@@ -171,7 +172,9 @@ export async function createTransport (options?: Options, internals: Internals =
         return
       }
     }
-    delivery = new Delivery(cfg, sender as Sender, clock, reporter, emit, stats, internals.budget, spool.spool)
+    // This process's own pacer and pause, or, with redisUrl, one bucket shared by every process on the key.
+    const budget = internals.budget ?? createBudget(cfg, clock, reporter, new LocalBudget(cfg.maxRequestsPerSecond, cfg.burst, clock, cfg.maxRetryDelay))
+    delivery = new Delivery(cfg, sender as Sender, clock, reporter, emit, stats, budget, spool.spool)
     // What an earlier process left in the spool goes before any new line of its token.
     replay(spool.recovered, delivery, new Drops(stats, reporter, emit, cfg.maxBufferedBytes), stats, reporter, emit)
     sink = new Router({ tokenKey: cfg.tokenKey, eventKey: cfg.eventKey, minLevel, levels: pino.levels }, new Formatter(cfg, pino), delivery, stats)
