@@ -54,7 +54,6 @@ export class Delivery {
   private readonly completed: BoundedSet
   /** Each workflow's rows (maxRows): the one place per-token row state lives. */
   readonly rows: RowBudget
-  private closing = false
   private closed = false
   /** The disk spool (spoolDir): told what is queued, sent and settled. */
   private readonly spool: SpoolHooks | undefined
@@ -214,8 +213,8 @@ export class Delivery {
    * (counted as shutdown drops) and writes the summary line synchronously.
    */
   async close (): Promise<void> {
-    if (this.closing) return
-    this.closing = true
+    // Readiness holds the one flag: from now on nothing waits for flushInterval.
+    if (this.readiness.closing) return
     this.readiness.closing = true
     const deadline = this.answers.deadline = this.clock.now() + this.config.closeTimeout
     // An exiting process has no later requests to protect: from now on only the server paces.
