@@ -6,6 +6,7 @@ import type { Config } from './options'
 import { decide, type Decision } from './policy'
 import { oneLine, type Reporter, shortToken } from './reporter'
 import type { RequestBudget } from './request-budget'
+import type { Readiness } from './readiness'
 import type { Scheduler } from './scheduler'
 import { count, type Stats } from './stats'
 import type { Entry, TokenQueue } from './token-queue'
@@ -22,6 +23,7 @@ export class Answers {
   private readonly clock: Clock
   private readonly budget: RequestBudget
   private readonly scheduler: Scheduler
+  private readonly readiness: Readiness
   private readonly table: TokenTable
   private readonly stats: Stats
   private readonly reporter: Reporter
@@ -37,11 +39,12 @@ export class Answers {
   private rateLimitStreak = 0
   private succeeded = false
 
-  constructor (config: Config, clock: Clock, budget: RequestBudget, scheduler: Scheduler, table: TokenTable, stats: Stats, reporter: Reporter, emit: Emit, giveUpNow: () => void) {
+  constructor (config: Config, clock: Clock, budget: RequestBudget, scheduler: Scheduler, readiness: Readiness, table: TokenTable, stats: Stats, reporter: Reporter, emit: Emit, giveUpNow: () => void) {
     this.config = config
     this.clock = clock
     this.budget = budget
     this.scheduler = scheduler
+    this.readiness = readiness
     this.table = table
     this.stats = stats
     this.reporter = reporter
@@ -135,11 +138,7 @@ export class Answers {
     this.stats.retries++
     if (decision.possibleDuplicate) this.stats.possibleDuplicates++
     this.reporter.problem(`RETRY:${verdict.code}`, `${describe(verdict)}; retrying (at most ${count(this.config.maxRetries, 'time', 'times')} per entry)`)
-    queue.toRetryWait()
-    queue.timer = this.clock.setTimeout(() => {
-      queue.timer = undefined
-      this.scheduler.ready(queue)
-    }, decision.delay)
+    this.readiness.retryAfter(queue, decision.delay)
   }
 
   private giveUp (queue: TokenQueue, entry: Entry, verdict: Verdict, decision: Decision & { kind: 'drop' }): void {

@@ -72,11 +72,11 @@ export class Delivery {
     this.completed = new BoundedSet(config.maxTokens)
     this.rows = new RowBudget(config.maxRows, config.maxTokens)
     const drops = new Drops(stats, reporter, emit, config.maxBufferedBytes)
-    this.table = new TokenTable(config.maxBufferedBytes, config.maxEntryBytes, stats, drops, this.scheduler, this.rows, clock, spool)
+    this.table = new TokenTable(config.maxBufferedBytes, config.maxEntryBytes, stats, drops, this.scheduler, this.rows, clock, spool, (queue) => this.readiness.forget(queue))
     this.statsTimer = new StatsTimer(config.statsInterval, clock, stats, emit, this.table.memory, this.scheduler)
     this.readiness = new Readiness(config.flushInterval, clock, this.scheduler, this.table, reporter, this.statsTimer)
     this.former = new EntryFormer(config, clock, this.table, this.rows, spool, (queue) => this.readiness.forced(queue))
-    this.answers = new Answers(config, clock, this.budget, this.scheduler, this.table, stats, reporter, emit, () => this.abandon())
+    this.answers = new Answers(config, clock, this.budget, this.scheduler, this.readiness, this.table, stats, reporter, emit, () => this.abandon())
   }
 
   /** Queues one formatted line for a token. */
@@ -199,7 +199,7 @@ export class Delivery {
   flush (): Promise<void> {
     const waits: Array<Promise<void>> = []
     for (const queue of this.table.all()) {
-      queue.forceUntil = queue.pushed
+      this.readiness.force(queue)
       this.readiness.makeReady(queue)
       waits.push(queue.settled())
     }

@@ -25,6 +25,10 @@ export class Readiness {
   /** close() began: nothing waits for flushInterval any more. */
   closing = false
   private backlogReported = false
+  /** Each token's timer: its flushInterval one while collecting, or its retry's; `at`: the clock ms it fires at. */
+  private readonly timers = new Map<TokenQueue, { handle: unknown, at: number }>()
+  /** Tokens flush() forced: ready whatever their age until their `consumed` count reaches this. */
+  private readonly forcedUntil = new Map<TokenQueue, number>()
 
   constructor (flushInterval: number, clock: Clock, scheduler: Scheduler, table: TokenTable, reporter: Reporter, statsTimer: StatsTimer) {
     this.flushInterval = flushInterval
@@ -37,7 +41,29 @@ export class Readiness {
 
   /** Whether the token goes whatever its age: flush(), close(). */
   forced (queue: TokenQueue): boolean {
-    return queue.consumed < queue.forceUntil || this.closing
+    if (this.closing) return true
+    // Most of the time no flush is under way: no lookup on the path of a line.
+    if (this.forcedUntil.size === 0) return false
+    // Kept until the token is forgotten: a later flush() sets it again.
+    const until = this.forcedUntil.get(queue)
+    return until !== undefined && queue.consumed < until
+  }
+
+  /** flush(): the token's lines queued so far go whatever their age. */
+  force (queue: TokenQueue): void {
+    this.forcedUntil.set(queue, queue.pushed)
+  }
+
+  /** The token's attempted entry goes again after `delay` ms. */
+  retryAfter (queue: TokenQueue, delay: number): void {
+    queue.toRetryWait()
+    this.arm(queue, delay, () => this.scheduler.ready(queue))
+  }
+
+  /** The token was forgotten (nothing queued, nothing attempted): its timer and its flush go. */
+  forget (queue: TokenQueue): void {
+    this.clear(queue)
+    this.forcedUntil.delete(queue)
   }
 
   /** A line was queued for the token. */
@@ -45,16 +71,13 @@ export class Readiness {
     if (queue.phase !== 'collecting') return
     // While closing nothing waits for flushInterval: close() waits for this line too.
     if (this.forced(queue)) this.makeReady(queue)
-    else if (queue.timer === undefined || queue.full) this.schedule(queue)
+    else if (queue.full || !this.timers.has(queue)) this.schedule(queue)
   }
 
   /** A collecting token with something to send joins the scheduler's waiting line. */
   makeReady (queue: TokenQueue): void {
     if (queue.phase !== 'collecting' || queue.idle) return
-    if (queue.timer !== undefined) {
-      this.clock.clearTimeout(queue.timer)
-      queue.timer = undefined
-    }
+    this.clear(queue)
     this.scheduler.ready(queue)
     if (!this.backlogReported && !this.closing) this.checkBacklog()
   }
@@ -85,16 +108,25 @@ export class Readiness {
       this.makeReady(queue)
     } else if (at !== Infinity) {
       // A flood of lines into a full entry that must wait for its row finds the timer set already.
-      if (queue.timer !== undefined) {
-        if (queue.timerAt === at) return
-        this.clock.clearTimeout(queue.timer)
-      }
-      queue.timerAt = at
-      queue.timer = this.clock.setTimeout(() => {
-        queue.timer = undefined
-        this.makeReady(queue)
-      }, at - now)
+      if (this.timers.get(queue)?.at === at) return
+      this.clear(queue)
+      this.arm(queue, at - now, () => this.makeReady(queue))
     }
+  }
+
+  private arm (queue: TokenQueue, ms: number, fire: () => void): void {
+    const handle = this.clock.setTimeout(() => {
+      this.timers.delete(queue)
+      fire()
+    }, ms)
+    this.timers.set(queue, { handle, at: this.clock.now() + ms })
+  }
+
+  private clear (queue: TokenQueue): void {
+    const timer = this.timers.get(queue)
+    if (timer === undefined) return
+    this.clock.clearTimeout(timer.handle)
+    this.timers.delete(queue)
   }
 
   private checkBacklog (): void {

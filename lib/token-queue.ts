@@ -110,11 +110,6 @@ export class TokenQueue {
   finished = 0
   /** Its rows (RowBudget), when maxRows is on: kept there, so that it outlives this queue. */
   rows: RowState | undefined = undefined
-  /** Until `consumed` reaches this, the token is ready whatever its age (flush, close). */
-  forceUntil = 0
-  /** The flushInterval timer, while collecting; `timerAt`: the clock ms it fires at. */
-  timer: unknown = undefined
-  timerAt = 0
   private waiters: Waiters | undefined = undefined
   private readonly memory: HeldBytes
 

@@ -25,8 +25,11 @@ export class TokenTable {
   private readonly clock: Clock
   private readonly maxEntryBytes: number
   private readonly spool: SpoolHooks | undefined
+  /** A token was forgotten: its timers go (Readiness). */
+  private readonly forgotten: (queue: TokenQueue) => void
 
-  constructor (maxBufferedBytes: number, maxEntryBytes: number, stats: Stats, drops: Drops, scheduler: Scheduler, rows: RowBudget, clock: Clock, spool: SpoolHooks | undefined) {
+  constructor (maxBufferedBytes: number, maxEntryBytes: number, stats: Stats, drops: Drops, scheduler: Scheduler, rows: RowBudget, clock: Clock, spool: SpoolHooks | undefined, forgotten: (queue: TokenQueue) => void) {
+    this.forgotten = forgotten
     // A flood into a stalled server evicts an entry's worth at a time (at most 1/64 of the cap).
     this.memory = new MemoryBudget(maxBufferedBytes, Math.min(maxEntryBytes, Math.floor(maxBufferedBytes / 64)))
     this.maxEntryBytes = maxEntryBytes
@@ -194,10 +197,7 @@ export class TokenTable {
   forgetIfIdle (queue: TokenQueue): void {
     if (!queue.idle || queue.phase === 'sending' || this.tokens.get(queue.token) !== queue) return
     this.scheduler.remove(queue)
-    if (queue.timer !== undefined) {
-      this.clock.clearTimeout(queue.timer)
-      queue.timer = undefined
-    }
+    this.forgotten(queue)
     this.tokens.delete(queue.token)
     this.memory.bytes -= queue.token.length
   }

@@ -30,7 +30,7 @@ function parts (options: Record<string, unknown> = {}, forced = false) {
   scheduler.stop()
   const rows = new RowBudget(config.maxRows, config.maxTokens)
   const drops = new Drops(stats, reporter, (name, payload) => { events.push({ name, payload }) }, config.maxBufferedBytes)
-  const table = new TokenTable(config.maxBufferedBytes, config.maxEntryBytes, stats, drops, scheduler, rows, clock, undefined)
+  const table = new TokenTable(config.maxBufferedBytes, config.maxEntryBytes, stats, drops, scheduler, rows, clock, undefined, () => {})
   const former = new EntryFormer(config, clock, table, rows, undefined, () => forced)
   /** Forms and settles every entry of the token, as if each was delivered; returns their texts. */
   const deliverAll = (queue: TokenQueue): string[] => {
