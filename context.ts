@@ -9,5 +9,6 @@ export {
   eventTokenMergeStrategy,
   type EventTokenMixin
 } from './lib/context'
+export { eventTokenLogMethod, createEventTokenLogMethod, type EventTokenLogMethod } from './lib/log-method'
 export { runActivity, type ActivityLogger, type ActivityOutcome, type ReturnValues, type RunActivityOptions } from './lib/run-activity'
 export { Bitrix24TransportError, ERR_INVALID_EVENT_TOKEN, ERR_INVALID_OPTION } from './lib/errors'

@@ -43,6 +43,12 @@ function targetOf (variant, urls, options) {
         target: 'pino-bitrix24-workflow',
         options: { apiKey: 'vibe_api_test_key', baseUrl: urls.sim, ...options }
       }
+    case 'baseline':
+      // bench/run.js --baseline=DIR: the transport as built in another checkout, for before/after runs.
+      return {
+        target: path.join(scenario.baseline, 'dist', 'index.js'),
+        options: { apiKey: 'vibe_api_test_key', baseUrl: urls.sim, ...options }
+      }
     case 'loki':
       return { target: 'pino-loki', options: { host: urls.sink, ...options } }
     case 'axiom':

@@ -1,7 +1,7 @@
 'use strict'
 
 // One run of the context bench (bench/context.js): the main-thread cost of
-// `logger.info` with the event-token mixin of `pino-bitrix24-workflow/context`,
+// `logger.info` with the event-token hook or mixin of `pino-bitrix24-workflow/context`,
 // outside a context and inside one, beside plain pino. Every variant writes
 // through `pino.transport({ target: 'pino/file' })` to /dev/null, so that only
 // what the mixin adds on the application's thread differs. Forked with the
@@ -21,7 +21,10 @@ const TOKEN = 'wf000001.5a3c1e.9f1d2b7c'
 function loggerOptions (variant) {
   switch (variant) {
     case 'file':
+    case 'child':
     case 'explicit': return {}
+    case 'hookInside':
+    case 'hookOutside': return { hooks: { logMethod: context.eventTokenLogMethod } }
     case 'alone': return { mixin: context.eventTokenMixin }
     case 'outside':
     case 'inside': return { mixin: context.eventTokenMixin, mixinMergeStrategy: context.eventTokenMergeStrategy }
@@ -32,14 +35,15 @@ function loggerOptions (variant) {
 async function latency () {
   const transport = pino.transport({ target: 'pino/file', options: { destination: '/dev/null' } })
   const closed = once(transport, 'close')
-  const logger = pino(loggerOptions(scenario.variant), transport)
+  const root = pino(loggerOptions(scenario.variant), transport)
+  const logger = scenario.variant === 'child' ? root.child({ eventToken: TOKEN }) : root
   await once(transport, 'ready')
   // An app that runs activities has its AsyncLocalStorage enabled even where
   // it logs outside of them: enable it in every variant alike.
   context.withEventToken('wf.bench.warm', () => {})
   const fields = scenario.variant === 'explicit' ? (i) => orderStep(i, TOKEN) : (i) => orderStep(i)
   const run = () => timeInfo(logger, transport, scenario, fields)
-  const timed = scenario.variant === 'inside' ? await context.withEventToken(TOKEN, run) : await run()
+  const timed = scenario.variant === 'inside' || scenario.variant === 'hookInside' ? await context.withEventToken(TOKEN, run) : await run()
   transport.end()
   await closed
   return timed

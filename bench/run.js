@@ -4,6 +4,7 @@
 //
 //   node bench/run.js [--quick] [--write-readme] [--only=throughput,tokenless,economy,memory,latency,rate,context,budget,flood,processes,long,brisk,spool]
 //                     [--reps=N] [--parallel] [--json=FILE] [--readme=FILE] [--verbose]
+//                     [--variants=floor,bitrix24,...] [--baseline=DIR]
 //
 // Each run is a child process of its own (bench/app.js) and talks to servers
 // in another child (bench/server.js), so that what is measured is the
@@ -15,7 +16,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Server, runApp: spawnApp } = require('./lib/children')
-const { contextCost, contextTable, contextTarget } = require('./context')
+const { contextCost, contextTable, contextTargets } = require('./context')
 const { summarize } = require('./lib/timing')
 const { processes, processesTable } = require('./lib/shared')
 const { longActivities, longTable } = require('./long')
@@ -30,7 +31,7 @@ const SECTIONS = ['throughput', 'tokenless', 'economy', 'memory', 'latency', 'ra
 // ---------------------------------------------------------------- options
 
 function parseArgs (argv) {
-  const flags = { quick: false, writeReadme: false, verbose: false, parallel: false, only: SECTIONS, reps: undefined, json: undefined, readme: path.join(ROOT, 'docs', 'benchmarks.md') }
+  const flags = { quick: false, writeReadme: false, verbose: false, parallel: false, only: SECTIONS, reps: undefined, json: undefined, variants: undefined, baseline: undefined, readme: path.join(ROOT, 'docs', 'benchmarks.md') }
   for (const arg of argv) {
     if (arg === '--quick') flags.quick = true
     else if (arg === '--write-readme') flags.writeReadme = true
@@ -39,6 +40,8 @@ function parseArgs (argv) {
     else if (arg.startsWith('--only=')) flags.only = arg.slice(7).split(',').filter(Boolean)
     else if (arg.startsWith('--reps=')) flags.reps = Number(arg.slice(7))
     else if (arg.startsWith('--json=')) flags.json = arg.slice(7)
+    else if (arg.startsWith('--variants=')) flags.variants = arg.slice(11).split(',').filter(Boolean)
+    else if (arg.startsWith('--baseline=')) flags.baseline = path.resolve(arg.slice(11))
     else if (arg.startsWith('--readme=')) flags.readme = path.resolve(arg.slice(9))
     else if (arg === '--help' || arg === '-h') {
       console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 6).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'))
@@ -53,6 +56,10 @@ function parseArgs (argv) {
       console.error(`bench: unknown section ${name}; sections: ${SECTIONS.join(', ')}`)
       process.exit(2)
     }
+  }
+  if (flags.baseline !== undefined && !fs.existsSync(path.join(flags.baseline, 'dist', 'index.js'))) {
+    console.error(`bench: --baseline=${flags.baseline} has no dist/index.js (build that checkout first)`)
+    process.exit(2)
   }
   if (flags.reps !== undefined && !(Number.isInteger(flags.reps) && flags.reps >= 1)) {
     console.error('bench: --reps must be a positive integer')
@@ -157,7 +164,7 @@ function runApp (scenario, opts = {}) {
 }
 
 function delivered (variant, counts) {
-  if (variant === 'bitrix24') return { lines: counts.sim.lines, requests: counts.sim.requests, sim: counts.sim }
+  if (variant === 'bitrix24' || variant === 'baseline') return { lines: counts.sim.lines, requests: counts.sim.requests, sim: counts.sim }
   if (variant === 'loki') return { lines: counts.sink.loki.lines, requests: counts.sink.loki.requests }
   if (variant === 'axiom') return { lines: counts.sink.axiom.lines, requests: counts.sink.axiom.requests }
   return null
@@ -178,7 +185,7 @@ async function rounds (server, variants, scenarioOf, reps, what) {
       await server.call('reset')
       let result
       try {
-        result = await runApp({ ...scenarioOf(v), variant: v.app ?? v.key, urls: server.urls })
+        result = await runApp({ ...scenarioOf(v), variant: v.app ?? v.key, urls: server.urls, baseline: flags.baseline })
         result.delivery = delivered(v.app ?? v.key, await server.call('counts'))
       } catch (err) {
         result = failure(err)
@@ -205,7 +212,19 @@ const VARIANTS = {
   // pino-loki's defaults (batching every 5 s, maxBufferSize 10,000) drop the
   // oldest lines of a burst; unbounded batching lets it deliver everything.
   loki: { key: 'loki', label: `pino-loki ${loki} → sink (maxBufferSize 0)`, options: { batching: { interval: 5, maxBufferSize: 0 } } },
-  axiom: { key: 'axiom', label: `@axiomhq/pino ${axiom} → sink`, options: {} }
+  axiom: { key: 'axiom', label: `@axiomhq/pino ${axiom} → sink`, options: {} },
+  // --baseline=DIR: the same transport built from another checkout, run in the same rounds (before/after a change).
+  baseline: { key: 'baseline', label: `pino-bitrix24-workflow from ${flags.baseline} (baseline) → simulator`, options: { maxRequestsPerSecond: 0 } }
+}
+
+/**
+ * The variants of a section, less those --variants leaves out (the floor
+ * always runs: every ratio is to it), plus the baseline when one is given.
+ */
+function pick (keys) {
+  let list = keys.filter((k) => k === 'floor' || flags.variants === undefined || flags.variants.includes(k))
+  if (flags.baseline !== undefined) list = [...list, 'baseline']
+  return list.map((k) => VARIANTS[k])
 }
 
 function throughputRows (runs, variants, lines) {
@@ -219,7 +238,7 @@ function throughputRows (runs, variants, lines) {
       if (!r || r.error !== undefined || !f || f.error !== undefined) return NaN
       return (f.cpuMs / r.cpuMs)
     })
-    const shares = ok.filter((r) => r.delivery !== null).map((r) => r.delivery.lines / ((v.app ?? v.key) === 'bitrix24' ? r.tokenLines : lines))
+    const shares = ok.filter((r) => r.delivery !== null).map((r) => r.delivery.lines / ((v.app ?? v.key) === 'bitrix24' || v.key === 'baseline' ? r.tokenLines : lines))
     return {
       variant: v,
       failed: list.length - ok.length,
@@ -254,13 +273,13 @@ function throughputTable (rows, lines) {
 }
 
 async function throughput (server) {
-  const variants = [VARIANTS.floor, VARIANTS.file, VARIANTS.bitrix24, VARIANTS.loki, VARIANTS.axiom]
+  const variants = pick(['floor', 'file', 'bitrix24', 'loki', 'axiom'])
   const runs = await rounds(server, variants, (v) => ({ mode: 'throughput', options: v.options, count: plan.lines, tokens: plan.tokens, tokenShare: 1 }), plan.reps, 'throughput')
   return throughputRows(runs, variants, plan.lines)
 }
 
 async function tokenless (server) {
-  const variants = [VARIANTS.floor, VARIANTS.file, VARIANTS.bitrix24, VARIANTS.bitrix24Skip]
+  const variants = pick(['floor', 'file', 'bitrix24', 'bitrix24Skip'])
   const runs = await rounds(server, variants, (v) => ({ mode: 'throughput', options: v.options, count: plan.lines, tokens: plan.tokens, tokenShare: v.tokenShare ?? 0.1 }), plan.reps, 'tokenless')
   return throughputRows(runs, variants, plan.lines)
 }
@@ -540,24 +559,26 @@ function budgetTable (rows) {
 /** Peak RSS of this transport and of the parse floor, flooded into a server that never answers. */
 async function flood (server) {
   const { tokens, perToken, msgBytes, closeTimeout } = plan.flood
-  const runs = { floor: [], bitrix24: [] }
+  const variants = ['floor', 'bitrix24', ...(flags.baseline === undefined ? [] : ['baseline'])]
+  const runs = Object.fromEntries(variants.map((v) => [v, []]))
   for (let r = 0; r < plan.memoryReps; r++) {
-    for (const variant of r % 2 === 0 ? ['floor', 'bitrix24'] : ['bitrix24', 'floor']) {
+    for (const variant of variants.map((_, i) => variants[(i + r) % variants.length])) {
       await server.call('reset')
       await server.call('stall', true)
       try {
-        runs[variant].push(await runApp({
+        runs[variant][r] = await runApp({
           mode: 'throughput',
           variant,
+          baseline: flags.baseline,
           urls: server.urls,
-          options: variant === 'bitrix24' ? { closeTimeout } : {},
+          options: variant === 'floor' ? {} : { closeTimeout },
           count: tokens * perToken,
           tokens,
           tokenShare: 1,
           msgBytes
-        }, { timeoutMs: 240000 }))
+        }, { timeoutMs: 240000 })
       } catch (err) {
-        runs[variant].push(failure(err))
+        runs[variant][r] = failure(err)
       }
     }
     log(`flood: round ${r + 1}/${plan.memoryReps} done`)
@@ -567,26 +588,37 @@ async function flood (server) {
   const peaks = (v) => runs[v].filter((x) => x.error === undefined).map((x) => x.peakRss)
   const last = runs.bitrix24.filter((x) => x.error === undefined).at(-1)
   // Per round, the transport's peak above the floor's of the same round: the two ran side by side.
-  const diffs = runs.bitrix24.map((x, i) => x.peakRss - runs.floor[i]?.peakRss).filter(Number.isFinite)
+  const diffsOf = (v) => runs[v].map((x, i) => x.peakRss - runs.floor[i]?.peakRss).filter(Number.isFinite)
+  const summary = (v) => {
+    const diffs = diffsOf(v)
+    return { peak: median(peaks(v)), diff: median(diffs), diffMin: Math.min(...diffs), diffMax: Math.max(...diffs), diffs, over64: diffs.filter((d) => d > 64 * 1048576).length }
+  }
+  const own = summary('bitrix24')
   return {
     floor: median(peaks('floor')),
-    bitrix24: median(peaks('bitrix24')),
-    diff: median(diffs),
-    diffMin: Math.min(...diffs),
-    diffMax: Math.max(...diffs),
+    bitrix24: own.peak,
+    diff: own.diff,
+    diffMin: own.diffMin,
+    diffMax: own.diffMax,
+    diffs: own.diffs,
+    over64: own.over64,
+    baseline: flags.baseline === undefined ? undefined : summary('baseline'),
     stats: last?.stats ?? null,
-    failed: [...runs.floor, ...runs.bitrix24].filter((x) => x.error !== undefined).length
+    failed: Object.values(runs).flat().filter((x) => x.error !== undefined).length
   }
 }
 
 function floodTable (f) {
-  return table(
-    ['variant', 'peak RSS (VmHWM), median', 'above the floor (median of per-round differences)', 'range of differences'],
-    [
-      ['parse floor (pino-abstract-transport, parses only)', fmtMB(f.floor), '', ''],
-      [`**pino-bitrix24-workflow** → stalled simulator, closeTimeout ${plan.flood.closeTimeout}` + (f.stats === null ? '' : ` (overflow drops ${fmtInt(f.stats.dropped.overflow)})`), fmtMB(f.bitrix24), '+' + fmtMB(f.diff), `${fmtMB(f.diffMin)} – ${fmtMB(f.diffMax)}`]
-    ]
-  )
+  const each = (diffs) => diffs.map((d) => (d / 1048576).toFixed(0)).join(' · ')
+  const rows = [
+    ['parse floor (pino-abstract-transport, parses only)', fmtMB(f.floor), '', '', '', ''],
+    [`**pino-bitrix24-workflow** → stalled simulator, closeTimeout ${plan.flood.closeTimeout}` + (f.stats === null ? '' : ` (overflow drops ${fmtInt(f.stats.dropped.overflow)})`), fmtMB(f.bitrix24), '+' + fmtMB(f.diff), `${fmtMB(f.diffMin)} – ${fmtMB(f.diffMax)}`, String(f.over64), each(f.diffs)]
+  ]
+  if (f.baseline !== undefined) {
+    const b = f.baseline
+    rows.push([`pino-bitrix24-workflow from ${flags.baseline} (baseline)`, fmtMB(b.peak), '+' + fmtMB(b.diff), `${fmtMB(b.diffMin)} – ${fmtMB(b.diffMax)}`, String(b.over64), each(b.diffs)])
+  }
+  return table(['variant', 'peak RSS (VmHWM), median', 'above the floor (median of per-round differences)', 'range of differences', 'rounds over +64 MB', 'each round (MB)'], rows)
 }
 
 // ---------------------------------------------------------------- report
@@ -629,7 +661,7 @@ function targets (res) {
     const p99 = ours.p99 / file.p99
     out.push(['§5 no measurable main-thread cost: p50 ≤ 1.10 ×, p99 ≤ 1.25 × pino/file', `${fmtNum(p50)} × / ${fmtNum(p99)} ×`, mark(p50 <= 1.1 && p99 <= 1.25)])
   }
-  if (res.context) out.push(contextTarget(res.context, { fmtNum }))
+  if (res.context) out.push(...contextTargets(res.context, { fmtNum }))
   if (res.rate && res.rate.run.error === undefined) {
     out.push([`§6 all ${res.rate.count} entries delivered under the rate limit`, fmtPct(res.rate.sim.lines / res.rate.count), mark(res.rate.sim.lines === res.rate.count)])
   }
@@ -659,7 +691,7 @@ function targets (res) {
   if (res.spool && !res.spool.skipped) out.push(spoolTarget(res.spool, { fmtNum }))
   if (res.flood && Number.isFinite(res.flood.diff)) {
     const d = res.flood.diff
-    out.push(['§9 flood: peak RSS ≤ floor + 64 MB', '+' + fmtMB(d), mark(d <= 64 * 1048576)])
+    out.push(['§9 flood: peak RSS ≤ floor + 40 MB (median of rounds), at most one round over + 64 MB', `+${fmtMB(d)}; ${res.flood.over64} over +64 MB`, mark(d <= 40 * 1048576 && res.flood.over64 <= 1)])
   }
   return out.length === 0 ? '' : table(['target', 'measured', ''], out)
 }
@@ -688,7 +720,7 @@ function report (res, info, elapsedMs) {
     parts.push(`**6. Rate-limited delivery** — simulator limited to ${plan.rate.rps} rps (burst ${plan.rate.burst}), transport pacing at its defaults (2 rps, burst 5); the minimum adds the 2000 ms flushInterval before the first entry.\n\n` + rateTable(res.rate, 2000))
   }
   if (res.context) {
-    parts.push(`**7. Main-thread cost of the context mixin** — \`logger.info\` with \`pino-bitrix24-workflow/context\`'s mixin, every variant through pino/file to /dev/null; ${fmtInt(plan.latency.calls)} timed calls after ${fmtInt(plan.latency.warmup)} warm-up calls, as §5.\n\n` + contextTable(res.context, { table, fmtNum }))
+    parts.push(`**7. Main-thread cost of the context hook and mixin** — \`logger.info\` with \`pino-bitrix24-workflow/context\`'s hook or mixin, every variant through pino/file to /dev/null; ${fmtInt(plan.latency.calls)} timed calls after ${fmtInt(plan.latency.warmup)} warm-up calls, as §5.\n\n` + contextTable(res.context, { table, fmtNum }))
   }
   if (res.budget) {
     parts.push(`**8. Request budget** — the simulator limited like a portal: ${plan.budget.rps} requests/s drained, bucket ${plan.budget.burst}, answers in ${plan.budget.latency} ms; default options. Line → entry is from a line's log time to the arrival of the request that carried it.\n\n` + budgetTable(res.budget))

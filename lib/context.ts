@@ -9,6 +9,14 @@ import { PREFIX } from './prefix'
  */
 export interface EventTokenScope {
   token: string | undefined
+  /** The log-method hook's child loggers bound to `token`, one per logger that logged here (log-method.ts). */
+  children?: WeakMap<object, BoundChild>
+}
+
+/** A child logger bound to a context's token, and the bindings its parent had when it was made. */
+export interface BoundChild {
+  readonly chindings: unknown
+  readonly child: object
 }
 
 /** pino's `mixin` signature, without depending on pino's types. */
@@ -56,6 +64,11 @@ export function currentEventToken (): string | undefined {
   return storage.getStore()?.token
 }
 
+/** The current context, or undefined outside any. */
+export function currentScope (): EventTokenScope | undefined {
+  return storage.getStore()
+}
+
 // Returned outside a context: shared, so that a line logged outside costs no allocation.
 const NONE = Object.freeze({})
 
@@ -100,6 +113,11 @@ const strategySetting = new PinoSetting('pino.mixinMergeStrategy')
 const chindingsSetting = new PinoSetting('pino.chindings')
 const errorKeySetting = new PinoSetting('pino.errorKey')
 
+/** The logger's serialized bindings (pino's chindings), or undefined when it is not a pino logger. */
+export function chindingsOf (logger: unknown): unknown {
+  return chindingsSetting.of(logger)
+}
+
 /** The logger's `errorKey`, 'err' when it is not a pino logger. */
 export function errorKeyOf (logger: unknown): string {
   const key = errorKeySetting.of(logger)
@@ -133,7 +151,7 @@ export class BoundValue {
   }
 
   of (logger: unknown): unknown {
-    const chindings = chindingsSetting.of(logger)
+    const chindings = chindingsOf(logger)
     if (typeof chindings !== 'string') {
       const bindings = (logger as { bindings?: () => Record<string, unknown> } | null | undefined)?.bindings
       return typeof bindings === 'function' ? bindings.call(logger)[this.key] : undefined

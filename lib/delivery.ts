@@ -89,8 +89,10 @@ export class Delivery {
       text = truncate(text, max)
       bytes = Buffer.byteLength(text)
     }
-    this.table.push(queue, text, bytes)
-    this.readiness.lineAdded(queue)
+    // The clock is read once per line.
+    const now = this.clock.now()
+    this.table.push(queue, text, bytes, now)
+    this.readiness.lineAdded(queue, now)
     this.table.evictIfOver()
   }
 

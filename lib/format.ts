@@ -44,6 +44,8 @@ const UNQUOTED = /^[^\s="\\]+$/
 
 const MAX_DATE = 8.64e15
 
+const EQUALS = 61
+
 function value (v: unknown): string {
   if (typeof v === 'string') return UNQUOTED.test(v) ? v : JSON.stringify(v)
   if (typeof v === 'object') return JSON.stringify(v)
@@ -71,6 +73,22 @@ function fromNumber (n: number): number {
   return size < 1e17 ? n / 1000 : n / 1e6
 }
 
+// One per zone: the first one a process makes costs tens of milliseconds (ICU loads its data).
+const clocks = new Map<string | undefined, Intl.DateTimeFormat>()
+
+/**
+ * The `{time}` clock of a zone (undefined: the process's own), made once.
+ * The transport asks for it at start-up, so that the first lines do not wait for ICU.
+ */
+export function clockFormat (timeZone: string | undefined): Intl.DateTimeFormat {
+  let clock = clocks.get(timeZone)
+  if (clock === undefined) {
+    clock = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+    clocks.set(timeZone, clock)
+  }
+  return clock
+}
+
 export class Formatter {
   private readonly steps: Step[]
   private readonly hidden: Set<string>
@@ -87,6 +105,9 @@ export class Formatter {
   private lastRaw: unknown = undefined
   private lastSecond = NaN
   private lastTime = ''
+  /** The first and last character codes of what fields() returned last (-1: nothing), so that format() need not read them back. */
+  private fieldsFirst = -1
+  private fieldsLast = -1
 
   constructor (opts: FormatOptions, pino: PinoConfig = {}) {
     this.messageKey = pino.messageKey ?? 'msg'
@@ -94,7 +115,7 @@ export class Formatter {
     const labels = pino.levels?.labels ?? DEFAULT_LABELS
     this.labels = new Map(Object.entries(labels).map(([n, label]) => [Number(n), label.toUpperCase()]))
     this.stackFrames = opts.errorStackFrames
-    this.clock = new Intl.DateTimeFormat('en-GB', { timeZone: opts.timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+    this.clock = clockFormat(opts.timeZone)
     const parts = compile(opts.messageFormat)
     this.steps = parts.map((p) => 'literal' in p ? { literal: p.literal, get: undefined } : { literal: '', get: this.getter(p) })
     this.fieldsInTemplate = parts.some((p) => 'field' in p && p.field === 'fields')
@@ -108,25 +129,42 @@ export class Formatter {
   }
 
   format (line: Record<string, unknown>): string {
+    // The text is built by appending, never read back: reading a character of a
+    // string built with += flattens it (a copy per line). Its first and last
+    // characters are kept aside instead, for the spacing and trimming checks.
     let out = ''
+    let first = -1
+    let last = -1
     let skipSpace = false
     for (const step of this.steps) {
+      let piece: string
       if (step.get === undefined) {
-        out += skipSpace && step.literal.charCodeAt(0) === 32 ? step.literal.slice(1) : step.literal
+        piece = skipSpace && step.literal.charCodeAt(0) === 32 ? step.literal.slice(1) : step.literal
         skipSpace = false
-        continue
+      } else {
+        piece = step.get(line)
+        // An absent field leaves no double space behind.
+        skipSpace = piece === ''
       }
-      const text = step.get(line)
-      // An absent field leaves no double space behind.
-      skipSpace = text === ''
-      out += text
+      if (piece === '') continue
+      if (first === -1) first = piece.charCodeAt(0)
+      last = piece.charCodeAt(piece.length - 1)
+      out += piece
     }
     if (!this.fieldsInTemplate) {
       const rest = this.fields(line)
-      if (rest !== '') out += (out === '' || out.endsWith(' ') ? '' : ' ') + rest
+      if (rest !== '') {
+        if (first === -1) {
+          out = rest
+          first = this.fieldsFirst
+        } else {
+          out += last === 32 ? rest : ' ' + rest
+        }
+        last = this.fieldsLast
+      }
     }
     // Trimming allocates: only when there is something to trim.
-    return out.length > 0 && (out.charCodeAt(0) <= 32 || out.charCodeAt(out.length - 1) <= 32) ? out.trim() : out
+    return first <= 32 || last <= 32 ? out.trim() : out
   }
 
   /** What a placeholder reads from a line, decided once per template rather than per line. */
@@ -197,14 +235,23 @@ export class Formatter {
 
   private fields (line: Record<string, unknown>): string {
     let out = ''
+    let last = -1
     for (const key in line) {
       if (this.hidden.has(key)) continue
       if (this.include !== undefined && !this.include.has(key)) continue
       const v = line[key]
       if (v === undefined) continue
       const text = key === this.errorKey ? this.error(v) : value(v)
-      out += (out === '' ? '' : ' ') + key + '=' + text
+      if (last === -1) {
+        // JSON allows an empty key: the line then starts with its '='.
+        this.fieldsFirst = key === '' ? EQUALS : key.charCodeAt(0)
+        out = key + '=' + text
+      } else {
+        out += ' ' + key + '=' + text
+      }
+      last = text.charCodeAt(text.length - 1)
     }
+    this.fieldsLast = last
     return out
   }
 }

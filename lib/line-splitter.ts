@@ -2,12 +2,15 @@ import { StringDecoder } from 'node:string_decoder'
 import { Writable } from 'node:stream'
 
 /**
- * The pipe mode's reader: bytes from stdin in, whole lines out, each handed on
- * exactly once (the transport takes them as lines and does not split them
- * again). A line is what ends at `\n` (a `\r` before it goes too); a last line
- * without one counts when the input ends. A line longer than `maxLength`
- * characters is skipped, without holding it, up to its end, and reported once,
- * so that garbage without newlines never grows the buffer.
+ * Where lines come in: pino's writes in the worker (strings), or the pipe
+ * mode's bytes from stdin; whole lines out, each handed on exactly once (the
+ * transport takes them as lines and does not split them again). Strings are
+ * split as they come, never encoded to bytes and decoded back, and a line is
+ * handed on as it is cut: nothing is pushed to a readable side. A line is
+ * what ends at `\n` (a `\r` before it goes too); a last line without one
+ * counts when the input ends. A line longer than `maxLength` characters is
+ * skipped, without holding it, up to its end, and reported once, so that
+ * garbage without newlines never grows the buffer.
  */
 export class LineSplitter extends Writable {
   private readonly maxLength: number
@@ -19,20 +22,22 @@ export class LineSplitter extends Writable {
   private skipping = false
 
   constructor (maxLength: number, onLine: (line: string) => void, onTooLong: () => void) {
-    super({ decodeStrings: true })
+    super({ decodeStrings: false })
     this.maxLength = maxLength
     this.onLine = onLine
     this.onTooLong = onTooLong
   }
 
-  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.take(this.decoder.write(chunk))
+  override _write (chunk: Buffer | string, encoding: BufferEncoding | 'buffer', callback: (error?: Error | null) => void): void {
+    // A string in another encoding (hex, base64) is bytes spelled out: decoded like bytes.
+    if (typeof chunk === 'string' && encoding !== 'utf8' && encoding !== 'utf-8') chunk = Buffer.from(chunk, encoding as BufferEncoding)
+    this.take(typeof chunk === 'string' ? chunk : this.decoder.write(chunk))
     callback()
   }
 
   override _final (callback: (error?: Error | null) => void): void {
     this.take(this.decoder.end())
-    if (this.last !== '') this.line(this.last)
+    if (this.last !== '') this.hand(this.last)
     this.last = ''
     callback()
   }
@@ -48,7 +53,7 @@ export class LineSplitter extends Writable {
       }
       const whole = this.last === '' ? piece : this.last + piece
       this.last = ''
-      this.line(whole.endsWith('\r') ? whole.slice(0, -1) : whole)
+      this.hand(whole.endsWith('\r') ? whole.slice(0, -1) : whole)
     }
     if (this.skipping) return
     this.last += text.slice(start)
@@ -60,7 +65,8 @@ export class LineSplitter extends Writable {
     }
   }
 
-  private line (line: string): void {
+  // Not named `line`: the transport's stream (a LineSplitter) has a `line` property of its own.
+  private hand (line: string): void {
     if (line.length > this.maxLength) this.onTooLong()
     else this.onLine(line)
   }

@@ -66,12 +66,12 @@ export class Readiness {
     this.forcedUntil.delete(queue)
   }
 
-  /** A line was queued for the token. */
-  lineAdded (queue: TokenQueue): void {
+  /** A line was queued for the token at clock ms `now`. */
+  lineAdded (queue: TokenQueue, now: number): void {
     if (queue.phase !== 'collecting') return
     // While closing nothing waits for flushInterval: close() waits for this line too.
     if (this.forced(queue)) this.makeReady(queue)
-    else if (queue.full || !this.timers.has(queue)) this.schedule(queue)
+    else if (queue.full || !this.timers.has(queue)) this.schedule(queue, now)
   }
 
   /** A collecting token with something to send joins the scheduler's waiting line. */
@@ -99,8 +99,7 @@ export class Readiness {
    * when that fills an entry), and, with maxRows, not before its next row is due.
    * No timer once its planned rows are spent: the completion, flush() or close() take its lines.
    */
-  private schedule (queue: TokenQueue): void {
-    const now = this.clock.now()
+  private schedule (queue: TokenQueue, now = this.clock.now()): void {
     let at = queue.full ? now : queue.headSince + this.flushInterval
     const rows = queue.rows
     if (rows !== undefined) at = Math.max(at, rows.next)

@@ -59,8 +59,9 @@ export async function simulate (io: SimulateIO): Promise<number> {
       apiKeys: [SIMULATE_KEY, 'YOUR_API_KEY'],
       appKeys: ['vibe_app_test_key', 'YOUR_APP_KEY'],
       sessionTokens: ['session_test_token', 'USER_SESSION_TOKEN'],
-      // It may run for days: what it shows goes to the terminal, and only recent requests are kept.
+      // It may run for days: what it shows goes to the terminal, and only recent requests and workflows are kept.
       maxRecorded: 1000,
+      maxWorkflows: 10_000,
       onLanded: (landed) => { io.stdout.write(showLanded(landed)) }
     })
   } catch (err) {

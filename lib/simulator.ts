@@ -7,10 +7,106 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { isIPv6 } from 'node:net'
-import { isPlainObject, MAX_BODY, type Outcome, parseBody, scriptedAnswer, SimulatedPortal, takeFault } from './simulated-portal'
-import type { RecordedRequest, ScriptedFault, SimulatorEvent, SimulatorOptions, SimulatorStats } from './simulator-types'
+import { codeOf, type Outcome, scriptedAnswer, sendOutcome, SUCCESS, answer } from './simulator-answers'
+import { Faults, type ScriptedFault } from './simulator-faults'
+import { RateBuckets } from './simulator-rate'
+import { authRefusal, type Call, headerText, isPlainObject, type Keys, readCall, type Refusal } from './simulator-checks'
+import { type RecordedRequest, Traffic } from './simulator-traffic'
+import { SimulatedWorkflows, type SimulatorEvent } from './simulator-workflows'
 
-export type { Landed, RecordedRequest, ScriptedFault, SimulatorEvent, SimulatorOptions, SimulatorStats } from './simulator-types'
+export type { RecordedRequest, ScriptedFault, SimulatorEvent }
+
+/** Options of {@link startSimulator}. Every one is optional. */
+export interface SimulatorOptions {
+  /** Address to listen on; loopback only is the point. Default '127.0.0.1' ('::1' works too). */
+  host?: string
+  /** Port to listen on. Default 0: a free port, see {@link Simulator.url}. */
+  port?: number
+  /** Personal keys (`X-Api-Key`) it accepts. Default ['vibe_api_test_key']. */
+  apiKeys?: string[]
+  /** App keys it accepts, each needing `Authorization: Bearer <session>`. Default ['vibe_app_test_key']. */
+  appKeys?: string[]
+  /** User sessions accepted with an app key. Default ['session_test_token']. */
+  sessionTokens?: string[]
+  /** User sessions answered with 401 TOKEN_EXPIRED. Default none. */
+  expiredSessionTokens?: string[]
+  /** A token bucket per key: `burst` requests at once, refilled at `rps`; over it, 429 RATE_LIMITED with Retry-After. Default: no limit. */
+  rateLimit?: { rps: number, burst: number }
+  /** ms added before every answer. Default 0. */
+  latency?: number
+  /**
+   * Random faults of well-formed calls, reproducible by `seed` (default 1): `status502Rate` answers
+   * 502 BITRIX_UNAVAILABLE, `dropBeforeRate` cuts the connection before the write, `dropAfterRate`
+   * after it (the entry lands, the answer is lost). Rates from 0 to 1. Default: none.
+   */
+  faults?: { status502Rate?: number, dropBeforeRate?: number, dropAfterRate?: number, seed?: number }
+  /** The clock of the rate limit and of `requests[].at`, e.g. a fake timer's. Default Date.now. */
+  now?: () => number
+  /**
+   * Log rows kept per workflow: like Bitrix24 cloud, each write erases the
+   * oldest rows past this many (see {@link Simulator.erased}). Default 50;
+   * 0 keeps every row.
+   */
+  keepRows?: number
+  /**
+   * Requests kept in {@link Simulator.requests}: past this many the oldest
+   * are forgotten, down to half of it. Default: all (a test counts them). The `simulate` command, which
+   * may run for days, keeps a bounded number.
+   */
+  maxRecorded?: number
+  /**
+   * Workflows remembered (rows, completion, ignored calls, a killed token):
+   * past this many the oldest is forgotten. Default: all. The `simulate`
+   * command keeps a bounded number.
+   */
+  maxWorkflows?: number
+  /** Called for every log entry, completion and ignored call as it lands (the `simulate` command shows them). */
+  onLanded?: (landed: Landed) => void
+}
+
+/** What {@link SimulatorOptions.onLanded} is told. */
+export interface Landed {
+  /** `entry`: a log row; `completion`: `/v1/workflows/event`; `ignored`: a log call after the completion. */
+  kind: 'entry' | 'completion' | 'ignored'
+  eventToken: string
+  /** The row's text (a completion's `logMessage`, possibly ''). */
+  message: string
+  /** A completion's return values. */
+  returnValues?: Record<string, unknown>
+}
+
+/** Counters of {@link Simulator.stats}. */
+export interface SimulatorStats {
+  /** Requests received. */
+  requests: number
+  /** Requests per answer code ('OK' for successes, plus DROPPED_BEFORE, DROPPED_AFTER, STALLED, CUT_BODY). */
+  byCode: Record<string, number>
+  /** Most requests in flight at once. */
+  maxConcurrent: number
+  /** Log rows written, in all workflows (a completion with a message writes one). */
+  rows: number
+  /** Log rows erased to keep each workflow to `keepRows`. */
+  rowsErased: number
+}
+
+const ACTIVITY_LOG_PATH = '/v1/workflows/activity-log'
+const EVENT_PATH = '/v1/workflows/event'
+const WORKFLOW_PATHS: ReadonlySet<string> = new Set([ACTIVITY_LOG_PATH, EVENT_PATH])
+
+// The API documents no size limit; 1 MiB is far above the 64 KB column a log
+// entry lands in, so only a runaway client hits it.
+const MAX_BODY = 1024 * 1024
+
+const MAX_REPEAT_KEYS = 1000
+const REPEAT_WARNING = 'The same error repeats on this key: the client most likely has a bug'
+function parseBody (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    // Kept raw so tests can see exactly what a broken client sent.
+    return text
+  }
+}
 
 /**
  * A running simulator of the Vibe API workflow endpoints, on loopback. Get one
@@ -19,32 +115,39 @@ export type { Landed, RecordedRequest, ScriptedFault, SimulatorEvent, SimulatorO
 export class Simulator {
   /** Its origin, e.g. 'http://127.0.0.1:41234': the `baseUrl` for the transport. */
   readonly url: string
-  /** Every request received, in order of arrival. */
-  readonly requests: RecordedRequest[] = []
+  /** Every request received, in order of arrival (the newest `maxRecorded`). */
+  readonly requests: RecordedRequest[]
 
   private readonly server: http.Server
   private readonly now: () => number
+  private readonly keys: Keys
   private readonly latency: number
-  private readonly maxRecorded: number
-  /** The Bitrix24 side: keys, rate limit, workflows' rows and completions, random faults. */
-  private readonly portal: SimulatedPortal
-  private readonly scripts: ScriptedFault[] = []
+  private readonly onLanded: ((landed: Landed) => void) | undefined
+  private readonly workflows: SimulatedWorkflows
+  private readonly faults: Faults
+  private readonly rate: RateBuckets
+  private readonly traffic: Traffic
+  private readonly repeats = new Map<string, { code: string, count: number }>()
   private readonly held = new Set<http.ServerResponse>()
-  private readonly perToken = new Map<string, { inFlight: number }>()
   private stalled = false
-  private requestCount = 0
-  private byCode: Record<string, number> = {}
-  private inFlight = 0
-  private maxInFlight = 0
-  private maxInFlightPerToken = 0
 
   private constructor (server: http.Server, url: string, opts: SimulatorOptions) {
     this.server = server
     this.url = url
     this.now = opts.now ?? Date.now
+    this.keys = {
+      api: new Set(opts.apiKeys ?? ['vibe_api_test_key']),
+      app: new Set(opts.appKeys ?? ['vibe_app_test_key']),
+      sessions: new Set(opts.sessionTokens ?? ['session_test_token']),
+      expired: new Set(opts.expiredSessionTokens ?? [])
+    }
     this.latency = opts.latency ?? 0
-    this.maxRecorded = opts.maxRecorded ?? Infinity
-    this.portal = new SimulatedPortal(opts)
+    this.traffic = new Traffic(opts.maxRecorded ?? Infinity)
+    this.requests = this.traffic.requests
+    this.onLanded = opts.onLanded
+    this.workflows = new SimulatedWorkflows(opts.keepRows ?? 50, opts.maxWorkflows ?? Infinity)
+    this.faults = new Faults(opts.faults, WORKFLOW_PATHS)
+    this.rate = new RateBuckets(opts.rateLimit ?? null, this.now)
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res))
   }
 
@@ -69,42 +172,42 @@ export class Simulator {
 
   /** Rows of a workflow erased so far because only the newest `keepRows` are kept. */
   erased (eventToken: string): number {
-    return this.portal.erased(eventToken)
+    return this.workflows.erased(eventToken)
   }
 
   /** The log rows of a workflow, oldest first: what Bitrix24 would show, its newest `keepRows` (a copy). */
   entries (eventToken: string): string[] {
-    return this.portal.entries(eventToken)
+    return this.workflows.entries(eventToken)
   }
 
   /** The log rows of every workflow, by event token (a copy). */
   allEntries (): Map<string, string[]> {
-    return this.portal.allEntries()
+    return this.workflows.allEntries()
   }
 
   /** Log calls that answered success but were thrown away, having come after the completion (as Bitrix24 does). */
   ignored (eventToken: string): string[] {
-    return this.portal.ignored(eventToken)
+    return this.workflows.ignored(eventToken)
   }
 
   /** The completion of a workflow's activity, once it came. */
   event (eventToken: string): SimulatorEvent | undefined {
-    return this.portal.event(eventToken)
+    return this.workflows.event(eventToken)
   }
 
   /** From now on every call with this token answers 403 BITRIX_ACCESS_DENIED (an invalid or expired token). */
   killToken (eventToken: string): void {
-    this.portal.kill(eventToken)
+    this.workflows.end(eventToken)
   }
 
   /** The workflow ended: on the wire the same as {@link killToken}. */
   finishWorkflow (eventToken: string): void {
-    this.portal.kill(eventToken)
+    this.workflows.end(eventToken)
   }
 
   /** Queues one-shot answers: each serves the next request it matches, in order. */
   script (...faults: ScriptedFault[]): void {
-    this.scripts.push(...faults)
+    this.faults.add(faults)
   }
 
   /** While on, no request is answered: a server that hangs. */
@@ -114,17 +217,18 @@ export class Simulator {
 
   /** Changes the per-key rate limit (null: none); buckets start full. */
   setRateLimit (limit: { rps: number, burst: number } | null): void {
-    this.portal.setRateLimit(limit)
+    this.rate.set(limit)
   }
 
   /** Counters since the start or the last {@link reset}. */
   stats (): SimulatorStats {
-    return { requests: this.requestCount, byCode: { ...this.byCode }, maxConcurrent: this.maxInFlight, rows: this.portal.rowsWritten, rowsErased: this.portal.rowsErased }
+    const { traffic, workflows } = this
+    return { requests: traffic.count, byCode: { ...traffic.byCode }, maxConcurrent: traffic.maxInFlight, rows: workflows.written, rowsErased: workflows.erasedTotal }
   }
 
   /** Most requests in flight at once for any one event token. */
   maxConcurrentPerToken (): number {
-    return this.maxInFlightPerToken
+    return this.traffic.maxInFlightPerToken
   }
 
   /**
@@ -132,15 +236,12 @@ export class Simulator {
    * latency, fault rates and rate limit stay.
    */
   reset (): void {
-    this.requests.length = 0
-    this.portal.reset()
-    this.scripts.length = 0
-    this.perToken.clear()
+    this.traffic.reset()
+    this.workflows.reset()
+    this.faults.reset()
+    this.rate.reset()
+    this.repeats.clear()
     this.stalled = false
-    this.requestCount = 0
-    this.byCode = {}
-    this.maxInFlight = this.inFlight
-    this.maxInFlightPerToken = 0
   }
 
   /** Stops listening and cuts every connection, stalled ones included; safe to call twice. */
@@ -155,11 +256,7 @@ export class Simulator {
   }
 
   private onRequest (req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.requestCount++
-    this.inFlight++
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
-    // 'close' fires once whether the answer was sent or the socket died.
-    res.once('close', () => { this.inFlight-- })
+    this.traffic.arrive(res)
     // The whole body is consumed even past the cap so that the connection
     // stays usable for keep-alive after a 413.
     const chunks: Buffer[] = []
@@ -177,22 +274,11 @@ export class Simulator {
   private handle (req: http.IncomingMessage, res: http.ServerResponse, body: unknown, tooLarge: boolean): void {
     const path = String(req.url).split('?')[0]
     const token = isPlainObject(body) && typeof body.eventToken === 'string' ? body.eventToken : undefined
-    const record: RecordedRequest = {
-      method: String(req.method),
-      path,
-      headers: { ...req.headers },
-      body,
-      status: 0,
-      at: this.now()
-    }
-    this.requests.push(record)
-    // Half the cap at a time: one splice per many requests, not one per request.
-    if (this.requests.length > this.maxRecorded) this.requests.splice(0, this.requests.length - Math.floor(this.maxRecorded / 2))
-    if (token !== undefined) this.trackToken(token, res)
+    const record: RecordedRequest = { method: String(req.method), path, headers: { ...req.headers }, body, status: 0, at: this.now() }
+    this.traffic.record(record, token, res)
 
     let outcome: Outcome
-    let wait = this.latency
-    const fault = this.stalled ? undefined : takeFault(this.scripts, path, token)
+    const fault = this.stalled ? undefined : this.faults.take(path, token)
     if (this.stalled || fault?.stall === true) {
       outcome = { kind: 'stall' }
     } else if (fault?.drop === 'before') {
@@ -200,66 +286,73 @@ export class Simulator {
     } else if (fault !== undefined && (fault.status !== undefined || fault.code !== undefined || fault.body !== undefined)) {
       outcome = scriptedAnswer(fault)
     } else {
-      outcome = this.portal.process(req, path, body, tooLarge)
+      outcome = this.process(req, path, body, tooLarge)
       // The request has been fully handled (entry landed or not); only the
       // answer is lost, which is what makes a retry write a duplicate.
       if (fault?.drop === 'after') outcome = { kind: 'drop', code: 'DROPPED_AFTER' }
       else if (fault?.drop === 'body' && outcome.kind === 'answer') outcome = { kind: 'cut', status: outcome.status, code: outcome.code, payload: outcome.payload }
     }
-    wait += fault?.delay ?? 0
-    this.deliver(res, record, outcome, wait)
+    this.traffic.answered(record, outcome.kind === 'answer' || outcome.kind === 'cut' ? outcome.status : 0, codeOf(outcome))
+    sendOutcome(res, outcome, this.latency + (fault?.delay ?? 0), this.held)
   }
 
-  private trackToken (token: string, res: http.ServerResponse): void {
-    let slot = this.perToken.get(token)
-    if (slot === undefined) {
-      slot = { inFlight: 0 }
-      this.perToken.set(token, slot)
+  // The documented order of checks: routing, size, auth, rate limit, request
+  // shape, Bitrix24's own checks, then the network faults and the write.
+  private process (req: http.IncomingMessage, path: string, body: unknown, tooLarge: boolean): Outcome {
+    const key = headerText(req, 'x-api-key')
+    if (!WORKFLOW_PATHS.has(path)) return this.fail(key, [404, 'NOT_FOUND', `No route for ${path}`])
+    if (req.method !== 'POST') return this.fail(key, [405, 'METHOD_NOT_ALLOWED', `${path} accepts POST only`, undefined, { allow: 'POST' }])
+    if (tooLarge) return this.fail(key, [413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${MAX_BODY} bytes`])
+    const refused = authRefusal(req, key, this.keys)
+    if (refused !== undefined) return this.fail(key, refused)
+    const retryAfter = this.rate.consume(key)
+    if (retryAfter > 0) {
+      return this.fail(key, [429, 'RATE_LIMITED', 'Request rate limit exceeded', 'Retry in 1-2 seconds', { 'retry-after': String(retryAfter) }], retryAfter)
     }
-    const counted = slot
-    counted.inFlight++
-    this.maxInFlightPerToken = Math.max(this.maxInFlightPerToken, counted.inFlight)
-    res.once('close', () => { counted.inFlight-- })
+    const isLog = path === ACTIVITY_LOG_PATH
+    const call = readCall(req, body, isLog)
+    if (Array.isArray(call)) return this.fail(key, call)
+    const { eventToken } = call
+    const completed = this.workflows.isCompleted(eventToken)
+    if (this.workflows.isGone(eventToken) || (completed && !isLog)) {
+      return this.fail(key, [403, 'BITRIX_ACCESS_DENIED', 'Bitrix24 rejected the request: the token is invalid, expired or already used'])
+    }
+    const random = this.faults.draw()
+    if (random === 'bad-gateway') return this.fail(key, [502, 'BITRIX_UNAVAILABLE', 'Bitrix24 is unavailable'])
+    if (random === 'drop-before') return { kind: 'drop', code: 'DROPPED_BEFORE' }
+    this.land(call, isLog, completed)
+    this.repeats.delete(key)
+    return random === 'drop-after' ? { kind: 'drop', code: 'DROPPED_AFTER' } : SUCCESS
   }
 
-  private deliver (res: http.ServerResponse, record: RecordedRequest, outcome: Outcome, wait: number): void {
-    const code = outcome.kind === 'answer' || outcome.kind === 'drop' ? outcome.code : outcome.kind === 'cut' ? outcome.code ?? 'CUT_BODY' : 'STALLED'
-    record.status = outcome.kind === 'answer' || outcome.kind === 'cut' ? outcome.status : 0
-    record.code = code
-    const label = code ?? 'OK'
-    this.byCode[label] = (this.byCode[label] ?? 0) + 1
-
-    if (outcome.kind === 'stall') {
-      this.held.add(res)
-      res.once('close', () => this.held.delete(res))
-      return
-    }
-    const send = (): void => {
-      if (outcome.kind === 'drop') {
-        res.destroy()
-        return
-      }
-      if (outcome.kind === 'cut') {
-        // The status and a content-length promising more than comes, half the body, then a reset.
-        res.writeHead(outcome.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(outcome.payload) + 100) })
-        res.write(outcome.payload.slice(0, Math.floor(outcome.payload.length / 2)), () => { res.socket?.resetAndDestroy() })
-        return
-      }
-      res.writeHead(outcome.status, {
-        'content-type': 'application/json',
-        'content-length': String(Buffer.byteLength(outcome.payload)),
-        ...outcome.headers
-      })
-      res.end(outcome.payload)
-    }
-    if (wait > 0) {
-      const timer = setTimeout(send, wait)
-      // A client that gives up (or close()) must not leave a timer writing
-      // into a dead socket.
-      res.once('close', () => clearTimeout(timer))
+  /** Writes what a call that passed every check leaves in the workflow. */
+  private land ({ eventToken, message, logMessage, returnValues }: Call, isLog: boolean, completed: boolean): void {
+    if (completed) {
+      // The workflow is past the activity but still running: Bitrix24
+      // accepts the call and throws the entry away.
+      this.workflows.ignore(eventToken, message)
+      this.onLanded?.({ kind: 'ignored', eventToken, message })
+    } else if (isLog) {
+      this.workflows.write(eventToken, message)
+      this.onLanded?.({ kind: 'entry', eventToken, message })
     } else {
-      send()
+      const event: SimulatorEvent = { eventToken, returnValues: (returnValues ?? {}) as Record<string, unknown> }
+      if (typeof logMessage === 'string') event.logMessage = message
+      this.workflows.complete(event, message)
+      this.onLanded?.({ kind: 'completion', eventToken, message, returnValues: event.returnValues })
     }
+  }
+
+  // Counts consecutive identical errors per key: a client that keeps
+  // sending the same bad call gets the documented warning from the third on.
+  private fail (key: string, [status, code, message, hint, headers]: Refusal, retryAfter?: number): Outcome {
+    const last = this.repeats.get(key)
+    // Keys come from outside, wrong ones too: a client that sends a new one each time must not grow this without end.
+    if (last === undefined && this.repeats.size >= MAX_REPEAT_KEYS) this.repeats.clear()
+    const count = last?.code === code ? last.count + 1 : 1
+    this.repeats.set(key, { code, count })
+    const warning = count >= 3 ? REPEAT_WARNING : undefined
+    return answer(status, code, { success: false, error: { code, message, hint, warning, retryAfter } }, headers)
   }
 }
 

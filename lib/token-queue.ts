@@ -1,3 +1,4 @@
+import { type Batch, ChunkPool } from './chunk-pool'
 import type { RowState } from './row-budget'
 
 /**
@@ -30,22 +31,6 @@ export interface Entry {
  * - retryWait: an attempted entry waits for its retry.
  */
 export type Phase = 'collecting' | 'ready' | 'sending' | 'retryWait'
-
-/**
- * Lines joined as one entry would take them. A queue keeps its pending lines,
- * oldest first, as full batches already joined, then the lines still gathering
- * into the next batch. Joining early is storage only, not sealing: the entry is
- * still formed when its request can go, and a batch is exactly what `take`
- * would form from those lines. It keeps a long queue (a stalled server, a
- * flood) as a few flat strings instead of thousands that V8 must promote and collect.
- */
-interface Batch {
-  text: string
-  /** UTF-8 bytes of `text`. */
-  bytes: number
-  lines: number
-  since: number
-}
 
 /**
  * The count of bytes queued data holds in all, against maxBufferedBytes (MemoryBudget): each queue
@@ -85,11 +70,19 @@ class Waiters {
  * Everything queued for one event token: its lines, oldest first, as given;
  * they become an entry only when `take` is called for a request that goes now,
  * so a token that must wait grows a fuller entry, never more entries.
+ *
+ * Pending lines are kept as full batches already joined (each what one entry
+ * would take), then the lines still gathering into the next batch. Joining
+ * early is storage only, not sealing: the entry is still formed when its
+ * request can go, and a batch is exactly what `take` would form from those
+ * lines. It keeps a long queue (a stalled server, a flood) as a few reused
+ * buffers or flat strings (ChunkPool.seal) instead of thousands of strings
+ * that V8 must promote and collect.
  */
 export class TokenQueue {
   readonly token: string
   private state: Phase = 'collecting'
-  /** Pending lines, oldest first: joined batches, then the lines gathering into the next (see Batch). */
+  /** Pending lines, oldest first: joined batches (see ChunkPool.seal), then the lines gathering into the next. */
   private batches: Batch[] = []
   private batchHead = 0
   private gathering: string[] = []
@@ -113,10 +106,13 @@ export class TokenQueue {
   private waiters: Waiters | undefined = undefined
   private readonly memory: HeldBytes
 
-  /** `maxBytes`: the most one entry may hold (maxEntryBytes); `memory`: the count it holds its bytes in. */
-  constructor (token: string, maxBytes: number, memory: HeldBytes = { bytes: 0 }) {
+  private readonly pool: ChunkPool
+
+  /** `maxBytes`: the most one entry may hold (maxEntryBytes); `pool`: buffers of maxBytes for its batches (default: none kept); `memory`: the count it holds its bytes in. */
+  constructor (token: string, maxBytes: number, pool = new ChunkPool(maxBytes, 0), memory: HeldBytes = { bytes: 0 }) {
     this.token = token
     this.maxBytes = maxBytes
+    this.pool = pool
     this.memory = memory
   }
 
@@ -194,15 +190,10 @@ export class TokenQueue {
     this.memory.bytes += bytes + 1
   }
 
-  /** The lines gathered so far become one batch (joined: one flat string). */
+  /** The lines gathered so far become one batch (in a buffer or one flat string, see ChunkPool.seal). */
   private seal (): void {
     const lines = this.gathering
-    this.batches.push({
-      text: lines.length === 1 ? lines[0] as string : lines.join('\n'),
-      bytes: this.gatheringBytes + lines.length - 1,
-      lines: lines.length,
-      since: this.gatheringSince
-    })
+    this.batches.push(this.pool.seal(lines, this.gatheringBytes + lines.length - 1, this.gatheringSince))
     this.gathering = []
     this.gatheringBytes = 0
   }
@@ -222,16 +213,16 @@ export class TokenQueue {
    */
   take (cap = this.maxBytes): { text: string, bytes: number, lines: number, since: number, returnValues: Record<string, unknown> | undefined } | undefined {
     if (this.lineCount === 0) return this.takeCompletion()
-    const first = this.dropOldest() as Batch
+    const first = this.shift() as Batch
     let next = this.headBytes
-    if (next === 0 || first.bytes + 1 + next > cap) return { text: first.text, bytes: first.bytes, lines: first.lines, since: first.since, returnValues: undefined }
+    if (next === 0 || first.bytes + 1 + next > cap) return { text: this.pool.text(first), bytes: first.bytes, lines: first.lines, since: first.since, returnValues: undefined }
     // Rows run short: several batches make one larger entry.
-    const texts = [first.text]
+    const texts = [this.pool.text(first)]
     let bytes = first.bytes
     let lines = first.lines
     while (next !== 0 && bytes + 1 + next <= cap) {
-      const batch = this.dropOldest() as Batch
-      texts.push(batch.text)
+      const batch = this.shift() as Batch
+      texts.push(this.pool.text(batch))
       bytes += 1 + batch.bytes
       lines += batch.lines
       next = this.headBytes
@@ -276,15 +267,22 @@ export class TokenQueue {
     let lines = 0
     let bytes = 0
     while (this.joinedBytes > keep) {
-      const batch = this.dropOldest() as Batch
+      const batch = this.dropOldest() as { bytes: number, lines: number }
       lines += batch.lines
       bytes += batch.bytes + 1
     }
     return { lines, bytes }
   }
 
-  /** Removes the oldest batch of lines (what one entry would take) and returns it; undefined when no line is pending. */
-  dropOldest (): Batch | undefined {
+  /** Drops the oldest batch of lines (what one entry would take) and says what went; undefined when no line is pending. */
+  dropOldest (): { bytes: number, lines: number, since: number } | undefined {
+    const batch = this.shift()
+    if (batch !== undefined) this.pool.drop(batch)
+    return batch
+  }
+
+  /** Removes the oldest batch of lines and returns it; undefined when no line is pending. */
+  private shift (): Batch | undefined {
     if (this.batchHead === this.batches.length) {
       if (this.gathering.length === 0) return undefined
       this.seal()
@@ -311,6 +309,7 @@ export class TokenQueue {
     const lines = this.lineCount
     const bytes = this.pendingBytes
     const completionBytes = this.completion?.bytes ?? -1
+    for (let i = this.batchHead; i < this.batches.length; i++) this.pool.drop(this.batches[i] as Batch)
     this.batches = []
     this.batchHead = 0
     this.gathering = []

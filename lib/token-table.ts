@@ -1,3 +1,4 @@
+import { ChunkPool } from './chunk-pool'
 import type { Clock } from './clock'
 import type { Drops } from './drops'
 import { MemoryBudget } from './memory-budget'
@@ -18,6 +19,8 @@ export class TokenTable {
   private readonly tokens = new Map<string, TokenQueue>()
   /** What queued data holds, against maxBufferedBytes. */
   readonly memory: MemoryBudget
+  /** The buffers the queues keep full batches of lines in, reused: as many as the memory cap can fill. */
+  private readonly chunks: ChunkPool
   readonly drops: Drops
   private readonly stats: Stats
   private readonly scheduler: Scheduler
@@ -32,6 +35,7 @@ export class TokenTable {
     this.forgotten = forgotten
     // A flood into a stalled server evicts an entry's worth at a time (at most 1/64 of the cap).
     this.memory = new MemoryBudget(maxBufferedBytes, Math.min(maxEntryBytes, Math.floor(maxBufferedBytes / 64)))
+    this.chunks = new ChunkPool(maxEntryBytes, Math.ceil(maxBufferedBytes / maxEntryBytes))
     this.maxEntryBytes = maxEntryBytes
     this.stats = stats
     this.drops = drops
@@ -56,7 +60,7 @@ export class TokenTable {
 
   /** A new queue for a token not queued yet. */
   open (token: string): TokenQueue {
-    const queue = new TokenQueue(token, this.maxEntryBytes, this.memory)
+    const queue = new TokenQueue(token, this.maxEntryBytes, this.chunks, this.memory)
     if (this.rows.on) queue.rows = this.rows.of(token, this.clock.now())
     this.tokens.set(token, queue)
     // Tokens come from outside and may be long: they count against the memory cap too.
@@ -64,10 +68,9 @@ export class TokenTable {
     return queue
   }
 
-  /** Queues a line (already within maxEntryBytes); evicts the oldest lines when over the cap. */
-  push (queue: TokenQueue, text: string, bytes: number): void {
+  /** Queues a line (already within maxEntryBytes) at clock ms `now`. */
+  push (queue: TokenQueue, text: string, bytes: number, now: number): void {
     const first = queue.pendingLines === 0
-    const now = this.clock.now()
     queue.push(text, bytes, now)
     this.spool?.line(queue, text, bytes, now)
     if (first) this.memory.pending(queue)

@@ -1,5 +1,4 @@
-import build from 'pino-abstract-transport'
-import type { Transform } from 'node:stream'
+import type { Writable } from 'node:stream'
 import { Client } from './client'
 import { type Clock, systemClock } from './clock'
 import { Delivery, type Sender } from './delivery'
@@ -7,7 +6,7 @@ import { Discard, disabledLine } from './disabled'
 import { Bitrix24TransportError, ERR_INVALID_OPTION, ERR_MISSING_PACKAGE } from './errors'
 import { installed } from './peer'
 import { createEmit } from './events'
-import { Formatter, levelNumber, type PinoConfig } from './format'
+import { clockFormat, Formatter, levelNumber, type PinoConfig } from './format'
 import { OPTIONS } from './option-table'
 import { type Config, describe, type Options, parseOptions } from './options'
 import { unknownOptionsError, withoutUnknown } from './unknown-options'
@@ -19,6 +18,7 @@ import { isThreadStreamData, pinoSendsConfig } from './runtime'
 import { type ConfigPort, HeldLines, onPinoConfig } from './pino-config'
 import { parentPort } from 'node:worker_threads'
 import { Drops } from './drops'
+import { LineSplitter } from './line-splitter'
 import { replay } from './replay'
 import { createBudget } from './shared-budget'
 import { startSpool } from './spool'
@@ -26,7 +26,7 @@ import { createStats, type Stats } from './stats'
 import { PREFIX } from './prefix'
 
 /** The stream the factory returns: what pino writes to, plus delivery's controls. */
-export type TransportStream = Transform & {
+export type TransportStream = Writable & {
   /** Calls back once every line written before it is delivered or given up on. */
   flush: (cb?: (err?: Error) => void) => void
   /** Live counters. */
@@ -65,10 +65,6 @@ export interface Internals {
 // It is sent before the first line and only a turn of the event loop behind it:
 // only a stream written to without a logger waits this long.
 const CONFIG_WAIT = 1000
-
-// Returned by parseLine for every line: delivery has already taken it, and a
-// shared object costs no allocation on its way through the stream.
-const TAKEN = Object.freeze({})
 
 /**
  * The transport factory: `pino.transport({ target: 'pino-bitrix24-workflow' })`
@@ -110,6 +106,8 @@ export async function createTransport (options?: Options, internals: Internals =
     config = undefined
   }
   const clock = internals.clock ?? systemClock
+  // Made now, before pino is told the transport is ready, rather than when the first lines wait for it.
+  if (config !== undefined) clockFormat(config.timeZone)
   const stats = createStats()
   const stderr = internals.stderr ?? writeStderr
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
@@ -134,7 +132,6 @@ export async function createTransport (options?: Options, internals: Internals =
   // before the stream can be flushed or closed; delivery stays undefined when disabled.
   let delivery: Delivery | undefined
   let sink!: { line: (line: string) => void }
-  let emit!: ReturnType<typeof createEmit>
 
   const disable = (err: Bitrix24TransportError): void => {
     write(disabledLine(err))
@@ -185,58 +182,56 @@ export async function createTransport (options?: Options, internals: Internals =
     if (held !== undefined) start({})
   }
 
-  const stream = await build((source) => {
-    emit = createEmit(source)
-    // What parseLine returns is of no further use: let it flow away.
-    source.resume()
-    if (config === undefined || sender === undefined) {
-      disable(invalid as Bitrix24TransportError)
-      return
-    }
-    const port = internals.port ?? parentPort
-    if (!pinoWillSendConfig || port === null) {
-      start({})
-      return
-    }
-    const waiting = new HeldLines(config.maxBufferedBytes, startWithDefaults)
-    held = waiting
-    sink = {
-      line: (line) => {
-        // The configuration comes a turn of the event loop behind the first lines at most;
-        // a stream written to without a logger never gets one.
-        if (waiting.lines.length === 0) fallback = clock.setTimeout(startWithDefaults, CONFIG_WAIT)
-        waiting.line(line)
-      }
-    }
-    stopListening = onPinoConfig(port, start)
-  }, {
-    parseLine: (line: string) => {
-      sink.line(line)
-      return TAKEN
-    },
-    metadata: false,
-    close: async () => {
-      startWithDefaults()
-      // What delivery could not settle by closeTimeout stays in the spool for the next start.
-      if (delivery !== undefined) {
-        await delivery.close()
-        return await spool.close()
-      }
-      await spool.close()
-      emit('bitrix24:stats', { ...stats, dropped: { ...stats.dropped } })
-      // A client was made for a level the logger turned out not to have.
-      await sender?.destroy()
-    }
-  }) as unknown as TransportStream
-
-  stream.stats = stats
-  stream.quiet = quiet
-  stream.line = (line) => { sink.line(line) }
-  stream.lineTooLong = () => {
+  // pino writes lines to this stream (in the worker, as strings); each is handed
+  // to the sink as it is cut. No line length cap: pino's own lines are taken whole, as before.
+  const lineTooLong = (): void => {
     stats.received++
     stats.dropped.lineTooLong++
     emit('bitrix24:drop', { reason: 'lineTooLong', lines: 1, token: '', code: undefined })
   }
+  const stream = new LineSplitter(Infinity, (line) => { sink.line(line) }, lineTooLong) as unknown as TransportStream
+  const emit = createEmit(stream)
+  // Ended (or destroyed): what delivery holds is delivered or given up on by closeTimeout, then 'close'.
+  stream._destroy = (_err, cb) => {
+    close().then(() => cb(null), cb)
+  }
+  const close = async (): Promise<void> => {
+    startWithDefaults()
+    // What delivery could not settle by closeTimeout stays in the spool for the next start.
+    if (delivery !== undefined) {
+      await delivery.close()
+      return await spool.close()
+    }
+    await spool.close()
+    emit('bitrix24:stats', { ...stats, dropped: { ...stats.dropped } })
+    // A client was made for a level the logger turned out not to have.
+    await sender?.destroy()
+  }
+  if (config === undefined || sender === undefined) {
+    disable(invalid as Bitrix24TransportError)
+  } else {
+    const port = internals.port ?? parentPort
+    if (!pinoWillSendConfig || port === null) {
+      start({})
+    } else {
+      const waiting = new HeldLines(config.maxBufferedBytes, startWithDefaults)
+      held = waiting
+      sink = {
+        line: (line) => {
+          // The configuration comes a turn of the event loop behind the first lines at most;
+          // a stream written to without a logger never gets one.
+          if (waiting.lines.length === 0) fallback = clock.setTimeout(startWithDefaults, CONFIG_WAIT)
+          waiting.line(line)
+        }
+      }
+      stopListening = onPinoConfig(port, start)
+    }
+  }
+
+  stream.stats = stats
+  stream.quiet = quiet
+  stream.line = (line) => { sink.line(line) }
+  stream.lineTooLong = lineTooLong
   stream.flush = (cb) => {
     const done = typeof cb === 'function' ? cb : () => {}
     startWithDefaults()

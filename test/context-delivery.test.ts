@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import pino from 'pino'
 import { eventTokenMergeStrategy, eventTokenMixin } from '../lib/context'
+import { eventTokenLogMethod } from '../lib/log-method'
 import { runActivity } from '../lib/run-activity'
 import { createTransport } from '../lib/transport'
 import { startSimulator, type Simulator } from '../lib/simulator'
@@ -98,19 +99,24 @@ function check (t: Test, sim: Simulator) {
   t.equal(sim.requests.length, ACTIVITIES, 'one event per activity, carrying its lines')
 }
 
-t.test('in-process: pino(await build()) with the mixin, 50 concurrent activities', async (t) => {
-  const sim = await startSimulator()
-  t.teardown(() => sim.close())
-  const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, flushInterval: 60000 })
-  const logger = pino({ mixin: eventTokenMixin, mixinMergeStrategy: eventTokenMergeStrategy }, stream)
-  const outside = await workload(logger)
-  await new Promise<void>((resolve) => logger.flush(() => resolve()))
-  check(t, sim)
-  t.match(stream.stats, { received: outside + ACTIVITIES * (LINES + 1), skipped: outside, delivered: ACTIVITIES * (LINES + 1), completions: ACTIVITIES })
-  t.equal(Object.values(stream.stats.dropped).reduce((sum, n) => sum + n, 0), 0, 'nothing dropped')
-  stream.end()
-  await new Promise((resolve) => stream.once('close', resolve))
-})
+for (const [setup, options] of [
+  ['the mixin', { mixin: eventTokenMixin, mixinMergeStrategy: eventTokenMergeStrategy }],
+  ['the log-method hook', { hooks: { logMethod: eventTokenLogMethod } }]
+] as const) {
+  t.test(`in-process: pino(await build()) with ${setup}, 50 concurrent activities`, async (t) => {
+    const sim = await startSimulator()
+    t.teardown(() => sim.close())
+    const stream = await createTransport({ apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, flushInterval: 60000 })
+    const logger = pino(options, stream)
+    const outside = await workload(logger)
+    await new Promise<void>((resolve) => logger.flush(() => resolve()))
+    check(t, sim)
+    t.match(stream.stats, { received: outside + ACTIVITIES * (LINES + 1), skipped: outside, delivered: ACTIVITIES * (LINES + 1), completions: ACTIVITIES })
+    t.equal(Object.values(stream.stats.dropped).reduce((sum, n) => sum + n, 0), 0, 'nothing dropped')
+    stream.end()
+    await new Promise((resolve) => stream.once('close', resolve))
+  })
+}
 
 t.test('in a worker: pino.transport by package name, the mixin alone (pino\'s default merge strategy)', async (t) => {
   const sim = await startSimulator()

@@ -282,6 +282,14 @@ t.test('fields are appended with one space after any template', async (t) => {
   t.equal(formatter({ messageFormat: 'LOG:' }).format({ a: 1 }), 'LOG: a=1', 'after a literal')
   t.equal(formatter({ messageFormat: '{msg} ' }).format({ msg: 'm', a: 1 }), 'm a=1', 'after a trailing space')
   t.equal(formatter({ messageFormat: '{msg}' }).format({ a: 1 }), 'a=1', 'after nothing')
+  t.equal(formatter({ messageFormat: '{msg}' }).format({ '': 'x', a: 1 }), '=x a=1', 'an empty key (JSON allows one) starts with its =')
+})
+
+t.test('the line is trimmed where its fields start or end with white space', async (t) => {
+  t.equal(formatter({ messageFormat: '{msg}' }).format({ ' k': 1 }), 'k=1', 'a key starting with a space, alone')
+  t.equal(formatter().format(line({ msg: 'm', err: { type: 'E', message: 'boom\n' } })), '12:03:04 INFO m err=E: boom', 'an error message ending in a newline')
+  t.equal(formatter({ messageFormat: '{msg}' }).format({ msg: ' m ', a: 1 }), 'm a=1', 'a message with spaces around it: the one after it separates the fields')
+  t.equal(formatter({ messageFormat: '{msg}' }).format({ msg: 'm\u0001' }), 'm\u0001', 'a control character is no white space: nothing to trim')
 })
 
 t.test('levelNumber', async (t) => {

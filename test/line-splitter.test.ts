@@ -51,3 +51,13 @@ t.test('nothing at all: no line', async (t) => {
   await end()
   t.same(lines, [])
 })
+
+t.test('strings are split as they come; a string in another encoding is decoded as bytes', async (t) => {
+  const { s, lines, end } = splitter(100)
+  s.write('plain ')
+  s.write('74657874', 'hex')
+  s.write(Buffer.from(' & more\n'))
+  s.write('dXRmLTgK', 'base64')
+  await end()
+  t.same(lines, ['plain text & more', 'utf-8'])
+})

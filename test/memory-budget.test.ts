@@ -31,8 +31,8 @@ t.test('tokens with pending lines, oldest run first; a token taken from moves be
 t.test('evict drops the oldest pending lines, an entry\'s worth at a time, until under the cap, and says whose', async (t) => {
   const m = new MemoryBudget(10)
   // The queues count their own bytes in the budget: each line with its newline.
-  const a = new TokenQueue('a', 2, m)
-  const b = new TokenQueue('b', 2, m)
+  const a = new TokenQueue('a', 2, undefined, m)
+  const b = new TokenQueue('b', 2, undefined, m)
   for (const [q, text] of [[a, 'a1'], [a, 'a2'], [b, 'b1'], [a, 'a3']] as const) {
     q.push(text, 2, 0)
     m.pending(q)
@@ -53,7 +53,7 @@ t.test('evict drops the oldest pending lines, an entry\'s worth at a time, until
 
 t.test('with slack, eviction frees a batch: a flood evicts (and reports) once per batch, not per line', async (t) => {
   const m = new MemoryBudget(100, 30)
-  const a = new TokenQueue('a', 9, m)
+  const a = new TokenQueue('a', 9, undefined, m)
   m.pending(a)
   const calls: number[] = []
   for (let i = 0; i < 100; i++) {

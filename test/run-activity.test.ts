@@ -2,6 +2,7 @@ import t from 'tap'
 import pino from 'pino'
 import { currentEventToken, eventTokenMergeStrategy, eventTokenMixin } from '../lib/context'
 import { runActivity } from '../lib/run-activity'
+import { eventTokenLogMethod } from '../lib/log-method'
 
 function capture (options: pino.LoggerOptions = {}) {
   const raw: string[] = []
@@ -24,6 +25,22 @@ t.test('success: the handler runs in context, its value completes the activity i
     { level: 30, eventToken: 'wf.ok', msg: 'working' },
     { level: 30, eventToken: 'wf.ok', rows: 2, msg: 'still working' },
     { level: 30, eventToken: 'wf.ok', workflowEvent: { returnValues: { status: 'ok', rows: 2 } }, msg: 'Activity completed' }
+  ])
+})
+
+t.test('with the log-method hook instead of the mixin: the same lines', async (t) => {
+  const { logger, lines } = capture({ mixin: undefined, mixinMergeStrategy: undefined, hooks: { logMethod: eventTokenLogMethod } })
+  const outcome = await runActivity(logger, 'wf.hook', async () => {
+    logger.info('working')
+    await tick()
+    logger.child({ step: 2 }).info({ rows: 2 }, 'still working')
+    return { status: 'ok' }
+  })
+  t.same(outcome, { ok: true, returnValues: { status: 'ok' } })
+  t.same(lines(), [
+    { level: 30, eventToken: 'wf.hook', msg: 'working' },
+    { level: 30, step: 2, eventToken: 'wf.hook', rows: 2, msg: 'still working' },
+    { level: 30, eventToken: 'wf.hook', workflowEvent: { returnValues: { status: 'ok' } }, msg: 'Activity completed' }
   ])
 })
 

@@ -347,6 +347,29 @@ t.test('warning when the same error repeats on one key', async tt => {
   tt.equal((await call(sim, empty)).json.error.warning, REPEAT_WARNING)
 })
 
+t.test('the keys it counts repeats for are bounded: a client that sends a new wrong key each time', async tt => {
+  const sim = await started(tt)
+  const bad = { headers: { 'x-api-key': 'vibe_api_bad' } }
+  await call(sim, bad)
+  await call(sim, bad)
+  for (let i = 0; i < 1000; i++) await call(sim, { headers: { 'x-api-key': `vibe_api_wrong_${i}` } })
+  tt.equal((await call(sim, bad)).json.error.warning, undefined, 'past 1,000 keys it starts over: no third repeat remembered')
+  tt.equal((await call(sim, bad)).json.error.warning, undefined)
+  tt.equal((await call(sim, bad)).json.error.warning, REPEAT_WARNING, 'and counts again')
+})
+
+t.test('maxWorkflows forgets the oldest workflow past the cap', async tt => {
+  const sim = await started(tt, { maxWorkflows: 2 })
+  await call(sim, log('wf.1', 'one'))
+  await call(sim, { path: EVENT, body: { eventToken: 'wf.1' } })
+  await call(sim, log('wf.2', 'two'))
+  tt.same(sim.entries('wf.1'), ['one'])
+  tt.ok(sim.event('wf.1'))
+  await call(sim, log('wf.3', 'three'))
+  tt.same([sim.entries('wf.1'), sim.event('wf.1'), sim.entries('wf.2'), sim.entries('wf.3')], [[], undefined, ['two'], ['three']])
+  tt.equal(sim.stats().rows, 3, 'the counters are not what it forgets')
+})
+
 t.test('scripted answers', async tt => {
   const sim = await started(tt)
   sim.script(

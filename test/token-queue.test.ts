@@ -1,5 +1,6 @@
 import t from 'tap'
 import { TokenQueue } from '../lib/token-queue'
+import { ChunkPool } from '../lib/chunk-pool'
 
 t.test('take forms an entry from the oldest lines up to the byte limit, then the completion alone', async (t) => {
   const q = new TokenQueue('wf.q', 9)
@@ -47,7 +48,7 @@ t.test('dropOldest drops an entry\'s worth; dropAll says what went', async (t) =
   q.push('aa', 2, 0)
   q.push('bbb', 3, 0)
   q.push('c', 1, 0)
-  t.match(q.dropOldest(), { text: 'aa\nbbb', bytes: 6, lines: 2 })
+  t.match(q.dropOldest(), { bytes: 6, lines: 2, since: 0 }, 'what went')
   t.equal(q.pendingBytes, 1)
   q.complete('end', 3, {}, 0)
   t.same(q.dropAll(), { lines: 1, bytes: 1, completionBytes: 3 })
@@ -106,4 +107,38 @@ t.test('take(cap) joins whole batches up to cap; omit leaves out the oldest down
   t.equal(q.completionBytes, 4)
   t.match(q.takeCompletion(), { text: 'done', lines: 1 })
   t.equal(q.takeCompletion(), undefined)
+})
+
+t.test('with a pool, batches that fill half an entry or more wait in its buffers, as UTF-8, and give them back', async (t) => {
+  const pool = new ChunkPool(20, 4)
+  const q = new TokenQueue('wf.q', 20, pool)
+  // Two lines of 9 and 7 bytes (é and ü are two bytes each): 17 bytes joined, a pooled batch.
+  q.push('ligne é1', 9, 1)
+  q.push('zwei ü', 7, 2)
+  q.push('drei', 4, 3)
+  t.equal(q.headBytes, 17)
+  t.same(q.take(), { text: 'ligne é1\nzwei ü', bytes: 17, lines: 2, since: 1, returnValues: undefined })
+  t.equal(pool.get().toString('utf8', 0, 17), 'ligne é1\nzwei ü', 'its buffer came back, to be written again')
+  t.same(q.take(), { text: 'drei', bytes: 4, lines: 1, since: 3, returnValues: undefined }, 'a lone line stays its own string')
+  // Under half of an entry: joined as text, no buffer.
+  q.push('a', 1, 4)
+  q.push('b', 1, 5)
+  q.push('x'.repeat(19), 19, 6)
+  t.same(q.take(), { text: 'a\nb', bytes: 3, lines: 2, since: 4, returnValues: undefined })
+  t.equal(q.take()?.text, 'x'.repeat(19))
+})
+
+t.test('with a pool, several batches make one larger entry, and dropped batches give their buffers back', async (t) => {
+  const pool = new ChunkPool(10, 8)
+  const q = new TokenQueue('wf.q', 10, pool)
+  for (const line of ['aaaa', 'bbbb', 'cccc', 'dddd', 'eeee', 'ffff', 'gggg', 'hhhh']) q.push(line, 4, 0)
+  t.same(q.take(21), { text: 'aaaa\nbbbb\ncccc\ndddd', bytes: 19, lines: 4, since: 0, returnValues: undefined })
+  t.match(q.dropOldest(), { bytes: 9, lines: 2 })
+  t.equal(pool.get().toString('utf8', 0, 9), 'eeee\nffff', 'the dropped batch\'s buffer')
+  q.push('iiii', 4, 0)
+  q.push('jjjj', 4, 0)
+  t.same(q.dropAll(), { lines: 4, bytes: 16, completionBytes: -1 })
+  // The lines still gathering were never written into a buffer.
+  const back = [pool.get(), pool.get()].map((b) => b.toString('utf8', 0, 9))
+  t.ok(back.includes('gggg\nhhhh'), 'the pending batch\'s buffer came back')
 })
