@@ -177,11 +177,14 @@ function quoted (flag: Flag, raw: string, secrets: readonly string[] = []): stri
   return describe(flag.option ?? flag.name, raw)
 }
 
+// The flags of the secret options (the API key, the session token), as the table declares them.
+const SECRET_FLAGS = OPTION_NAMES.filter((name) => OPTIONS[name].kind === 'secret').map((name) => `--${kebab(name)}`)
+
 /** The values of the secret flags anywhere in argv: never to be echoed through another flag. */
 function secretsIn (argv: readonly string[]): string[] {
   const found: string[] = []
   argv.forEach((arg, i) => {
-    for (const flag of ['--api-key', '--session-token']) {
+    for (const flag of SECRET_FLAGS) {
       if (arg.startsWith(flag + '=')) found.push(arg.slice(flag.length + 1))
       else if (arg === flag && argv[i + 1] !== undefined) found.push(argv[i + 1] as string)
     }

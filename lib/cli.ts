@@ -9,7 +9,7 @@ import { type Command, explain, parseArgs, simulateUsage } from './cli-args'
 import { usage } from './help'
 import { simulate } from './simulate'
 import type { Simulator } from './simulator'
-import { configuredSecrets, parseOptions } from './options'
+import { configuredSecrets } from './options'
 import { createTransport, type Internals, type TransportStream } from './transport'
 import { LineSplitter } from './line-splitter'
 import { PREFIX } from './prefix'
@@ -93,8 +93,8 @@ export async function run (io: RunIO): Promise<number> {
     stderr.write(explain(err as Error))
     return 1
   }
-  // Valid, or the transport would have thrown: read as the transport did.
-  quiet = parseOptions(options, env).quiet
+  // Valid, or the transport would have thrown: as the transport resolved it.
+  quiet = transport.quiet
 
   if ((stdin as { isTTY?: boolean }).isTTY === true) {
     notice('reading log lines from the terminal; pipe an app into it: node app.js | pino-bitrix24-workflow')

@@ -58,10 +58,9 @@ export class MemoryBudget {
       if (queue === undefined) return
       let lines = 0
       while (this.bytes > this.low) {
+        // The queue takes the batch's bytes off this count itself.
         const batch = queue.dropOldest()
         if (batch === undefined) break
-        // Each pending line was counted with its newline; a batch holds all but the last.
-        this.bytes -= batch.bytes + 1
         lines += batch.lines
       }
       // Lines left means it is still the oldest: it keeps its place.

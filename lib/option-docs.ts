@@ -86,7 +86,7 @@ export function renderReadme (readme: string, rules: Readonly<Record<string, Rea
   return replaceBetween(replaceBetween(readme, 'options', optionsTable()), 'stop-codes', stopCodesTable(rules))
 }
 
-/** lib/options.ts with the TSDoc of every Options member brought up to date. */
+/** lib/option-types.ts with the TSDoc of every Options member brought up to date. */
 export function renderOptionsSource (source: string): string {
   return source.replace(/^( {2})\/\*\*.*\*\/\n( {2})(\w+)\?:/gm, (match, indent: string, indent2: string, name: string) =>
     name in OPTIONS ? `${indent}/** ${tsdoc(name as OptionName)} */\n${indent2}${name}?:` : match)

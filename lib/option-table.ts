@@ -2,8 +2,9 @@
 // environment variable and meaning. parseOptions validates from it, the CLI
 // derives its flags and --help from it, and the README's options table and the
 // TSDoc of Options are generated from it (`npm run docs`; a test fails when
-// they are stale). options.ts checks that every option of Options has a row
-// of its type and every row an option (this file would otherwise import it back).
+// they are stale). option-types.ts holds Options, checks that every option of
+// it has a row of its type and every row an option, and derives Config from
+// the rows (this file would otherwise import it back).
 
 import { deepFreeze } from './freeze'
 

@@ -13,24 +13,29 @@ export interface PolicyContext {
   now: number
   /** Failed attempts of this entry before this answer. */
   attempts: number
-  /** Rate-limit pauses in a row, this one not counted yet if `paused` is false. */
+  /** Rate-limit pauses in a row, this one not counted yet if no pause is in force. */
   rateLimitStreak: number
-  /** A pause is already in force: requests in flight together met one limit together. */
-  paused: boolean
+  /** Clock ms until which the request budget is paused; a pause in force means requests in flight together met one limit together. */
+  pausedUntil: number
   /** Clock ms by which close() must be done; Infinity while not closing. */
   deadline: number
   maxRetries: number
   maxRetryDelay: number
   retryAmbiguous: boolean
-  dropOnRateLimit: boolean
+  /** onRateLimit: 'drop' gives up on what is queued rather than wait the pause out. */
+  onRateLimit: 'buffer' | 'drop'
   random?: () => number
 }
 
 /** What to do about one answer. Pure data: delivery carries it out. */
 export type Decision =
   | { kind: 'delivered' }
-  /** Pause every request until `until`; slow down unless a pause was already in force; drop mode drops what is queued. */
-  | { kind: 'pause', until: number, delay: number, slowDown: boolean, drop: boolean }
+  /**
+   * Pause every request until `until`; slow down unless a pause was already in force. Then the
+   * entry waits the pause out (`wait`), everything queued is dropped (`drop`, onRateLimit: 'drop'),
+   * or closing gives up at once (`giveUp`): the pause outlasts the close deadline.
+   */
+  | { kind: 'pause', until: number, delay: number, slowDown: boolean, then: 'wait' | 'drop' | 'giveUp' }
   /** Send the same entry again after `delay`. */
   | { kind: 'retry', delay: number, slowDown: boolean, possibleDuplicate: boolean }
   /** Give up on this entry (and, with `wholeToken`, on what the token has queued). */
@@ -53,11 +58,14 @@ export function decide (verdict: Verdict, ctx: PolicyContext): Decision {
     case 'rejected':
       return { kind: 'drop', reason: 'rejected', wholeToken: false, slowDown: false }
     case 'rateLimited': {
-      const streak = ctx.paused ? Math.max(1, ctx.rateLimitStreak) : ctx.rateLimitStreak + 1
+      const paused = ctx.now < ctx.pausedUntil
+      const streak = paused ? Math.max(1, ctx.rateLimitStreak) : ctx.rateLimitStreak + 1
       // backoff() turns a delay of 0 or less into jittered backoff; the floor keeps a
       // server that always says "0" from being asked again at once.
       const delay = Math.max(RATE_LIMIT_BASE, backoff(streak, RATE_LIMIT_BASE, ctx.maxRetryDelay, verdict.retryAfter, ctx.random))
-      return { kind: 'pause', until: ctx.now + delay, delay, slowDown: !ctx.paused, drop: ctx.dropOnRateLimit }
+      const until = ctx.now + delay
+      const then = ctx.onRateLimit === 'drop' ? 'drop' : outlasts(Math.max(until, ctx.pausedUntil), ctx.deadline) ? 'giveUp' : 'wait'
+      return { kind: 'pause', until, delay, slowDown: !paused, then }
     }
     case 'retry': {
       // A 502 is also how the portal's own rate limit shows: slow down as for a 429.
@@ -70,4 +78,9 @@ export function decide (verdict: Verdict, ctx: PolicyContext): Decision {
       return { kind: 'retry', delay, slowDown, possibleDuplicate: verdict.ambiguous }
     }
   }
+}
+
+/** Whether a pause until `pausedUntil` outlasts the close `deadline`: waiting it out would deliver nothing. */
+export function outlasts (pausedUntil: number, deadline: number): boolean {
+  return pausedUntil > deadline
 }

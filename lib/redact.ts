@@ -52,3 +52,51 @@ export function redactUrl (value: string): string {
   }
   return rest(value)
 }
+
+/**
+ * The configured secrets taken out of a message: built once from the config
+ * (the API key, the session token, the credentials of the proxy and Redis
+ * URLs, as given and decoded), and applied by the reporter to every line it
+ * writes, so that a server or a library that echoes one cannot put it on
+ * stderr. A secret shorter than MIN_INSIDE is left alone: replaced inside
+ * text, it would cut words that merely contain it.
+ */
+export class Redactor {
+  /** Longest first, so that a password inside a longer secret does not leave it half-cut. */
+  private readonly secrets: string[]
+
+  constructor (secrets: ReadonlyArray<string | undefined>) {
+    const long = secrets.filter((s): s is string => s !== undefined && s.length >= MIN_INSIDE)
+    this.secrets = [...new Set(long)].sort((a, b) => b.length - a.length)
+  }
+
+  redact (text: string): string {
+    for (const secret of this.secrets) if (text.includes(secret)) text = text.split(secret).join('…')
+    return text
+  }
+}
+
+/** The user name and password of a URL, as written and decoded; none when it is no URL. */
+function credentials (value: string | undefined): string[] {
+  if (value === undefined) return []
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return []
+  }
+  const parts: string[] = []
+  for (const part of [url.username, url.password]) {
+    if (part === '') continue
+    parts.push(part)
+    try {
+      parts.push(decodeURIComponent(part))
+    } catch {}
+  }
+  return parts
+}
+
+/** The one redactor of a transport, from its resolved options. */
+export function redactorFor (config: { apiKey: string, sessionToken: string | undefined, proxy: string | undefined, redisUrl: string | undefined }): Redactor {
+  return new Redactor([config.apiKey, config.sessionToken, ...credentials(config.proxy), ...credentials(config.redisUrl)])
+}

@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs'
 import type { Clock } from './clock'
 import { PREFIX } from './prefix'
+import type { Redactor } from './redact'
 
 // A misbehaving server must not flood the application's stderr.
 const LINES_PER_MINUTE = 6
@@ -75,15 +76,18 @@ export function shortToken (token: string): string {
 export class Reporter {
   private readonly write: (text: string) => void
   private readonly clock: Clock
+  private readonly redactor: Redactor | undefined
   private readonly seen = new Set<string>()
   private readonly reported = new Set<string>()
   private windowStart = -Infinity
   private windowLines = 0
   suppressed = 0
 
-  constructor (write: (text: string) => void, clock: Clock) {
+  /** `redactor`: the configured secrets, taken out of every line written. */
+  constructor (write: (text: string) => void, clock: Clock, redactor?: Redactor) {
     this.write = write
     this.clock = clock
+    this.redactor = redactor
   }
 
   /**
@@ -104,7 +108,7 @@ export class Reporter {
 
   /** A line that is written whatever the budget: the closing summary only. */
   always (text: string): void {
-    this.write(PREFIX + oneLine(text) + '\n')
+    this.write(PREFIX + oneLine(this.redactor === undefined ? text : this.redactor.redact(text)) + '\n')
   }
 
   private line (text: string): boolean {

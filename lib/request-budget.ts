@@ -8,7 +8,10 @@ import { Pacer } from './pacer'
  * implements the same interface.
  */
 export interface RequestBudget {
-  /** Take one request slot at `now` (clock ms). 0 = granted; otherwise ms until it is worth asking again. */
+  /**
+   * Take one request slot at `now` (clock ms). 0 = granted; otherwise ms until it is worth asking again.
+   * Asked only when no pause holds: the scheduler checks pausedUntil() first, the one place that decides it.
+   */
   take: (now: number) => number
   /** A slot granted by take() went unspent (nothing was left to send): it returns to the budget. */
   giveBack: () => void
@@ -54,7 +57,6 @@ export class LocalBudget implements RequestBudget {
   }
 
   take (now: number): number {
-    if (now < this.until) return this.until - now
     return this.pacer.take(now)
   }
 

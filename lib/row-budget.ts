@@ -77,11 +77,6 @@ export class RowBudget {
     return this.max > 0
   }
 
-  /** Tokens remembered. */
-  get size (): number {
-    return this.states.size
-  }
-
   /**
    * The token's rows, begun now if it has none. Kept after its queue is
    * forgotten between lines, for up to maxTokens tokens (the oldest go first).

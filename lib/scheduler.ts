@@ -2,6 +2,18 @@ import type { Clock } from './clock'
 import type { RequestBudget } from './request-budget'
 import type { TokenQueue } from './token-queue'
 
+/** A token's place in the waiting line: the scheduler's own, not the queue's. */
+interface Node {
+  queue: TokenQueue
+  /** Its index in the heap. */
+  index: number
+  /** In which order it joined the waiting line, and when. */
+  order: number
+  since: number
+  /** 1 while its next request completes the workflow: it goes before tokens that only log. */
+  priority: number
+}
+
 /**
  * Who sends next, and when: ready tokens are served longest-waiting first, at
  * most `concurrency` at once, as the request budget allows. A token served goes
@@ -18,7 +30,8 @@ export class Scheduler {
   private readonly clock: Clock
   /** Forms the token's entry and sends it; false when nothing was left to send. */
   private readonly dispatch: (queue: TokenQueue) => boolean
-  private heap: TokenQueue[] = []
+  private heap: Node[] = []
+  private readonly nodes = new Map<TokenQueue, Node>()
   private inFlight = 0
   private order = 0
   private timer: unknown = undefined
@@ -41,42 +54,42 @@ export class Scheduler {
 
   /** Since when the longest-waiting ready token has waited for a slot; undefined when none waits. */
   get oldestWaiting (): number | undefined {
-    return this.heap[0]?.readySince
+    return this.heap[0]?.since
   }
 
   /** A token is ready: it waits its turn. */
   ready (queue: TokenQueue): void {
-    queue.phase = 'ready'
-    queue.readySince = this.clock.now()
-    queue.order = this.order++
-    queue.priority = queue.completing ? 1 : 0
-    queue.heapIndex = this.heap.length
-    this.heap.push(queue)
+    queue.toReady()
+    const node: Node = { queue, index: this.heap.length, order: this.order++, since: this.clock.now(), priority: queue.completing ? 1 : 0 }
+    this.nodes.set(queue, node)
+    this.heap.push(node)
     // `order` only grows, so one that only logs joins in place; a completion may move up.
-    if (queue.priority === 1) this.up(queue.heapIndex)
+    if (node.priority === 1) this.up(node.index)
     this.pump()
   }
 
   /** A token already waiting now completes its workflow: it moves ahead of those that only log. */
   promote (queue: TokenQueue): void {
-    if (queue.heapIndex === -1 || queue.priority === 1) return
-    queue.priority = 1
-    this.up(queue.heapIndex)
+    const node = this.nodes.get(queue)
+    if (node === undefined || node.priority === 1) return
+    node.priority = 1
+    this.up(node.index)
   }
 
   /** Takes a token out of the waiting line (its lines were dropped). */
   remove (queue: TokenQueue): void {
-    const i = queue.heapIndex
-    if (i === -1) return
-    queue.heapIndex = -1
-    queue.phase = 'collecting'
-    const last = this.heap.pop() as TokenQueue
-    if (last === queue) return
+    const node = this.nodes.get(queue)
+    if (node === undefined) return
+    this.nodes.delete(queue)
+    queue.toCollecting()
+    const i = node.index
+    const last = this.heap.pop() as Node
+    if (last === node) return
     // The last one may be a completion that belongs higher, or one that belongs lower.
     this.heap[i] = last
-    last.heapIndex = i
+    last.index = i
     this.down(i)
-    if (last.heapIndex === i) this.up(i)
+    if (last.index === i) this.up(i)
   }
 
   /** A request finished (answered, or given up on): its slot is free. */
@@ -135,7 +148,7 @@ export class Scheduler {
   }
 
   private pop (): TokenQueue {
-    const top = this.heap[0] as TokenQueue
+    const top = (this.heap[0] as Node).queue
     this.remove(top)
     return top
   }
@@ -146,40 +159,40 @@ export class Scheduler {
    * at close, when time is short, the one request that must not be left out.
    * A heap rather than a list, so that any token can leave it.
    */
-  private before (a: TokenQueue, b: TokenQueue): boolean {
+  private before (a: Node, b: Node): boolean {
     return a.priority !== b.priority ? a.priority > b.priority : a.order < b.order
   }
 
   private up (i: number): void {
     const heap = this.heap
-    const item = heap[i] as TokenQueue
+    const item = heap[i] as Node
     while (i > 0) {
       const p = (i - 1) >> 1
-      const parent = heap[p] as TokenQueue
+      const parent = heap[p] as Node
       if (!this.before(item, parent)) break
       heap[i] = parent
-      parent.heapIndex = i
+      parent.index = i
       i = p
     }
     heap[i] = item
-    item.heapIndex = i
+    item.index = i
   }
 
   private down (i: number): void {
     const heap = this.heap
     const n = heap.length
-    const item = heap[i] as TokenQueue
+    const item = heap[i] as Node
     for (;;) {
       let c = 2 * i + 1
       if (c >= n) break
-      if (c + 1 < n && this.before(heap[c + 1] as TokenQueue, heap[c] as TokenQueue)) c++
-      const child = heap[c] as TokenQueue
+      if (c + 1 < n && this.before(heap[c + 1] as Node, heap[c] as Node)) c++
+      const child = heap[c] as Node
       if (!this.before(child, item)) break
       heap[i] = child
-      child.heapIndex = i
+      child.index = i
       i = c
     }
     heap[i] = item
-    item.heapIndex = i
+    item.index = i
   }
 }

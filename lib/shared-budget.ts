@@ -1,13 +1,12 @@
 import type { Clock } from './clock'
 import type { Config } from './options'
-import { bucketKey, DEFAULT_PREFIX, RedisBucket, redisTarget, type SyncReply } from './redis-bucket'
+import { bucketKey, DEFAULT_PREFIX, redisTarget, type SyncReply } from './redis-bucket'
+import { RedisLink } from './redis-link'
 import type { Reporter } from './reporter'
 import type { RequestBudget } from './request-budget'
 
 // Redis answers in a millisecond on a LAN: half a second means something is wrong.
 const DEFAULT_TIMEOUT = 500
-// ioredis's error for a command that got no answer within commandTimeout.
-const SLOW_COMMAND = 'Command timed out'
 // At start-up a failed connection (refused, refused at AUTH, no TCP connection) is
 // told by the client itself. This only ends the wait for a Redis that takes the
 // connection and never answers; it is long, because processes that start together
@@ -48,8 +47,6 @@ export interface SharedBudgetOptions {
   prefix?: string
 }
 
-type Mode = 'connecting' | 'shared' | 'local'
-
 /**
  * A request budget shared by every process that uses the same API key on the
  * same portal, through a token bucket in Redis. `take` never waits on Redis:
@@ -64,15 +61,13 @@ export class SharedBudget implements RequestBudget {
   private readonly clock: Clock
   private readonly reporter: Reporter
   private readonly fallback: RequestBudget
-  private readonly bucket: RedisBucket
+  /** The connection, and whether the bucket paces now (its mode). */
+  private readonly link: RedisLink
   private readonly target: string
   private readonly burst: number
   private readonly timeout: number
-  private readonly connectTimeout: number
-  private readonly probeInterval: number
   private readonly permitTtl: number
   private readonly maxPause: number
-  private mode: Mode = 'connecting'
   private reserve = 0
   private reserveUntil = 0
   /** Clock ms until which the shared bucket says to wait, as last heard. Pauses met here are the fallback's. */
@@ -90,17 +85,9 @@ export class SharedBudget implements RequestBudget {
   private retryAt = 0
   private syncing = false
   private again = false
-  private readonly connectDeadline: number
-  private connectTimer: unknown = undefined
   private retryTimer: unknown = undefined
-  private probeTimer: unknown = undefined
-  private lastError = 'no answer'
-  /** The last error was a handshake command that timed out on a live connection (connecting only). */
-  private slowHandshake = false
   private listener: () => void = () => {}
   private closed = false
-  /** Times Redis went away: each outage, and each return, is told once (the reporter's budget bounds a flapping one). */
-  private outages = 0
 
   constructor (opts: SharedBudgetOptions) {
     this.clock = opts.clock
@@ -109,45 +96,27 @@ export class SharedBudget implements RequestBudget {
     this.burst = opts.burst
     this.maxPause = opts.maxPause
     this.timeout = opts.timeout ?? DEFAULT_TIMEOUT
-    this.connectTimeout = opts.connectTimeout ?? Math.max(this.timeout, DEFAULT_CONNECT_TIMEOUT)
-    this.probeInterval = opts.probeInterval ?? DEFAULT_PROBE_INTERVAL
     this.permitTtl = opts.permitTtl ?? DEFAULT_PERMIT_TTL
     this.target = redisTarget(opts.redisUrl)
-    const key = bucketKey(opts.apiKey, opts.baseUrl, opts.prefix ?? DEFAULT_PREFIX)
-    this.bucket = new RedisBucket(opts.redisUrl, key, opts.rate, opts.burst, {
+    this.link = new RedisLink({
+      redisUrl: opts.redisUrl,
+      key: bucketKey(opts.apiKey, opts.baseUrl, opts.prefix ?? DEFAULT_PREFIX),
+      rate: opts.rate,
+      burst: opts.burst,
       timeout: this.timeout,
       maxPause: opts.maxPause,
-      onReady: () => this.onReady(),
-      onError: (message) => {
-        this.lastError = message
-        // Before the first answer only a failed connection counts: refused, timed out, refused at
-        // AUTH. A handshake command (AUTH) that found Redis busy only timed out: the connection is
-        // dropped by the client, and tried again once it ended; connectTimeout ends the wait.
-        this.slowHandshake = message === SLOW_COMMAND
-        if (this.mode === 'connecting' && !this.bucket.ready && !this.slowHandshake) this.fallBack(message)
-      },
-      onEnd: () => {
-        if (this.mode === 'connecting' && this.slowHandshake && !this.closed) this.bucket.reconnect()
-      }
+      connectTimeout: opts.connectTimeout ?? Math.max(this.timeout, DEFAULT_CONNECT_TIMEOUT),
+      probeInterval: opts.probeInterval ?? DEFAULT_PROBE_INTERVAL,
+      target: this.target,
+      clock: this.clock,
+      reporter: this.reporter,
+      fallBack: (reason) => this.fallBack(reason),
+      ask: () => this.sync(true)
     })
-    this.connectDeadline = this.clock.now() + this.connectTimeout
-    this.connectTimer = this.clock.setTimeout(() => {
-      this.connectTimer = undefined
-      this.fallBack(`no answer within ${this.connectTimeout} ms: ${this.lastError}`)
-    }, this.connectTimeout)
-    // Requests waiting for it hold the process through the scheduler's timer; this one need not.
-    this.clock.unref(this.connectTimer)
-  }
-
-  /** Whether the bucket in Redis paces requests now (false: connecting, or pacing locally). */
-  get shared (): boolean {
-    return this.mode === 'shared'
   }
 
   take (now: number): number {
-    if (this.mode === 'local') return this.fallback.take(now)
-    const paused = this.pausedUntil()
-    if (now < paused) return paused - now
+    if (this.link.mode === 'local') return this.fallback.take(now)
     if (this.reserve > 0 && now <= this.reserveUntil) {
       this.reserve--
       if (this.reserve === 0) {
@@ -160,14 +129,14 @@ export class SharedBudget implements RequestBudget {
     this.pendingBack = Math.min(this.burst, this.pendingBack + this.reserve)
     this.reserve = 0
     this.wanted = true
-    if (this.mode === 'connecting') return Math.max(1, this.connectDeadline - now)
+    if (this.link.mode === 'connecting') return Math.max(1, this.link.connectDeadline - now)
     if (now >= this.retryAt) this.sync()
     // onChange comes as soon as a permit is there; this is only the latest time to ask again.
     return Math.max(1, this.retryAt > now ? this.retryAt - now : this.timeout)
   }
 
   giveBack (): void {
-    if (this.mode === 'local') this.fallback.giveBack()
+    if (this.link.mode === 'local') this.fallback.giveBack()
     // Granted from the reserve (take() never grants while connecting): it is held again, and goes
     // back to the bucket like any other once held too long.
     else this.reserve++
@@ -175,7 +144,7 @@ export class SharedBudget implements RequestBudget {
 
   slowDown (now: number): void {
     this.fallback.slowDown(now)
-    if (this.mode === 'local') return
+    if (this.link.mode === 'local') return
     this.pendingSlow = true
     // The portal pushed back: permits fetched before that are spent no more.
     this.reserve = 0
@@ -184,14 +153,14 @@ export class SharedBudget implements RequestBudget {
 
   speedUp (): void {
     this.fallback.speedUp()
-    if (this.mode !== 'local' && this.pendingUps < MAX_UPS) this.pendingUps++
+    if (this.link.mode !== 'local' && this.pendingUps < MAX_UPS) this.pendingUps++
   }
 
   pause (until: number): void {
     this.fallback.pause(until)
     if (until > this.pendingPause) this.pendingPause = until
     // Published at once, so that the others stop before their next request.
-    if (this.mode !== 'local') this.sync()
+    if (this.link.mode !== 'local') this.sync()
   }
 
   pausedUntil (): number {
@@ -200,7 +169,7 @@ export class SharedBudget implements RequestBudget {
 
   /** Connecting or shared: the other processes on the key are what a burst at exit would eat. Pacing locally: as alone. */
   holdsWhileClosing (): boolean {
-    return this.mode !== 'local'
+    return this.link.mode !== 'local'
   }
 
   observe (limit: number, remaining: number, resetAt: number): void {
@@ -220,23 +189,14 @@ export class SharedBudget implements RequestBudget {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const timer of [this.connectTimer, this.retryTimer, this.probeTimer]) {
-      if (timer !== undefined) this.clock.clearTimeout(timer)
-    }
-    this.bucket.close()
+    if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer)
+    this.link.close()
     await this.fallback.close()
-  }
-
-  // Never called once closed: the connection is gone and does not come back.
-  private onReady (): void {
-    // Connected at last, or back after an outage: ask the bucket now. Only its answer ends the
-    // connect timer: a connection that never answers is no Redis to share with.
-    this.sync(true)
   }
 
   /** One call to Redis at a time; what comes up meanwhile goes with the next one. */
   private sync (probe = false): void {
-    if (this.closed || (this.mode !== 'shared' && !probe)) return
+    if (this.closed || (this.link.mode !== 'shared' && !probe)) return
     if (this.syncing) {
       this.again = true
       return
@@ -253,7 +213,7 @@ export class SharedBudget implements RequestBudget {
     this.pendingPause = 0
     this.pendingBack = 0
     this.syncing = true
-    this.bucket.sync({ want, ups: sent.ups, slow: sent.slow, pauseMs: sent.pauseUntil - now, back: sent.back }).then(
+    this.link.bucket.sync({ want, ups: sent.ups, slow: sent.slow, pauseMs: sent.pauseUntil - now, back: sent.back }).then(
       (reply) => this.synced(reply),
       (err: Error) => {
         this.syncing = false
@@ -262,10 +222,10 @@ export class SharedBudget implements RequestBudget {
         this.pendingSlow ||= sent.slow
         this.pendingPause = Math.max(this.pendingPause, sent.pauseUntil)
         this.pendingBack = Math.min(this.burst, this.pendingBack + sent.back)
-        if (this.mode === 'connecting' && this.bucket.ready) {
+        if (this.link.mode === 'connecting' && this.link.bucket.ready) {
           // Connected, but the first answer was slow (a loaded machine at start-up): ask again
           // rather than pace alone; the connect timer ends the wait if it never comes.
-          this.lastError = err.message
+          this.link.lastError = err.message
           this.again = false
           this.sync(true)
           return
@@ -283,19 +243,8 @@ export class SharedBudget implements RequestBudget {
     if (this.closed) return
     const now = this.clock.now()
     let changed = false
-    if (this.mode !== 'shared') {
-      if (this.mode === 'local') {
-        this.reporter.problem(`REDIS_BACK:${this.outages}`, `Redis (${this.target}) answers again: requests are paced with the other processes on this key once more`)
-      }
-      this.mode = 'shared'
-      if (this.connectTimer !== undefined) {
-        this.clock.clearTimeout(this.connectTimer)
-        this.connectTimer = undefined
-      }
-      if (this.probeTimer !== undefined) {
-        this.clock.clearTimeout(this.probeTimer)
-        this.probeTimer = undefined
-      }
+    if (this.link.mode !== 'shared') {
+      this.link.toShared()
       changed = true
     }
     const left = Math.min(reply.pauseLeft, this.maxPause)
@@ -330,8 +279,7 @@ export class SharedBudget implements RequestBudget {
 
   /** Redis failed or was slow: this process paces itself until Redis answers again. */
   private fallBack (reason: string): void {
-    if (this.closed || this.mode === 'local') return
-    this.mode = 'local'
+    if (!this.link.toLocal()) return
     this.reserve = 0
     this.wanted = false
     this.ahead = false
@@ -339,21 +287,8 @@ export class SharedBudget implements RequestBudget {
     // failed). A connect timer still armed (a refused connection) ends with Redis's first answer.
     // A pause learned from the others still holds.
     this.fallback.pause(this.sharedPause)
-    this.outages++
-    this.reporter.problem(`REDIS_UNAVAILABLE:${this.outages}`, `Redis (${this.target}) is unreachable or slow (${reason}); each process paces itself until it answers again, so rate limits may be met meanwhile`)
-    this.probe()
+    this.link.outage(reason)
     this.listener()
-  }
-
-  private probe (): void {
-    this.probeTimer = this.clock.setTimeout(() => {
-      this.probeTimer = undefined
-      if (this.bucket.ready) this.sync(true)
-      else this.bucket.reconnect()
-      if (this.mode === 'local') this.probe()
-    }, this.probeInterval)
-    // Waiting for Redis must not keep an in-process application alive.
-    this.clock.unref(this.probeTimer)
   }
 }
 

@@ -32,6 +32,15 @@ export interface Entry {
  */
 export type Phase = 'collecting' | 'ready' | 'sending' | 'retryWait'
 
+/**
+ * The count of bytes queued data holds in all, against maxBufferedBytes (MemoryBudget): each queue
+ * adds and takes its own there, where its batches know their lines: each pending line with the
+ * newline that will join it to the next, its completion, and its attempted entry.
+ */
+export interface HeldBytes {
+  bytes: number
+}
+
 /** A completion waiting behind the token's lines. */
 interface Completion {
   text: string
@@ -40,23 +49,40 @@ interface Completion {
   returnValues: Record<string, unknown>
 }
 
+/** flush() callers waiting for a token's finished lines to reach a count. Lines finish in order, so a count is enough. */
+class Waiters {
+  private list: Array<{ upTo: number, resolve: () => void }> = []
+
+  add (upTo: number): Promise<void> {
+    return new Promise((resolve) => { this.list.push({ upTo, resolve }) })
+  }
+
+  /** Resolves those waiting for at most `finished` lines; whether any still wait. */
+  reach (finished: number): boolean {
+    let i = 0
+    while (i < this.list.length && (this.list[i] as { upTo: number }).upTo <= finished) (this.list[i++] as { resolve: () => void }).resolve()
+    this.list = this.list.slice(i)
+    return this.list.length > 0
+  }
+}
+
 /**
  * Everything queued for one event token: its lines, oldest first, as given;
  * they become an entry only when `take` is called for a request that goes now,
  * so a token that must wait grows a fuller entry, never more entries.
+ *
+ * Pending lines are kept as full batches already joined (each what one entry
+ * would take), then the lines still gathering into the next batch. Joining
+ * early is storage only, not sealing: the entry is still formed when its
+ * request can go, and a batch is exactly what `take` would form from those
+ * lines. It keeps a long queue (a stalled server, a flood) as a few reused
+ * buffers or flat strings (ChunkPool.seal) instead of thousands of strings
+ * that V8 must promote and collect.
  */
 export class TokenQueue {
   readonly token: string
-  phase: Phase = 'collecting'
-  /**
-   * Pending lines, oldest first: full batches already joined (each what one
-   * entry would take), then the lines still gathering into the next batch.
-   * Joining early is storage only, not sealing: the entry is still formed when
-   * its request can go, and a batch is exactly what `take` would form from
-   * those lines. It keeps a long queue (a stalled server, a flood) as a few
-   * reused buffers or flat strings (ChunkPool.seal) instead of thousands of
-   * strings that V8 must promote and collect.
-   */
+  private state: Phase = 'collecting'
+  /** Pending lines, oldest first: joined batches (see ChunkPool.seal), then the lines gathering into the next. */
   private batches: Batch[] = []
   private batchHead = 0
   private gathering: string[] = []
@@ -77,44 +103,48 @@ export class TokenQueue {
   finished = 0
   /** Its rows (RowBudget), when maxRows is on: kept there, so that it outlives this queue. */
   rows: RowState | undefined = undefined
-  /** Until `consumed` reaches this, the token is ready whatever its age (flush, close). */
-  forceUntil = 0
-  /** The flushInterval timer, while collecting; `timerAt`: the clock ms it fires at. */
-  timer: unknown = undefined
-  timerAt = 0
-  /** Place in the scheduler's heap, -1 when not there; when and in which order it joined the waiting line. */
-  heapIndex = -1
-  order = 0
-  /** 1 while its next request completes the workflow: it goes before tokens that only log. */
-  priority = 0
-  readySince = 0
-  /** flush() callers waiting for `finished` to reach a count. Lines finish in order, so a count is enough. */
-  private waiters: Array<{ upTo: number, resolve: () => void }> | undefined = undefined
+  private waiters: Waiters | undefined = undefined
+  private readonly memory: HeldBytes
 
   private readonly pool: ChunkPool
 
-  /** `maxBytes`: the most one entry may hold (maxEntryBytes); `pool`: buffers of maxBytes for its batches (default: none kept). */
-  constructor (token: string, maxBytes: number, pool = new ChunkPool(maxBytes, 0)) {
+  /** `maxBytes`: the most one entry may hold (maxEntryBytes); `pool`: buffers of maxBytes for its batches (default: none kept); `memory`: the count it holds its bytes in. */
+  constructor (token: string, maxBytes: number, pool = new ChunkPool(maxBytes, 0), memory: HeldBytes = { bytes: 0 }) {
     this.token = token
     this.maxBytes = maxBytes
     this.pool = pool
+    this.memory = memory
   }
+
+  /** The entry formed for a request is held until it is settled. */
+  hold (entry: Entry): void {
+    this.current = entry
+    this.memory.bytes += entry.bytes
+  }
+
+  /** The attempted entry is done with (delivered or given up on): its bytes go. */
+  release (entry: Entry): void {
+    this.memory.bytes -= entry.bytes
+    if (this.current === entry) this.current = undefined
+  }
+
+  /** Where the token stands, changed only by these steps (see Phase). */
+  get phase (): Phase { return this.state }
+  toReady (): void { this.state = 'ready' }
+  toSending (): void { this.state = 'sending' }
+  toCollecting (): void { this.state = 'collecting' }
+  toRetryWait (): void { this.state = 'retryWait' }
 
   /** Resolves once every line queued so far is delivered or given up on. */
   settled (): Promise<void> {
     if (this.finished >= this.pushed) return Promise.resolve()
-    const upTo = this.pushed
-    return new Promise((resolve) => { (this.waiters ??= []).push({ upTo, resolve }) })
+    return (this.waiters ??= new Waiters()).add(this.pushed)
   }
 
   /** `n` more lines were delivered or given up on. */
   finish (n: number): void {
     this.finished += n
-    const waiters = this.waiters
-    if (waiters === undefined) return
-    let i = 0
-    while (i < waiters.length && (waiters[i] as { upTo: number }).upTo <= this.finished) (waiters[i++] as { resolve: () => void }).resolve()
-    this.waiters = i === waiters.length ? undefined : waiters.slice(i)
+    if (this.waiters?.reach(this.finished) === false) this.waiters = undefined
   }
 
   get pendingLines (): number {
@@ -157,6 +187,7 @@ export class TokenQueue {
     this.pendingBytes += bytes
     this.lineCount++
     this.pushed++
+    this.memory.bytes += bytes + 1
   }
 
   /** The lines gathered so far become one batch (in a buffer or one flat string, see ChunkPool.seal). */
@@ -172,6 +203,7 @@ export class TokenQueue {
     this.completion = { text, bytes, since: now, returnValues }
     this.closed = true
     this.pushed++
+    this.memory.bytes += bytes
   }
 
   /**
@@ -204,6 +236,7 @@ export class TokenQueue {
     if (c === undefined) return undefined
     this.completion = undefined
     this.consumed++
+    this.memory.bytes -= c.bytes
     return { text: c.text, bytes: c.bytes, lines: 1, since: c.since, returnValues: c.returnValues }
   }
 
@@ -266,6 +299,8 @@ export class TokenQueue {
     this.pendingBytes -= batch.bytes - (batch.lines - 1)
     this.lineCount -= batch.lines
     this.consumed += batch.lines
+    // Its lines were held with a newline each; the batch joins all but the last.
+    this.memory.bytes -= batch.bytes + 1
     return batch
   }
 
@@ -282,7 +317,9 @@ export class TokenQueue {
     this.pendingBytes = 0
     this.lineCount = 0
     this.consumed += lines
+    this.memory.bytes -= bytes + lines
     if (this.completion !== undefined) {
+      this.memory.bytes -= this.completion.bytes
       this.completion = undefined
       this.consumed++
     }

@@ -10,8 +10,9 @@ import { clockFormat, Formatter, levelNumber, type PinoConfig } from './format'
 import { OPTIONS } from './option-table'
 import { type Config, describe, type Options, parseOptions } from './options'
 import { unknownOptionsError, withoutUnknown } from './unknown-options'
+import { redactorFor } from './redact'
 import { oneLine, Reporter, writeStderr } from './reporter'
-import type { RequestBudget } from './request-budget'
+import { LocalBudget, type RequestBudget } from './request-budget'
 import { Router } from './router'
 import { isThreadStreamData, pinoSendsConfig } from './runtime'
 import { type ConfigPort, HeldLines, onPinoConfig } from './pino-config'
@@ -19,6 +20,7 @@ import { parentPort } from 'node:worker_threads'
 import { Drops } from './drops'
 import { LineSplitter } from './line-splitter'
 import { replay } from './replay'
+import { createBudget } from './shared-budget'
 import { startSpool } from './spool'
 import { createStats, type Stats } from './stats'
 import { PREFIX } from './prefix'
@@ -33,6 +35,8 @@ export type TransportStream = Writable & {
   line: (line: string) => void
   /** A line read elsewhere was too long to hold: counted as received and dropped (lineTooLong), with its drop event. */
   lineTooLong: () => void
+  /** Whether it writes nothing to stderr: `quiet` as resolved once here from the options and the environment. */
+  quiet: boolean
 }
 
 /** Replaceable parts, for tests: the clock, stderr, the network, the environment. */
@@ -109,7 +113,8 @@ export async function createTransport (options?: Options, internals: Internals =
   // A quiet transport writes nothing; an invalid one honours quiet when it was asked for plainly.
   const quiet = config?.quiet ?? askedForQuiet(options, internals.env ?? process.env)
   const write = quiet ? () => {} : stderr
-  const reporter = new Reporter(write, clock)
+  // Built once: every stderr line of this transport goes through it.
+  const reporter = new Reporter(write, clock, config === undefined ? undefined : redactorFor(config))
   if (missing !== undefined) write(`${PREFIX}${missing.code}: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n`)
   if (unknown !== undefined) write(`${oneLine(`${PREFIX}${unknown.code} (ignored; the other options apply): ${unknown.message.replace(PREFIX, '')}`, 199)}\n`)
   // The disk spool, and what earlier processes left in it, before any line is read.
@@ -164,7 +169,9 @@ export async function createTransport (options?: Options, internals: Internals =
         return
       }
     }
-    delivery = new Delivery(cfg, sender as Sender, clock, reporter, emit, stats, internals.budget, spool.spool)
+    // This process's own pacer and pause, or, with redisUrl, one bucket shared by every process on the key.
+    const budget = internals.budget ?? createBudget(cfg, clock, reporter, new LocalBudget(cfg.maxRequestsPerSecond, cfg.burst, clock, cfg.maxRetryDelay))
+    delivery = new Delivery(cfg, sender as Sender, clock, reporter, emit, stats, budget, spool.spool)
     // What an earlier process left in the spool goes before any new line of its token.
     replay(spool.recovered, delivery, new Drops(stats, reporter, emit, cfg.maxBufferedBytes), stats, reporter, emit)
     sink = new Router({ tokenKey: cfg.tokenKey, eventKey: cfg.eventKey, minLevel, levels: pino.levels }, new Formatter(cfg, pino), delivery, stats)
@@ -222,6 +229,7 @@ export async function createTransport (options?: Options, internals: Internals =
   }
 
   stream.stats = stats
+  stream.quiet = quiet
   stream.line = (line) => { sink.line(line) }
   stream.lineTooLong = lineTooLong
   stream.flush = (cb) => {

@@ -13,7 +13,7 @@ const { RULES } = require('../dist/lib/classify')
 const root = join(__dirname, '..')
 for (const [file, render] of [
   ['README.md', (text) => renderReadme(text, RULES)],
-  ['lib/options.ts', renderOptionsSource]
+  ['lib/option-types.ts', renderOptionsSource]
 ]) {
   const path = join(root, file)
   const before = readFileSync(path, 'utf8')

@@ -30,13 +30,14 @@ t.test('tokens with pending lines, oldest run first; a token taken from moves be
 
 t.test('evict drops the oldest pending lines, an entry\'s worth at a time, until under the cap, and says whose', async (t) => {
   const m = new MemoryBudget(10)
-  const a = new TokenQueue('a', 2)
-  const b = new TokenQueue('b', 2)
+  // The queues count their own bytes in the budget: each line with its newline.
+  const a = new TokenQueue('a', 2, undefined, m)
+  const b = new TokenQueue('b', 2, undefined, m)
   for (const [q, text] of [[a, 'a1'], [a, 'a2'], [b, 'b1'], [a, 'a3']] as const) {
     q.push(text, 2, 0)
-    m.bytes += 3
     m.pending(q)
   }
+  t.equal(m.bytes, 12)
   m.bytes += 3 // something that is not a pending line: an entry in flight
   const seen: Array<[string, number]> = []
   m.evict((q, lines) => seen.push([q.token, lines]))
@@ -52,12 +53,11 @@ t.test('evict drops the oldest pending lines, an entry\'s worth at a time, until
 
 t.test('with slack, eviction frees a batch: a flood evicts (and reports) once per batch, not per line', async (t) => {
   const m = new MemoryBudget(100, 30)
-  const a = new TokenQueue('a', 9)
+  const a = new TokenQueue('a', 9, undefined, m)
   m.pending(a)
   const calls: number[] = []
   for (let i = 0; i < 100; i++) {
     a.push('123456789', 9, i)
-    m.bytes += 10
     if (m.over) m.evict((_q, lines) => calls.push(lines))
   }
   t.ok(m.bytes <= 100)

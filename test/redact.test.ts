@@ -1,5 +1,5 @@
 import t from 'tap'
-import { hidden, looksSecret, redactUrl } from '../lib/redact'
+import { hidden, looksSecret, Redactor, redactorFor, redactUrl } from '../lib/redact'
 
 t.test('looksSecret: Vibe keys by their prefix, in any case, anywhere', async (t) => {
   t.equal(looksSecret('vibe_api_not_a_real_key'), true)
@@ -45,4 +45,22 @@ t.test('redactUrl: userinfo, query and fragment never shown, whatever the passwo
     t.equal(out, shown, url)
     t.notMatch(out, /pass|pa55|p@ss|ss@|ss\/|word|12\//, `${url}: no part of the password`)
   }
+})
+
+t.test('Redactor: every configured secret of 8 characters or more goes, the longest first; shorter ones stay', async (t) => {
+  const r = new Redactor(['secret-key-1', undefined, 'secret-key-1-and-more', 'short', 'secret-key-1'])
+  t.equal(r.redact('a secret-key-1-and-more b secret-key-1 c short'), 'a … b … c short')
+  t.equal(r.redact('nothing here'), 'nothing here')
+})
+
+t.test('redactorFor: the key, the session token, and the credentials of the proxy and Redis URLs, as written and decoded', async (t) => {
+  const r = redactorFor({
+    apiKey: 'vibe_api_0123456789',
+    sessionToken: 'session-0123456789',
+    proxy: 'http://proxyuser1:proxy%40pass@proxy.example:3128',
+    redisUrl: 'redis://:redis%E0%A4%A-password@redis.example:6379'
+  })
+  const text = 'vibe_api_0123456789 session-0123456789 proxyuser1 proxy%40pass proxy@pass redis%E0%A4%A-password'
+  t.equal(r.redact(text), '… … … … … …', 'an undecodable password is still taken out as written')
+  t.equal(redactorFor({ apiKey: 'vibe_api_0123456789', sessionToken: undefined, proxy: 'not a url', redisUrl: undefined }).redact('not a url'), 'not a url')
 })

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Redactor } from '../lib/redact'
 import { MAX_REPORT_LENGTH, oneLine, Reporter, shortToken } from '../lib/reporter'
 import { harness } from './fixtures/harness'
 import type { Clock } from '../lib/clock'
@@ -115,6 +116,14 @@ t.test('the first line opens the window whenever it comes', async (t) => {
   const reporter = new Reporter((text) => lines.push(text), clock)
   t.equal(reporter.problem('a', 'at time zero'), true)
   t.same(lines, [PREFIX + 'at time zero\n'])
+})
+
+t.test('with a redactor, no configured secret reaches a line, whoever put it in the text', async (t) => {
+  const lines: string[] = []
+  const r = new Reporter((text) => { lines.push(text) }, { now: () => 0, setTimeout: () => 0, clearTimeout: () => {}, unref: () => {} }, new Redactor(['vibe_api_0123456789']))
+  r.problem('HINT', 'the server says: use key vibe_api_0123456789')
+  r.always('closed: vibe_api_0123456789')
+  t.same(lines, [`${PREFIX}the server says: use key …\n`, `${PREFIX}closed: …\n`])
 })
 
 t.test('shortToken keeps enough to tell tokens apart, not enough to use one', async (t) => {

@@ -11,15 +11,6 @@ const LIB = join(__dirname, '..', 'lib')
 const MAX_FILE_LINES = 400
 const MAX_CLASS_LINES = 250
 
-// Known offenders, each listed with the issue that removes it. The test fails
-// for any other file or class over its limit, and for a listed one that is no
-// longer over: then its line goes.
-// Issue 19: Delivery becomes a short coordinator (other branches change it now,
-// so it is split after they land). SharedBudget (issue 19 too) is a few lines
-// over while another branch changes it.
-const KNOWN_FILES = new Set(['delivery.ts'])
-const KNOWN_CLASSES = new Set(['delivery.ts:Delivery', 'shared-budget.ts:SharedBudget'])
-
 interface Source {
   name: string
   lines: number
@@ -101,11 +92,6 @@ t.test('no import cycles in lib/', async (t) => {
 
 t.test(`no file in lib/ over ${MAX_FILE_LINES} lines`, async (t) => {
   for (const s of sources) {
-    if (KNOWN_FILES.has(s.name)) {
-      t.comment(`known: lib/${s.name} has ${s.lines} lines`)
-      t.ok(s.lines > MAX_FILE_LINES, `lib/${s.name} is listed as too long: once it is not, remove it from KNOWN_FILES`)
-      continue
-    }
     t.ok(s.lines <= MAX_FILE_LINES, `lib/${s.name}: ${s.lines} lines`)
   }
 })
@@ -114,11 +100,6 @@ t.test(`no class in lib/ over ${MAX_CLASS_LINES} lines`, async (t) => {
   const all = sources.flatMap((s) => s.classes.map((c) => ({ ...c, key: `${s.name}:${c.name}` })))
   t.ok(all.some((c) => c.key === 'scheduler.ts:Scheduler'), 'the classes are read')
   for (const c of all) {
-    if (KNOWN_CLASSES.has(c.key)) {
-      t.comment(`known: class ${c.name} in lib/${c.key.split(':')[0] as string} has ${c.lines} lines`)
-      t.ok(c.lines > MAX_CLASS_LINES, `${c.key} is listed as too long: once it is not, remove it from KNOWN_CLASSES`)
-      continue
-    }
     t.ok(c.lines <= MAX_CLASS_LINES, `class ${c.name} in lib/${c.key.split(':')[0] as string}: ${c.lines} lines`)
   }
 })

@@ -166,6 +166,7 @@ t.test('a disabled transport honours a plain quiet', async (t) => {
 
 t.test('quiet: nothing on stderr, events and stats still flow', async (t) => {
   const { sim, stream, stderr } = await setup(t, { quiet: true })
+  t.equal(stream.quiet, true, 'resolved once, here: the CLI reads it off the stream')
   sim.killToken('wf.quiet')
   const drop = new Promise((resolve) => stream.once('bitrix24:drop', resolve))
   const stats = new Promise<Stats>((resolve) => stream.once('bitrix24:stats', resolve))
@@ -180,12 +181,25 @@ t.test('quiet: nothing on stderr, events and stats still flow', async (t) => {
 
 t.test('the same problem without quiet is written', async (t) => {
   const { sim, stream, stderr } = await setup(t)
+  t.equal(stream.quiet, false)
   sim.killToken('wf.loud')
   pino(stream).child({ eventToken: 'wf.loud' }).info('refused')
   await new Promise<void>((resolve) => stream.flush(() => resolve()))
   stream.end()
   await new Promise((resolve) => stream.once('close', resolve))
   t.match(stderr.join(''), /BITRIX_ACCESS_DENIED[^]*closed: delivered 0 lines/)
+})
+
+t.test('a server that echoes the API key cannot put it on stderr: the transport\'s one redactor takes it out', async (t) => {
+  const { sim, stream, stderr } = await setup(t)
+  sim.script({ status: 422, code: 'BITRIX_ERROR', message: `refused for key ${API_KEY}`, hint: `check ${API_KEY}` })
+  pino(stream).child({ eventToken: 'wf.echo' }).info('refused')
+  await new Promise<void>((resolve) => stream.flush(() => resolve()))
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  const text = stderr.join('')
+  t.match(text, /server message: refused for key …/, 'the server\'s words are shown, the key cut out')
+  t.notOk(text.includes(API_KEY), 'never the key itself')
 })
 
 t.test('the request budget can be handed in: delivery spends that one, and closes it', async (t) => {
