@@ -11,6 +11,7 @@ import {
   withEventToken
 } from '../lib/context'
 import { MAX_TOKEN_LENGTH } from '../lib/router'
+import { logPrecedenceCases, PRECEDENCE_KEY_COUNTS, PRECEDENCE_TOKENS } from './fixtures/precedence'
 
 /** A pino logger writing into an array of raw lines. */
 function capture (options: pino.LoggerOptions = {}) {
@@ -117,24 +118,11 @@ t.test('the mixin alone, with pino\'s default merge strategy: a fresh object, so
 
 t.test('precedence: a token in the line or bound to the logger beats the context; never two in a line', async (t) => {
   const { logger, raw, lines } = capture()
-  withEventToken('wf.ctx', () => {
-    logger.info({ eventToken: 'wf.own' }, 'own object')
-    logger.child({ eventToken: 'wf.child' }).info('child binding')
-    logger.child({ eventToken: 'wf.child' }).child({ step: 2 }).info('grandchild')
-    logger.child({ eventToken: 'wf.child' }).info({ eventToken: 'wf.child' }, 'both the same')
-    const set = logger.child({ step: 3 })
-    set.info('before setBindings')
-    set.setBindings({ eventToken: 'wf.set' })
-    set.info('after setBindings')
-    logger.child({ meta: { a: 1, eventToken: 'nested, not the key' } }).info('nested key')
-    logger.child({ note: ',"eventToken":"in a value"' }).info('in a value')
-    logger.child({ eventToken: undefined }).info('bound to undefined: pino writes nothing')
-  })
-  const tokens = lines().map((l) => l.eventToken)
-  t.same(tokens, ['wf.own', 'wf.child', 'wf.child', 'wf.child', 'wf.ctx', 'wf.set', 'wf.ctx', 'wf.ctx', 'wf.ctx'])
-  // Line 3 has the key twice from its caller (binding and object, same value),
-  // line 6 once more inside `meta`: the mixin added none to either.
-  t.same(raw.map((r) => keyCount(r)), [1, 1, 1, 2, 1, 1, 2, 1, 1])
+  logPrecedenceCases(logger)
+  // One difference from the hook: pino merges the line's own `eventToken: undefined` over the
+  // mixin's token, so that line carries none (the hook's token is a binding and stays).
+  t.same(lines().map((l) => l.eventToken), PRECEDENCE_TOKENS.map((token, i) => i === 9 ? undefined : token))
+  t.same(raw.map((r) => keyCount(r)), PRECEDENCE_KEY_COUNTS.map((n, i) => i === 9 ? 0 : n))
   t.equal(raw[6], '{"level":30,"meta":{"a":1,"eventToken":"nested, not the key"},"eventToken":"wf.ctx","msg":"nested key"}\n')
 })
 

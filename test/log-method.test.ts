@@ -2,6 +2,7 @@ import t from 'tap'
 import pino from 'pino'
 import { withEventToken, runInScope, type EventTokenScope } from '../lib/context'
 import { createEventTokenLogMethod, eventTokenLogMethod } from '../lib/log-method'
+import { logPrecedenceCases, PRECEDENCE_KEY_COUNTS, PRECEDENCE_TOKENS } from './fixtures/precedence'
 
 /** A pino logger with the hook, writing into an array of raw lines. */
 function capture (options: pino.LoggerOptions = {}) {
@@ -67,21 +68,10 @@ t.test('one child per context and logger, made at its first line; made again aft
 
 t.test('precedence: a token in the line or bound to the logger beats the context; never two in a line', async (t) => {
   const { logger, raw, lines } = capture()
-  withEventToken('wf.ctx', () => {
-    logger.info({ eventToken: 'wf.own' }, 'own object')
-    logger.child({ eventToken: 'wf.child' }).info('child binding')
-    logger.child({ eventToken: 'wf.child' }).child({ step: 2 }).info('grandchild')
-    logger.child({ eventToken: 'wf.child' }).info({ eventToken: 'wf.child' }, 'both the same')
-    const set = logger.child({ step: 3 })
-    set.info('before setBindings')
-    set.setBindings({ eventToken: 'wf.set' })
-    set.info('after setBindings')
-    logger.child({ meta: { a: 1, eventToken: 'nested, not the key' } }).info('nested key')
-    logger.info({ eventToken: undefined }, 'undefined in the line: the context\'s')
-    logger.info(null, 'null object')
-  })
-  t.same(lines().map((l) => l.eventToken), ['wf.own', 'wf.child', 'wf.child', 'wf.child', 'wf.ctx', 'wf.set', 'wf.ctx', 'wf.ctx', 'wf.ctx'])
-  t.same(raw.map((r) => keyCount(r)), [1, 1, 1, 2, 1, 1, 2, 1, 1])
+  logPrecedenceCases(logger)
+  t.same(lines().map((l) => l.eventToken), PRECEDENCE_TOKENS)
+  t.same(raw.map((r) => keyCount(r)), PRECEDENCE_KEY_COUNTS)
+  t.equal(raw[6], '{"level":30,"meta":{"a":1,"eventToken":"nested, not the key"},"eventToken":"wf.ctx","msg":"nested key"}\n')
 })
 
 t.test('a custom tokenKey, and a bad one named at once', async (t) => {
