@@ -56,12 +56,13 @@ export class Drops {
    * disk spool, which the next start completes: said once, not counted as failed.
    */
   completionFailed (token: string, reason: DropReason, code: string | undefined, unknown = false, spooled = false): void {
-    const outcome = unknown ? 'unknown' : 'failed'
-    this.emit('bitrix24:completionFailed', { token, reason, code, outcome })
     if (spooled) {
+      this.emit('bitrix24:completionFailed', { token, reason, code, outcome: 'spooled' })
       this.reporter.problem('COMPLETION_SPOOLED', `the activity of event token ${shortToken(token)} was not completed by closeTimeout; it stays in the disk spool and the next start with the same spoolDir completes it`)
       return
     }
+    const outcome = unknown ? 'unknown' : 'failed'
+    this.emit('bitrix24:completionFailed', { token, reason, code, outcome })
     const failed = ++this.stats.completionsFailed
     if (this.stats.failedCompletions.length < MAX_LISTED_COMPLETIONS) this.stats.failedCompletions.push({ token, outcome })
     if (failed <= NAMED_COMPLETIONS) {

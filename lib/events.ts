@@ -40,8 +40,12 @@ export interface CompletionFailedEvent {
   token: string
   reason: DropReason
   code: string | undefined
-  /** 'failed': the server did not complete it. 'unknown': its request was in flight when closeTimeout ran out; it may have landed. */
-  outcome: 'failed' | 'unknown'
+  /**
+   * 'failed': the server did not complete it. 'unknown': its request was in flight when closeTimeout
+   * ran out; it may have landed. 'spooled': not completed by closeTimeout, kept in the disk spool
+   * (spoolDir): the next start completes it.
+   */
+  outcome: 'failed' | 'unknown' | 'spooled'
 }
 
 /** At start, what the spools of ended processes held (spoolDir): queued before any new line. */

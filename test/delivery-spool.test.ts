@@ -101,6 +101,7 @@ t.test('at shutdown, what is given up on stays in the spool; the entry in flight
   t.equal(spool.sentUpTo.get(A), 1, 'a1 may have landed')
   t.match(h.stderr.join(''), /the activity of event token wf\.aaa…en-a was not completed by closeTimeout; it stays in the disk spool and the next start with the same spoolDir completes it/)
   t.equal(h.stats.completionsFailed, 0, 'kept in the spool: not a failed completion')
+  t.match(h.events.filter((e) => e.name === 'bitrix24:completionFailed').map((e) => e.payload), [{ token: A, reason: 'shutdown', outcome: 'spooled' }], 'its event says so')
 })
 
 t.test('at shutdown with a spool that failed, a completion is reported as failed, as without one', async (t) => {
