@@ -49,7 +49,12 @@ interface Completion {
   returnValues: Record<string, unknown>
 }
 
-/** flush() callers waiting for a token's finished lines to reach a count. Lines finish in order, so a count is enough. */
+/**
+ * flush() callers, each waiting until every line up to a sequence number is
+ * delivered or given up on. Not a count of finished lines: newer lines can
+ * finish before older ones (an overflow evicts pending lines while an older
+ * entry is in flight), so a count would call back early.
+ */
 class Waiters {
   private list: Array<{ upTo: number, resolve: () => void }> = []
 
@@ -57,10 +62,10 @@ class Waiters {
     return new Promise((resolve) => { this.list.push({ upTo, resolve }) })
   }
 
-  /** Resolves those waiting for at most `finished` lines; whether any still wait. */
-  reach (finished: number): boolean {
+  /** Resolves those waiting for lines below `low`, the oldest line not finished; whether any still wait. */
+  reach (low: number): boolean {
     let i = 0
-    while (i < this.list.length && (this.list[i] as { upTo: number }).upTo <= finished) (this.list[i++] as { resolve: () => void }).resolve()
+    while (i < this.list.length && (this.list[i] as { upTo: number }).upTo < low) (this.list[i++] as { resolve: () => void }).resolve()
     this.list = this.list.slice(i)
     return this.list.length > 0
   }
@@ -137,14 +142,23 @@ export class TokenQueue {
 
   /** Resolves once every line queued so far is delivered or given up on. */
   settled (): Promise<void> {
-    if (this.finished >= this.pushed) return Promise.resolve()
+    if (this.oldestUnfinished > this.pushed) return Promise.resolve()
     return (this.waiters ??= new Waiters()).add(this.pushed)
+  }
+
+  /**
+   * The sequence number of the oldest line not yet delivered or given up on:
+   * the attempted entry's first, else the oldest pending line's. Lines taken
+   * out of the queue finish with their entry, those it left out (omitted) too.
+   */
+  private get oldestUnfinished (): number {
+    return this.current?.first ?? this.consumed + 1
   }
 
   /** `n` more lines were delivered or given up on. */
   finish (n: number): void {
     this.finished += n
-    if (this.waiters?.reach(this.finished) === false) this.waiters = undefined
+    if (this.waiters?.reach(this.oldestUnfinished) === false) this.waiters = undefined
   }
 
   get pendingLines (): number {

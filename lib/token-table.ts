@@ -105,12 +105,14 @@ export class TokenTable {
   skipped (queue: TokenQueue, first: number, lines: number): void {
     this.stats.skipped += lines
     this.spool?.settled(queue, first, queue.consumed - first + 1)
-    queue.finish(lines)
+    // With the lines it left out (omitted), which finish with their entry.
+    queue.finish(queue.consumed - first + 1)
   }
 
   /** Lines left out of an entry (maxRows). */
   omitted (queue: TokenQueue, lines: number): void {
-    queue.finish(lines)
+    // They finish with the entry they were left out of (its span), not now: the
+    // lines before them are not finished yet, and flush() waits in order.
     // Left out for good, even if the entry around them is kept in the spool at shutdown.
     this.spool?.settled(queue, queue.consumed - lines + 1, lines)
     this.drops.lines('omitted', lines, queue.token)
@@ -128,7 +130,8 @@ export class TokenTable {
     if (!kept) this.spool?.settled(queue, entry.first, entry.span)
     entry.settled = true
     queue.release(entry)
-    queue.finish(entry.lines)
+    // Its lines and those left out between them (omitted).
+    queue.finish(entry.span)
     // Its workflow writes no more rows; a later line is dropped as `completed` before it could need them.
     if (entry.returnValues !== undefined) {
       this.rows.forget(queue.token)

@@ -869,6 +869,25 @@ t.test('X-RateLimit headers of a real answer steer the pace before any 429', asy
   t.equal(h.stats.rateLimited, 0)
 })
 
+t.test('flush() waits for an older entry in flight while an overflow evicts newer lines of the token', async (t) => {
+  const s = stub(t, { maxBufferedBytes: 65536, maxEntryBytes: 1024, flushInterval: 100 }, () => ({ latency: 60_000 }))
+  for (let i = 1; i <= 5; i++) s.delivery.add('wf.a', `a${i}`)
+  await s.clock.tickAsync(200)
+  t.equal(s.requests.length, 1, 'a1-a5 in flight')
+  for (let i = 6; i <= 10; i++) s.delivery.add('wf.a', `a${i}`)
+  let flushed = false
+  const flushing = s.delivery.flush().then(() => { flushed = true })
+  // Over maxBufferedBytes: the pending lines of wf.a (a6 on) are evicted, and finish, before a1-a5.
+  for (let i = 11; i <= 40; i++) s.delivery.add('wf.a', `a${i} ${'x'.repeat(900)}`)
+  for (let i = 0; i < 200; i++) s.delivery.add('wf.b', `b${i} ${'y'.repeat(900)}`)
+  await s.clock.tickAsync(10)
+  t.ok(s.stats.dropped.overflow > 0, `${s.stats.dropped.overflow} lines evicted`)
+  t.equal(flushed, false, 'not while a1-a5 are in flight: a completion sent by hand now could overtake them')
+  await s.clock.tickAsync(60_000)
+  await flushing
+  t.same(s.delivered('wf.a').slice(0, 5), ['a1', 'a2', 'a3', 'a4', 'a5'])
+})
+
 t.test('a flood of completions into a stalled server is held back at twice maxTokens and twice maxBufferedBytes', async (t) => {
   const s = stub(t, { maxTokens: 10, maxBufferedBytes: 65536 }, () => ({ latency: 600_000 }))
   for (let i = 0; i < 5000; i++) s.delivery.complete(`wf.flood.${i}`, 'done', {})

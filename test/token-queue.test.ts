@@ -1,5 +1,5 @@
 import t from 'tap'
-import { TokenQueue } from '../lib/token-queue'
+import { type Entry, TokenQueue } from '../lib/token-queue'
 import { ChunkPool } from '../lib/chunk-pool'
 
 t.test('take forms an entry from the oldest lines up to the byte limit, then the completion alone', async (t) => {
@@ -56,8 +56,23 @@ t.test('dropOldest drops an entry\'s worth; dropAll says what went', async (t) =
   t.same(q.dropAll(), { lines: 0, bytes: 0, completionBytes: -1 })
 })
 
+/** Takes the queue's next entry and holds it as attempted, as EntryFormer does. */
+function attempt (q: TokenQueue): Entry {
+  const first = q.consumed + 1
+  const taken = q.take() as { text: string, bytes: number, lines: number, since: number }
+  const entry: Entry = { first, span: q.consumed - first + 1, ...taken, attempts: 0, returnValues: undefined, settled: false }
+  q.hold(entry)
+  return entry
+}
+
+/** Settles an attempted entry, as TokenTable does. */
+function settle (q: TokenQueue, entry: Entry): void {
+  q.release(entry)
+  q.finish(entry.span)
+}
+
 t.test('settled() resolves once every line queued before it has finished, in order', async (t) => {
-  const q = new TokenQueue('wf.q', 100)
+  const q = new TokenQueue('wf.q', 1)
   await q.settled()
   q.push('a', 1, 0)
   q.push('b', 1, 0)
@@ -65,15 +80,34 @@ t.test('settled() resolves once every line queued before it has finished, in ord
   const first = q.settled().then(() => { seen.push('first') })
   q.push('c', 1, 0)
   const second = q.settled().then(() => { seen.push('second') })
-  q.finish(1)
+  settle(q, attempt(q))
   await Promise.resolve()
   t.same(seen, [])
-  q.finish(1)
+  settle(q, attempt(q))
   await first
   t.same(seen, ['first'])
-  q.finish(1)
+  settle(q, attempt(q))
   await second
   t.same(seen, ['first', 'second'])
+})
+
+t.test('settled() waits for an older entry in flight while newer lines finish first (an overflow evicts them)', async (t) => {
+  const q = new TokenQueue('wf.q', 1)
+  q.push('a', 1, 0)
+  const inFlight = attempt(q)
+  q.push('b', 1, 0)
+  q.push('c', 1, 0)
+  let resolved = false
+  const waiting = q.settled().then(() => { resolved = true })
+  // Evicted: the pending lines go first, and are finished.
+  q.dropOldest()
+  q.dropOldest()
+  q.finish(2)
+  await Promise.resolve()
+  t.equal(resolved, false, 'two lines finished, but not line 1, in flight')
+  settle(q, inFlight)
+  await waiting
+  t.equal(resolved, true)
 })
 
 t.test('a long queue lets go of what was taken without copying on every take', async (t) => {
