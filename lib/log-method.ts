@@ -1,4 +1,9 @@
 import { BoundValue, checkKey, chindingsOf, currentScope, type EventTokenScope } from './context'
+import { Bitrix24TransportError, ERR_INVALID_OPTION } from './errors'
+import { PREFIX } from './prefix'
+
+// Keys pino's child() takes out of the bindings it is given: a token bound under one would not be written.
+const RESERVED = new Set(['level', 'serializers', 'formatters', 'customLevels'])
 
 /** pino's `hooks.logMethod` signature, without depending on pino's types. */
 export type EventTokenLogMethod = (this: object, args: unknown[], method: (...args: unknown[]) => void, level: number) => void
@@ -9,9 +14,12 @@ export type EventTokenLogMethod = (this: object, args: unknown[], method: (...ar
 // line to a child of the logger bound to the token, made once per context and
 // logger, so a line costs what it costs through `logger.child({ eventToken })`.
 
-/** Whether the line's own object (pino's first argument) carries the key. */
+/**
+ * Whether the line's own object (pino's first argument) carries the key. An
+ * Error does not: pino writes it under `errorKey`, its own fields with it.
+ */
 function carries (first: unknown, key: string): boolean {
-  return typeof first === 'object' && first !== null && (first as Record<string, unknown>)[key] !== undefined
+  return typeof first === 'object' && first !== null && !(first instanceof Error) && (first as Record<string, unknown>)[key] !== undefined
 }
 
 /**
@@ -37,6 +45,7 @@ function boundChild (scope: EventTokenScope, token: string, key: string, logger:
  */
 export function createEventTokenLogMethod (tokenKey = 'eventToken'): EventTokenLogMethod {
   const key = checkKey(tokenKey, 'tokenKey')
+  if (RESERVED.has(key)) throw new Bitrix24TransportError(ERR_INVALID_OPTION, `${PREFIX}option "tokenKey" cannot be "${key}" for the log-method hook: pino keeps that name for child logger settings, not bindings`, 'tokenKey')
   const bound = new BoundValue(key)
   return function eventTokenLogMethod (args, method) {
     const scope = currentScope()

@@ -71,6 +71,11 @@ t.test('precedence: a token in the line or bound to the logger beats the context
   logPrecedenceCases(logger)
   t.same(lines().map((l) => l.eventToken), PRECEDENCE_TOKENS)
   t.same(raw.map((r) => keyCount(r)), PRECEDENCE_KEY_COUNTS)
+  // An Error is written under errorKey: a field of its own named like the key is not the line's token.
+  const err = Object.assign(new Error('boom'), { eventToken: 'wf.err' })
+  withEventToken('wf.ctx', () => logger.error(err))
+  const last = lines().at(-1) as { eventToken: unknown, err: { eventToken: unknown } }
+  t.same([last.eventToken, last.err.eventToken], ['wf.ctx', 'wf.err'])
   t.equal(raw[6], '{"level":30,"meta":{"a":1,"eventToken":"nested, not the key"},"eventToken":"wf.ctx","msg":"nested key"}\n')
 })
 
@@ -85,6 +90,9 @@ t.test('a custom tokenKey, and a bad one named at once', async (t) => {
   t.same(raw.map((r) => keyCount(r, 'bitrixToken')), [1, 1, 1])
   t.throws(() => createEventTokenLogMethod(''), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'tokenKey', message: /option "tokenKey" must be a non-empty string, got ""/ })
   t.throws(() => createEventTokenLogMethod(7 as unknown as string), { option: 'tokenKey', message: /got 7/ })
+  for (const reserved of ['level', 'serializers', 'formatters', 'customLevels']) {
+    t.throws(() => createEventTokenLogMethod(reserved), { code: 'ERR_BITRIX24_INVALID_OPTION', option: 'tokenKey', message: new RegExp(`cannot be "${reserved}" for the log-method hook`) })
+  }
 })
 
 t.test('levels, the level filter and msgPrefix stay the logger\'s', async (t) => {
