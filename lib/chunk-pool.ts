@@ -46,7 +46,13 @@ export class ChunkPool {
     }
     const chunk = this.get()
     // Joined first: one write is faster than a write per line, and the joined string dies young.
-    chunk.write(lines.join('\n'), 0)
+    const joined = lines.join('\n')
+    // A reused buffer holds older lines past what is written: only what was
+    // written may ever be read back. Should the count not match, the text stays a string.
+    if (chunk.write(joined, 0) !== bytes) {
+      this.put(chunk)
+      return { text: joined, chunk: undefined, bytes, lines: lines.length, since }
+    }
     return { text: undefined, chunk, bytes, lines: lines.length, since }
   }
 
