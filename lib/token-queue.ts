@@ -85,7 +85,6 @@ class Waiters {
  * that V8 must promote and collect.
  */
 export class TokenQueue {
-  readonly token: string
   private state: Phase = 'collecting'
   /** Pending lines, oldest first: joined batches (see ChunkPool.seal), then the lines gathering into the next. */
   private batches: Batch[] = []
@@ -93,7 +92,6 @@ export class TokenQueue {
   private gathering: string[] = []
   private gatheringBytes = 0
   private gatheringSince = 0
-  private readonly maxBytes: number
   private lineCount = 0
   /** UTF-8 bytes of pending lines, without the newlines that will join them. */
   pendingBytes = 0
@@ -109,17 +107,9 @@ export class TokenQueue {
   /** Its rows (RowBudget), when maxRows is on: kept there, so that it outlives this queue. */
   rows: RowState | undefined = undefined
   private waiters: Waiters | undefined = undefined
-  private readonly memory: HeldBytes
-
-  private readonly pool: ChunkPool
 
   /** `maxBytes`: the most one entry may hold (maxEntryBytes); `pool`: buffers of maxBytes for its batches (default: none kept); `memory`: the count it holds its bytes in. */
-  constructor (token: string, maxBytes: number, pool = new ChunkPool(maxBytes, 0), memory: HeldBytes = { bytes: 0 }) {
-    this.token = token
-    this.maxBytes = maxBytes
-    this.pool = pool
-    this.memory = memory
-  }
+  constructor (readonly token: string, private readonly maxBytes: number, private readonly pool = new ChunkPool(maxBytes, 0), private readonly memory: HeldBytes = { bytes: 0 }) {}
 
   /** The entry formed for a request is held until it is settled. */
   hold (entry: Entry): void {
