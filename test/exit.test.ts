@@ -130,3 +130,15 @@ t.test('a stalled server under a flood of 50k lines: memory stays bounded, overf
   t.ok(stats.dropped.shutdown < maxBufferedBytes / 40, `${stats.dropped.shutdown} lines were still queued at close`)
   t.match(run.stderr, /more than maxBufferedBytes \(262144\) is waiting to be sent; the oldest lines are dropped/)
 })
+
+// pino's behaviour, which docs/delivery.md ('Keep the logger referenced') and the README describe:
+// pinned here so that the docs change when pino's does.
+t.test('a logger referenced at exit delivers its line; one the collector took loses it (pino holds its transport weakly)', async (t) => {
+  await Promise.all([['1', 1], ['0', 0]].map(async ([keep, requests]) => {
+    const { sim, dir } = await setup(t)
+    const run = await runApp(dir, 'collected.js', env(sim.url, { flushInterval: 1000 }, { KEEP: keep as string }))
+    t.equal(run.code, 0, run.stderr)
+    t.equal(run.stderr, '', 'nothing on stderr either way')
+    t.equal(sim.requests.length, requests, keep === '1' ? 'exported: delivered at exit' : 'collected: the worker was stopped with its line')
+  }))
+})
