@@ -1,6 +1,7 @@
 import { rename } from 'node:fs/promises'
 import { inRanges, type TokenRecord } from './spool-record'
 import { describeError, type Lmdb, openStore, probeStore } from './spool-store'
+import { MAX_TOKEN_LENGTH } from './token-length'
 
 // What the spools of ended processes held, read back at start for replay.
 
@@ -26,6 +27,26 @@ export interface Recovered {
   files: number
 }
 
+// A file left by an ended process may be damaged or crafted: what is read back
+// is queued as if the router had taken it, so it must be what the router takes.
+// A record that is not makes the whole file unreadable (moved aside, not replayed).
+const MALFORMED = 'a malformed record'
+
+function checkedToken (key: unknown): string {
+  if (typeof key !== 'string' || key === '' || key.length > MAX_TOKEN_LENGTH) throw new Error(MALFORMED)
+  return key
+}
+
+/** A record of lines (or of a completion), checked. */
+function lineRecord (key: unknown, value: unknown): { token: string, epoch: number, first: number, time: number, texts: string[], returnValues: Record<string, unknown> | undefined } {
+  const [tok, epoch, first] = Array.isArray(key) ? key as unknown[] : []
+  const [time, texts, returnValues] = Array.isArray(value) ? value as unknown[] : []
+  if (!Number.isSafeInteger(epoch) || !Number.isSafeInteger(first) || typeof time !== 'number' || !Number.isFinite(time) ||
+    !Array.isArray(texts) || !texts.every((text) => typeof text === 'string') ||
+    (returnValues !== undefined && (returnValues === null || typeof returnValues !== 'object' || Array.isArray(returnValues)))) throw new Error(MALFORMED)
+  return { token: checkedToken(tok), epoch: epoch as number, first: first as number, time, texts: texts as string[], returnValues: returnValues as Record<string, unknown> | undefined }
+}
+
 /**
  * Reads what earlier spools left, in key order (per token, oldest first), and
  * closes them; a file that cannot be read is moved aside as `<file>.corrupt`
@@ -43,10 +64,10 @@ export async function readSpools (lmdb: Lmdb, paths: string[], maxAge: number, n
       if (fault !== undefined) throw new Error(`reading it crashed a test process: ${fault}`)
       store = openStore(lmdb, path)
       const records = new Map<string, TokenRecord>()
-      for (const { key, value } of store.tokens.getRange()) records.set(key as unknown as string, value as TokenRecord)
-      for (const { key, value } of store.lines.getRange()) {
-        const [token, epoch, first] = key as [string, number, number]
-        const [time, texts, returnValues] = value as [number, string[], Record<string, unknown> | undefined]
+      for (const { key, value } of store.tokens.getRange()) records.set(checkedToken(key), value as TokenRecord)
+      // All checked before any is taken: a file is replayed whole or not at all.
+      const lines = Array.from(store.lines.getRange(), ({ key, value }) => lineRecord(key, value))
+      for (const { token, epoch, first, time, texts, returnValues } of lines) {
         const record = records.get(token)
         let rec = byToken.get(token)
         if (rec === undefined) {

@@ -33,3 +33,34 @@ t.test('a file read back: lines per token in order, skipping settled ones; the i
   t.match(recovered, { lines: 2, completions: 1, expired: [], files: 1 })
   t.match(warnings, [/^the spool file .*bad\.mdb could not be read \(.+\); it was moved aside as .*bad\.mdb\.corrupt and is not replayed$/])
 })
+
+t.test('a record that is not what the router takes makes its file unreadable: moved aside, nothing of it queued', needsStore, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'b24-read-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const cases: Array<[string, (store: ReturnType<typeof openStore>) => void]> = [
+    ['long-token', (s) => s.lines.putSync(['w'.repeat(513), 1, 1], [1000, ['a']])],
+    ['empty-token', (s) => s.tokens.putSync('', { x: { used: 1 } })],
+    ['text', (s) => s.lines.putSync(['wf.a', 1, 1], [1000, ['a', 42]])],
+    ['texts', (s) => s.lines.putSync(['wf.a', 1, 1], [1000, 'a'])],
+    ['time', (s) => s.lines.putSync(['wf.a', 1, 1], ['soon', ['a']])],
+    ['return-values', (s) => s.lines.putSync(['wf.a', 1, 1], [1000, ['done'], ['not', 'an', 'object']])],
+    ['key', (s) => s.lines.putSync('wf.a', [1000, ['a']])]
+  ]
+  const paths: string[] = []
+  for (const [name, write] of cases) {
+    const path = join(dir, `${name}.mdb`)
+    const store = openStore(loadStore(), path)
+    await store.root.transaction(() => {
+      store.lines.putSync(['wf.ok', 1, 1], [1000, ['fine']])
+      write(store)
+    })
+    await store.root.close()
+    paths.push(path)
+  }
+  const warnings: string[] = []
+  const { recovered, readable } = await readSpools(loadStore(), paths, 60_000, 2000, (text) => { warnings.push(text) })
+  t.same(readable, [])
+  t.same(recovered, { tokens: [], lines: 0, completions: 0, expired: [], files: 0 })
+  t.equal(warnings.length, cases.length)
+  for (const w of warnings) t.match(w, /could not be read \(a malformed record\); it was moved aside as .*\.corrupt and is not replayed$/)
+})
