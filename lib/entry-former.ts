@@ -24,6 +24,8 @@ interface Raw {
 interface Formed extends Raw {
   returnValues: Record<string, unknown> | undefined
   cap: number
+  /** Set (to when it was formed) for an entry that spends one of the token's planned rows. */
+  rowAt?: number
 }
 
 /**
@@ -73,6 +75,12 @@ export class EntryFormer {
       if (clean.text === '' && raw.returnValues === undefined) {
         this.table.skipped(queue, first, raw.lines)
         continue
+      }
+      // Only an entry that goes spends its row: lines that clean to nothing do not.
+      if (raw.rowAt !== undefined && queue.rows !== undefined) {
+        this.rows.wrote(queue.rows, raw.rowAt)
+        // Once per request: the spool keeps the rows used, so that a restart continues the budget.
+        this.spool?.setState(queue.token, queue.rows)
       }
       const entry: Entry = {
         first,
@@ -127,21 +135,19 @@ export class EntryFormer {
     // sends its rows at once: then the token's rows left (and about half of the
     // completion's message) carry the rest.
     let later = Infinity
+    const rowAt = rows === undefined ? undefined : now
     if (rows !== undefined) {
-      this.rows.wrote(rows, now)
-      // Once per request: the spool keeps the rows used, so that a restart continues the budget.
-      this.spool?.setState(queue.token, rows)
       if (queue.completing || this.forced(queue)) {
         cap = hard
         later = Math.max(0, left - 1) * hard + (queue.completing ? hard / 2 : 0)
-      } else if (rows.next - now > this.config.flushInterval) {
+      } else if (this.rows.nextAfterRow(rows, now) - now > this.config.flushInterval) {
         // Rows run short: the entry grows rather than the rows.
         cap = hard
         later = 0
       }
-      if (joined > cap + later) return { ...this.omitting(queue, cap, later), returnValues: undefined, cap }
+      if (joined > cap + later) return { ...this.omitting(queue, cap, later), returnValues: undefined, cap, rowAt }
     }
-    return { ...this.takeAll(queue, cap), returnValues: undefined, cap }
+    return { ...this.takeAll(queue, cap), returnValues: undefined, cap, rowAt }
   }
 
   /** The completion with the token's pending lines in front of its text, up to `room` bytes of lines. */

@@ -126,8 +126,12 @@ export class RowBudget {
 
   /** A log row was formed at `now`: when may the next one go. */
   wrote (state: RowState, now: number): void {
+    state.next = this.nextAfterRow(state, now)
     state.used++
-    const age = now - state.start
-    state.next = state.start + Math.max(this.due(state.used), age * this.ratio)
+  }
+
+  /** When the row after the one written at `now` may go: what `wrote` sets, without writing. */
+  nextAfterRow (state: RowState, now: number): number {
+    return state.start + Math.max(this.due(state.used + 1), (now - state.start) * this.ratio)
   }
 }

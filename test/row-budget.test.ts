@@ -337,3 +337,17 @@ t.test('a completion as large as the largest entry leaves no room for lines: the
   t.equal(s.stats.dropped.omitted, 2)
   t.equal(s.stats.completions, 1)
 })
+
+t.test('lines that clean to nothing spend no row and no request; the next entry takes the first row', async (t) => {
+  const s = stub(t, { maxRows: 40, flushInterval: 1000 })
+  s.delivery.add(A, '   ')
+  s.delivery.add(A, '\u200b')
+  await s.clock.tickAsync(2000)
+  t.equal(s.requests.length, 0, 'no request for blank lines')
+  t.equal(s.stats.skipped, 2)
+  t.equal(s.delivery.rows.of(A, s.clock.now()).used, 0, 'no row spent')
+  s.delivery.add(A, 'visible')
+  await s.clock.tickAsync(2000)
+  t.same(s.requests.map((r) => r.text), ['visible'])
+  t.equal(s.delivery.rows.of(A, s.clock.now()).used, 1, 'one request, one row')
+})
