@@ -83,11 +83,12 @@ export class RowBudget {
    */
   of (token: string, now: number): RowState {
     let state = this.states.get(token)
-    if (state === undefined) {
-      state = { start: now, used: 0, next: this.planned > 0 ? now : Infinity }
-      this.states.set(token, state)
-      if (this.states.size > this.maxTokens) this.states.delete(this.states.keys().next().value as string)
-    }
+    // Past maxTokens the state least recently asked for goes, not the oldest: a long
+    // activity that logs again must keep its rows used, or it would begin a new budget.
+    if (state !== undefined) this.states.delete(token)
+    else state = { start: now, used: 0, next: this.planned > 0 ? now : Infinity }
+    this.states.set(token, state)
+    if (this.states.size > this.maxTokens) this.states.delete(this.states.keys().next().value as string)
     return state
   }
 

@@ -351,3 +351,14 @@ t.test('lines that clean to nothing spend no row and no request; the next entry 
   t.same(s.requests.map((r) => r.text), ['visible'])
   t.equal(s.delivery.rows.of(A, s.clock.now()).used, 1, 'one request, one row')
 })
+
+t.test('past maxTokens the row state least recently used goes: a long activity that logs again keeps its rows', async (t) => {
+  const budget = new RowBudget(40, 3)
+  budget.wrote(budget.of('wf.long', 0), 0)
+  budget.of('wf.b', 0)
+  budget.of('wf.c', 0)
+  budget.of('wf.long', 60_000) // its queue was forgotten between rows; it logs again
+  budget.of('wf.d', 60_000)
+  t.equal(budget.of('wf.long', 120_000).used, 1, 'its rows used are kept')
+  t.equal(budget.of('wf.b', 120_000).used, 0, 'wf.b, least recently used, went and begins again')
+})
