@@ -108,7 +108,9 @@ export class Reporter {
 
   /** A line that is written whatever the budget: the closing summary only. */
   always (text: string): void {
-    this.write(PREFIX + oneLine(this.redactor === undefined ? text : this.redactor.redact(text)) + '\n')
+    // Cleaned before the secrets are looked for, then cut: a secret split by a control
+    // character or an escape sequence would be joined again by the cleaning.
+    this.write(PREFIX + oneLine(this.redactor === undefined ? text : this.redactor.redact(oneLine(text, Infinity))) + '\n')
   }
 
   private line (text: string): boolean {
