@@ -11,7 +11,7 @@ import { simulate } from './simulate'
 import type { Simulator } from './simulator'
 import { configuredSecrets } from './options'
 import { createTransport, type Internals, type TransportStream } from './transport'
-import { LineSplitter } from './line-splitter'
+import { LineSplitter, MAX_LINE_LENGTH } from './line-splitter'
 import { PREFIX } from './prefix'
 
 export interface RunIO {
@@ -30,9 +30,7 @@ export interface RunIO {
   internals?: Pick<Internals, 'clock' | 'sender'>
 }
 
-// A line longer than this is skipped (it is still teed): garbage without
-// newlines must not grow the buffer forever. Far above any entry (64 KB).
-export const MAX_LINE_LENGTH = 16 * 1024 * 1024
+export { MAX_LINE_LENGTH } from './line-splitter'
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const
 
 /**

@@ -2,6 +2,14 @@ import { StringDecoder } from 'node:string_decoder'
 import { Writable } from 'node:stream'
 
 /**
+ * Characters a line may have: a longer one is skipped and counted (lineTooLong),
+ * so that garbage without newlines cannot grow the buffer for ever, whoever
+ * writes it (the pipe mode's stdin, a stream written to in-process). Far above
+ * any entry (64 KB) and any line pino writes.
+ */
+export const MAX_LINE_LENGTH = 16 * 1024 * 1024
+
+/**
  * Where lines come in: pino's writes in the worker (strings), or the pipe
  * mode's bytes from stdin; whole lines out, each handed on exactly once (the
  * transport takes them as lines and does not split them again). Strings are

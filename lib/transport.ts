@@ -18,7 +18,7 @@ import { isThreadStreamData, pinoSendsConfig } from './runtime'
 import { type ConfigPort, HeldLines, onPinoConfig } from './pino-config'
 import { parentPort } from 'node:worker_threads'
 import { Drops } from './drops'
-import { LineSplitter } from './line-splitter'
+import { LineSplitter, MAX_LINE_LENGTH } from './line-splitter'
 import { replay } from './replay'
 import { createBudget } from './shared-budget'
 import { startSpool } from './spool'
@@ -183,13 +183,13 @@ export async function createTransport (options?: Options, internals: Internals =
   }
 
   // pino writes lines to this stream (in the worker, as strings); each is handed
-  // to the sink as it is cut. No line length cap: pino's own lines are taken whole, as before.
+  // to the sink as it is cut, up to MAX_LINE_LENGTH characters.
   const lineTooLong = (): void => {
     stats.received++
     stats.dropped.lineTooLong++
     emit('bitrix24:drop', { reason: 'lineTooLong', lines: 1, token: '', code: undefined })
   }
-  const stream = new LineSplitter(Infinity, (line) => { sink.line(line) }, lineTooLong) as unknown as TransportStream
+  const stream = new LineSplitter(MAX_LINE_LENGTH, (line) => { sink.line(line) }, lineTooLong) as unknown as TransportStream
   const emit = createEmit(stream)
   // Ended (or destroyed): what delivery holds is delivered or given up on by closeTimeout, then 'close'.
   stream._destroy = (_err, cb) => {

@@ -4,6 +4,7 @@ import type { Options } from '../lib/options'
 import { systemClock } from '../lib/clock'
 import { LocalBudget } from '../lib/request-budget'
 import { createTransport, type Internals } from '../lib/transport'
+import { MAX_LINE_LENGTH } from '../lib/line-splitter'
 import { EventEmitter } from 'node:events'
 import FakeTimers from '@sinonjs/fake-timers'
 import { API_KEY, waitFor } from './fixtures/harness'
@@ -69,6 +70,18 @@ t.test('lines read elsewhere (the pipe mode): taken whole, and one too long rais
   t.equal(sim.entries('wf.piped').length, 1, 'one line, one entry: not split again')
   t.match(await statsEvent, { received: 2, delivered: 1, dropped: { lineTooLong: 1 } })
   t.same(drops, [{ reason: 'lineTooLong', lines: 1, token: '', code: undefined }], 'the drop event, like every other reason')
+})
+
+t.test('written to the stream: text without a newline is not held past MAX_LINE_LENGTH, and is counted', async (t) => {
+  const { sim, stream } = await setup(t)
+  const chunk = 'x'.repeat(1024 * 1024)
+  for (let i = 0; i <= MAX_LINE_LENGTH / chunk.length; i++) stream.write(chunk)
+  stream.write('\n' + JSON.stringify({ level: 30, time: 0, eventToken: 'wf.after', msg: 'the next line' }) + '\n')
+  const statsEvent = new Promise<Stats>((resolve) => stream.once('bitrix24:stats', resolve))
+  stream.end()
+  await new Promise((resolve) => stream.once('close', resolve))
+  t.match(await statsEvent, { received: 2, delivered: 1, dropped: { lineTooLong: 1 } })
+  t.equal(sim.entries('wf.after').length, 1, 'the lines after it go on')
 })
 
 t.test('the level option uses the logger\'s levels; an unknown one fails at start', async (t) => {
