@@ -384,7 +384,9 @@ export async function startSpool (config: Config | undefined, stats: Stats, warn
   if (config?.spoolDir === undefined) return NO_SPOOL
   try {
     const opened = await openSpool(config, stats, warn, now, load)
-    return { ...opened, error: undefined, close: async () => { await opened.spool?.close() } }
+    const spool = opened.spool
+    // close holds the spool, not what was read back (opened.recovered), which the transport lets go once queued.
+    return { ...opened, error: undefined, close: async () => { await spool?.close() } }
   } catch (err) {
     // loadStore throws only its coded error.
     return { ...NO_SPOOL, error: err as Bitrix24TransportError }

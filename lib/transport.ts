@@ -118,12 +118,15 @@ export async function createTransport (options?: Options, internals: Internals =
   if (missing !== undefined) write(`${PREFIX}${missing.code}: option "redisUrl" needs the package ioredis (npm install ioredis); until then each process paces itself\n`)
   if (unknown !== undefined) write(`${oneLine(`${PREFIX}${unknown.code} (ignored; the other options apply): ${unknown.message.replace(PREFIX, '')}`, 199)}\n`)
   // The disk spool, and what earlier processes left in it, before any line is read.
-  const spool = await startSpool(config, stats, (text) => reporter.always(text), clock.now(), internals.loadStore)
-  if (spool.error !== undefined) {
+  const started = await startSpool(config, stats, (text) => reporter.always(text), clock.now(), internals.loadStore)
+  const { spool, close: closeSpool } = started
+  // What earlier processes left is queued once, at start: held only until then, not for the transport's life.
+  let recovered = started.recovered
+  if (started.error !== undefined) {
     // The store package is missing: failed like an invalid option.
     await (sender as Sender).destroy()
-    if (!inWorker) throw spool.error
-    invalid = spool.error
+    if (!inWorker) throw started.error
+    invalid = started.error
     config = undefined
   }
   // pino sends its configuration (levels, messageKey, errorKey) only to a worker it started itself.
@@ -171,9 +174,10 @@ export async function createTransport (options?: Options, internals: Internals =
     }
     // This process's own pacer and pause, or, with redisUrl, one bucket shared by every process on the key.
     const budget = internals.budget ?? createBudget(cfg, clock, reporter, new LocalBudget(cfg.maxRequestsPerSecond, cfg.burst, clock, cfg.maxRetryDelay))
-    delivery = new Delivery(cfg, sender as Sender, clock, reporter, emit, stats, budget, spool.spool)
+    delivery = new Delivery(cfg, sender as Sender, clock, reporter, emit, stats, budget, spool)
     // What an earlier process left in the spool goes before any new line of its token.
-    replay(spool.recovered, delivery, new Drops(stats, reporter, emit, cfg.maxBufferedBytes), stats, reporter, emit)
+    replay(recovered, delivery, new Drops(stats, reporter, emit, cfg.maxBufferedBytes), stats, reporter, emit)
+    recovered = undefined
     sink = new Router({ tokenKey: cfg.tokenKey, eventKey: cfg.eventKey, minLevel, levels: pino.levels }, new Formatter(cfg, pino), delivery, stats)
     for (const line of waiting?.lines ?? []) sink.line(line)
   }
@@ -200,9 +204,9 @@ export async function createTransport (options?: Options, internals: Internals =
     // What delivery could not settle by closeTimeout stays in the spool for the next start.
     if (delivery !== undefined) {
       await delivery.close()
-      return await spool.close()
+      return await closeSpool()
     }
-    await spool.close()
+    await closeSpool()
     emit('bitrix24:stats', { ...stats, dropped: { ...stats.dropped } })
     // A client was made for a level the logger turned out not to have.
     await sender?.destroy()
