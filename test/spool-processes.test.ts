@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { startSimulator } from '../lib/simulator'
+import { type Simulator, startSimulator } from '../lib/simulator'
 import { makeApp, runApp } from './fixtures/app'
 import { API_KEY } from './fixtures/harness'
 import { needsStore } from './fixtures/store'
@@ -59,16 +59,20 @@ function startLogging (dir: string, environment: Record<string, string>): Promis
   })
 }
 
+/** A simulator that answers nothing, an app beside it and a spool directory, all gone after the test. */
+async function stalledApp (t: Test): Promise<{ sim: Simulator, app: string, spoolDir: string }> {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  sim.stall(true)
+  return { sim, app: makeApp(t), spoolDir: tempDir(t) }
+}
+
 function lines (entries: string[]): string[] {
   return entries.join('\n').split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d INFO /, ''))
 }
 
 t.test('SIGKILL: 400 lines and 10 completions, spooled against a stalled server, all arrive after a restart, in order, once', needsStore, async (t) => {
-  const stalled = await startSimulator()
-  t.teardown(() => stalled.close())
-  stalled.stall(true)
-  const app = makeApp(t)
-  const spoolDir = tempDir(t)
+  const { sim: stalled, app, spoolDir } = await stalledApp(t)
   const first = await startLogging(app, env(stalled.url, spoolDir, 'log'))
   // A second process beside a live owner finds nothing to adopt.
   const beside = await runApp(app, 'spool.js', env(stalled.url, spoolDir, 'idle'))
@@ -96,11 +100,7 @@ t.test('SIGKILL: 400 lines and 10 completions, spooled against a stalled server,
 })
 
 t.test('a backlog that outlives closeTimeout is delivered by the next start; without spoolDir it is counted as before', needsStore, async (t) => {
-  const sim = await startSimulator()
-  t.teardown(() => sim.close())
-  sim.stall(true)
-  const app = makeApp(t)
-  const spoolDir = tempDir(t)
+  const { sim, app, spoolDir } = await stalledApp(t)
   const options = { closeTimeout: 200, statsInterval: 0 }
   // Both at once: they share only the stalled server.
   const [without, withSpool] = await Promise.all([
@@ -158,11 +158,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 t.test('with spoolDir, a signal during an outage leaves the lines for the next start', needsStore, async (t) => {
-  const sim = await startSimulator()
-  t.teardown(() => sim.close())
-  sim.stall(true)
-  const app = makeApp(t)
-  const spoolDir = tempDir(t)
+  const { sim, app, spoolDir } = await stalledApp(t)
   writeFileSync(join(app, 'signal.js'), readFileSync(join(app, 'signal.js'), 'utf8') + recipe)
   // The signal comes once the stalled server holds the request: the lines are in flight at
   // closeTimeout. Sent at 'logged' alone, a loaded machine could signal before the worker had
