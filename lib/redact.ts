@@ -65,8 +65,9 @@ export class Redactor {
   /** Longest first, so that a password inside a longer secret does not leave it half-cut. */
   private readonly secrets: string[]
 
-  constructor (secrets: ReadonlyArray<string | undefined>) {
-    const long = secrets.filter((s): s is string => s !== undefined && s.length >= MIN_INSIDE)
+  /** `minLength`: shorter secrets are left alone (default MIN_INSIDE; 1 where every one must go, as a Redis password). */
+  constructor (secrets: ReadonlyArray<string | undefined>, minLength = MIN_INSIDE) {
+    const long = secrets.filter((s): s is string => s !== undefined && s.length >= Math.max(1, minLength))
     this.secrets = [...new Set(long)].sort((a, b) => b.length - a.length)
   }
 
@@ -77,7 +78,7 @@ export class Redactor {
 }
 
 /** The user name and password of a URL, as written and decoded; none when it is no URL. */
-function credentials (value: string | undefined): string[] {
+export function credentials (value: string | undefined): string[] {
   if (value === undefined) return []
   let url: URL
   try {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
 import { RATE_FLOOR_DIVISOR, RATE_STEP_DIVISOR } from './pacer'
+import { credentials, Redactor } from './redact'
 
 export const DEFAULT_PREFIX = 'pino-bitrix24-workflow:budget:'
 
@@ -94,19 +95,8 @@ export function redisTarget (url: string): string {
  * password it was given, so both go, and it is cut short.
  */
 export function cleanRedisMessage (message: string, url: string): string {
-  let text = message
-  const secrets = new Set<string>([url])
-  try {
-    const parsed = new URL(url)
-    for (const part of [parsed.password, parsed.username]) {
-      if (part !== '') {
-        secrets.add(part)
-        secrets.add(decodeURIComponent(part))
-      }
-    }
-  } catch {}
-  // The longest first, so that a password inside the URL does not leave the URL half-cut.
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) text = text.split(secret).join('…')
+  // Of any length: a short Redis password is still one.
+  let text = new Redactor([url, ...credentials(url)], 1).redact(message)
   // Whatever still looks like credentials in a URL.
   // eslint-disable-next-line no-control-regex
   text = text.replace(/\/\/[^/@\s]*@/g, '//…@').replace(/[\x00-\x1f\x7f]+/g, ' ')
