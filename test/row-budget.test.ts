@@ -362,3 +362,21 @@ t.test('past maxTokens the row state least recently used goes: a long activity t
   t.equal(budget.of('wf.long', 120_000).used, 1, 'its rows used are kept')
   t.equal(budget.of('wf.b', 120_000).used, 0, 'wf.b, least recently used, went and begins again')
 })
+
+t.test('a token blocked with the budget on (in flight, a 429 pause, a 502 retry, then the close): a row per entry that landed, every line landed', async (t) => {
+  const s = stub(t, { maxRows: 40, flushInterval: 1000 }, (_req, n) => n === 1 ? { latency: 5000 } : n === 2 ? { status: 429, retryAfter: '3' } : n === 3 ? { status: 502 } : {})
+  for (let i = 0; i < 30; i++) {
+    s.delivery.add(A, `line ${i}`)
+    await s.clock.tickAsync(500)
+  }
+  s.delivery.complete(A, 'done', { ok: true })
+  const closed = s.delivery.close()
+  await s.clock.tickAsync(30_000)
+  await closed
+  const refused = 2
+  t.equal(s.stats.rows, s.requests.length - refused, `${s.requests.length} requests, ${refused} refused: a row per entry that landed, none for a refused one`)
+  t.ok(s.stats.rows <= 40, `${s.stats.rows} rows`)
+  t.equal(s.stats.delivered, 31, 'every line and the completion')
+  t.same(s.delivered(A), [...Array.from({ length: 30 }, (_, i) => `line ${i}`), 'done'], 'in order, once')
+  t.equal(s.stats.completions, 1)
+})
