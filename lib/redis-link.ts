@@ -53,8 +53,6 @@ export class RedisLink {
   /** The last error was a handshake command that timed out on a live connection (connecting only). */
   private slowHandshake = false
   private closed = false
-  /** Times Redis went away: each outage, and each return, is told once (the reporter's budget bounds a flapping one). */
-  private outages = 0
 
   constructor (opts: RedisLinkOptions) {
     this.clock = opts.clock
@@ -95,7 +93,7 @@ export class RedisLink {
   /** Redis answered: the bucket paces from now on (said once after an outage). */
   toShared (): void {
     if (this.mode === 'local') {
-      this.reporter.problem(`REDIS_BACK:${this.outages}`, `Redis (${this.target}) answers again: requests are paced with the other processes on this key once more`)
+      this.reporter.say(`Redis (${this.target}) answers again: requests are paced with the other processes on this key once more`)
     }
     this.mode = 'shared'
     if (this.connectTimer !== undefined) {
@@ -115,10 +113,9 @@ export class RedisLink {
     return true
   }
 
-  /** Says the outage once and probes until Redis answers again. */
+  /** Says the outage (each one, as the reporter's budget allows) and probes until Redis answers again. */
   outage (reason: string): void {
-    this.outages++
-    this.reporter.problem(`REDIS_UNAVAILABLE:${this.outages}`, `Redis (${this.target}) is unreachable or slow (${reason}); each process paces itself until it answers again, so rate limits may be met meanwhile`)
+    this.reporter.say(`Redis (${this.target}) is unreachable or slow (${reason}); each process paces itself until it answers again, so rate limits may be met meanwhile`)
     this.probe()
   }
 

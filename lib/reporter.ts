@@ -106,6 +106,15 @@ export class Reporter {
     return true
   }
 
+  /**
+   * A line that is news each time it happens (Redis went away, came back): written
+   * as the budget allows, never remembered as a kind, so that a flapping
+   * connection does not use up the kinds other problems are told once by.
+   */
+  say (text: string): boolean {
+    return this.line(text)
+  }
+
   /** A line that is written whatever the budget: the closing summary only. */
   always (text: string): void {
     // Cleaned before the secrets are looked for, then cut: a secret split by a control

@@ -57,6 +57,17 @@ t.test('repeats of a kind are not written again', async (t) => {
   t.equal(reporter.problem('other', 'other'), true, 'another kind is')
 })
 
+t.test('say: each time as the budget allows, never remembered as a kind, so that a flapping connection does not use up the kinds', async (t) => {
+  const { reporter, lines, clock } = setup()
+  for (let i = 0; i < 3000; i++) {
+    reporter.say(`went away ${i}`)
+    clock.time += 60_000
+  }
+  t.equal(lines.length, 3000, 'every one, a minute apart')
+  t.equal(reporter.problem('NEW', 'a new kind'), true)
+  t.equal(reporter.problem('NEW', 'a new kind again'), false, 'still told once: no kind was used up')
+})
+
 t.test('different kinds are written separately', async (t) => {
   const { reporter, lines } = setup()
   reporter.problem('a', 'A')
