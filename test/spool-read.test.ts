@@ -44,7 +44,9 @@ t.test('a record that is not what the router takes makes its file unreadable: mo
     ['texts', (s) => s.lines.putSync(['wf.a', 1, 1], [1000, 'a'])],
     ['time', (s) => s.lines.putSync(['wf.a', 1, 1], ['soon', ['a']])],
     ['return-values', (s) => s.lines.putSync(['wf.a', 1, 1], [1000, ['done'], ['not', 'an', 'object']])],
-    ['key', (s) => s.lines.putSync('wf.a', [1000, ['a']])]
+    ['key', (s) => s.lines.putSync('wf.a', [1000, ['a']])],
+    ['value', (s) => s.lines.putSync(['wf.a', 1, 1], 'not a record')],
+    ['null-return-values', (s) => s.lines.putSync(['wf.a', 1, 1], [1000, ['done'], null])]
   ]
   const paths: string[] = []
   for (const [name, write] of cases) {
