@@ -41,8 +41,18 @@ t.test('installing runs no script: the build is on prepack, not prepare', async 
   t.match(scripts.prepack, /npm run build/)
   // A clone builds when it needs dist/: the scripts that use it build first.
   for (const name of ['demo', 'bench', 'docs']) t.match(scripts[name], /^npm run build && /, `${name} builds first`)
-  // The tests build too, beside the type check: tap starts once both are done.
-  t.match(scripts.test, /^npm run build & p=\$!; npm run build:tests; r=\$\?; wait \$p && \[ \$r = 0 \] && .*\btap\b/, 'test builds first')
+  // The tests build too, beside the type check, and so does tap for its plugin list when a fresh
+  // install left it built for the default one: tap starts once all three are done.
+  t.match(scripts.test, /^npm run build & p=\$!; \{ node scripts\/tap-built\.js \|\| tap build; \} & q=\$!; npm run build:tests; r=\$\?; wait \$p && wait \$q && \[ \$r = 0 \] && .*\btap\b/, 'test builds first')
+  // Running under tap, tap is built for the configured plugins, and the check says so.
+  // Without the runner's TAP_* variables (TAP_PLUGIN among them), as `npm test` runs it.
+  const env = Object.fromEntries(Object.entries(npmEnv).filter(([k]) => !k.startsWith('TAP')))
+  const tapBuilt = (cwd: string): number | null => spawnSync(process.execPath, [join(root, 'scripts', 'tap-built.js')], { cwd, env }).status
+  t.equal(tapBuilt(root), 0, 'tap-built.js: tap is built for the plugins in package.json')
+  const other = mkdtempSync(join(tmpdir(), 'tap-built-'))
+  t.teardown(() => rmSync(other, { recursive: true, force: true }))
+  writeFileSync(join(other, 'package.json'), JSON.stringify({ name: 'other', tap: { plugin: ['!@tapjs/fixture'] } }))
+  t.equal(tapBuilt(other), 1, 'and not for another list: tap build is due')
 })
 
 t.test('every export has its types, under node10 resolution too (typesVersions)', async (t) => {
