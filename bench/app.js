@@ -67,6 +67,55 @@ function peakRssBytes () {
   return null
 }
 
+/**
+ * CPU ms of each thread of this process (Linux), into `into` (tid → kind and
+ * ms): the main thread, pino's worker, V8's background threads (compilers,
+ * concurrent GC), libuv's pool. A thread that ends keeps the value it had at
+ * its last read: sampled often, the worker's last few ms at most are missed.
+ * For bench/profile.js: where a window's process CPU went.
+ */
+function readThreadCpu (into) {
+  let tids
+  try {
+    tids = fs.readdirSync('/proc/self/task')
+  } catch {
+    return into
+  }
+  for (const tid of tids) {
+    let stat
+    try {
+      stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+    } catch {
+      continue
+    }
+    const close = stat.lastIndexOf(')')
+    const fields = stat.slice(close + 2).split(' ')
+    const kind = tid === String(process.pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, close)
+    // utime and stime, in USER_HZ ticks (100 a second on Linux).
+    into.set(tid, { kind, ms: (Number(fields[11]) + Number(fields[12])) * 10 })
+  }
+  return into
+}
+
+/**
+ * CPU ms per thread between two reads of readThreadCpu, busiest first, as
+ * `main`, then `<name> 1`, `<name> 2`... (Node names pino's worker and V8's
+ * threads alike: the worker is the busiest after main).
+ */
+function threadCpuDelta (before, after) {
+  const list = [...after].map(([tid, { kind, ms }]) => ({ kind, ms: ms - (before.get(tid)?.ms ?? 0) })).sort((a, b) => b.ms - a.ms)
+  const out = {}
+  const seen = {}
+  for (const { kind, ms } of list) {
+    if (kind === 'main') out.main = ms
+    else {
+      seen[kind] = (seen[kind] ?? 0) + 1
+      out[`${kind} ${seen[kind]}`] = ms
+    }
+  }
+  return out
+}
+
 /** Bytes this process caused to be written to storage (Linux), for §11's bytes per line. */
 function ioWriteBytes () {
   try {
@@ -147,7 +196,12 @@ const modes = {
     const tokens = makeTokens(scenario.tokens)
     const rssAtReady = process.memoryUsage().rss
     let maxRss = rssAtReady
-    const sampler = setInterval(() => { maxRss = Math.max(maxRss, process.memoryUsage().rss) }, 20)
+    const threads0 = readThreadCpu(new Map())
+    const threads = new Map(threads0)
+    const sampler = setInterval(() => {
+      maxRss = Math.max(maxRss, process.memoryUsage().rss)
+      readThreadCpu(threads)
+    }, 20)
     const cpu0 = process.cpuUsage()
     const t0 = process.hrtime.bigint()
     const tokenLines = await logLines(logger, transport, tokens, scenario)
@@ -158,6 +212,7 @@ const modes = {
     clearInterval(sampler)
     return {
       ...result,
+      threadCpuMs: threadCpuDelta(threads0, readThreadCpu(threads)),
       lines: scenario.count,
       tokenLines,
       cpuUserMs: cpu.user / 1000,

@@ -7,7 +7,11 @@
 // start-up and module loading are left out.
 //
 //   node bench/profile.js [throughput|tokenless|memory] [--variant=bitrix24|floor|file|loki|axiom]
-//                         [--lines=N] [--top=N] [--dir=DIR]
+//                         [--lines=N] [--top=N] [--dir=DIR] [--threads=RUNS]
+//
+// --threads=RUNS: no profiler; the scenario runs RUNS times and the window's CPU
+// is split by thread (Linux): the main thread, pino's worker, V8's background
+// threads (TurboFan, concurrent GC), libuv's pool; medians of the runs.
 //
 // Build first (npm run build). Profiles stay in --dir (default: a temp dir)
 // for Chrome DevTools or speedscope.
@@ -20,12 +24,13 @@ const { Server, runApp } = require('./lib/children')
 const ROOT = path.join(__dirname, '..')
 
 function parseArgs (argv) {
-  const opts = { scenario: 'throughput', variant: 'bitrix24', lines: undefined, top: 15, dir: undefined }
+  const opts = { scenario: 'throughput', variant: 'bitrix24', lines: undefined, top: 15, dir: undefined, threads: 0 }
   for (const arg of argv) {
     if (arg.startsWith('--variant=')) opts.variant = arg.slice(10)
     else if (arg.startsWith('--lines=')) opts.lines = Number(arg.slice(8))
     else if (arg.startsWith('--top=')) opts.top = Number(arg.slice(6))
     else if (arg.startsWith('--dir=')) opts.dir = path.resolve(arg.slice(6))
+    else if (arg.startsWith('--threads=')) opts.threads = Number(arg.slice(10))
     else if (!arg.startsWith('-')) opts.scenario = arg
     else {
       console.error(`profile: unknown argument ${arg}`)
@@ -92,6 +97,18 @@ function summarize (file, top, [from, to]) {
   return { total, idle, functions: rows(fns, top), modules: rows(mods, 12) }
 }
 
+/** The window's CPU by kind of thread, median of the runs, and the whole process's. */
+function printThreads (opts, count, runs) {
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b)
+    return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+  }
+  const kinds = [...new Set(runs.flatMap((r) => Object.keys(r.threadCpuMs)))]
+  const rows = kinds.map((kind) => [kind, median(runs.map((r) => r.threadCpuMs[kind] ?? 0))]).sort((a, b) => b[1] - a[1])
+  console.log(`${opts.scenario}, ${opts.variant}, ${count.toLocaleString('en-US')} lines, ${runs.length} runs: ${median(runs.map((r) => r.cpuMs)).toFixed(0)} ms CPU (whole process, median), by thread (median, 10 ms ticks):`)
+  for (const [kind, ms] of rows) console.log(`  ${String(ms.toFixed(0)).padStart(6)} ms  ${kind}`)
+}
+
 async function main () {
   const opts = parseArgs(process.argv.slice(2))
   if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) {
@@ -107,18 +124,25 @@ async function main () {
     ? (opts.variant === 'loki' ? { batching: { interval: 5, maxBufferSize: 0 } } : {})
     : opts.scenario === 'memory' ? { closeTimeout: 1000 } : { maxRequestsPerSecond: 0 }
   const server = await Server.start()
+  const scenario = {
+    mode: 'throughput',
+    variant: opts.variant,
+    urls: server.urls,
+    options,
+    count,
+    tokens: 50,
+    tokenShare: opts.scenario === 'tokenless' ? 0.1 : 1
+  }
   let result
   try {
     if (opts.scenario === 'memory') await server.call('stall', true)
-    result = await runApp({
-      mode: 'throughput',
-      variant: opts.variant,
-      urls: server.urls,
-      options,
-      count,
-      tokens: 50,
-      tokenShare: opts.scenario === 'tokenless' ? 0.1 : 1
-    }, { timeoutMs: 300000, execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`] })
+    if (opts.threads > 0) {
+      const runs = []
+      for (let i = 0; i < opts.threads; i++) runs.push(await runApp(scenario, { timeoutMs: 300000 }))
+      printThreads(opts, count, runs)
+      return
+    }
+    result = await runApp(scenario, { timeoutMs: 300000, execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`] })
   } finally {
     await server.close()
   }

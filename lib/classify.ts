@@ -76,6 +76,12 @@ export interface RateLimitHeaders {
 /** The request outlived requestTimeout (connect, headers and body together) and was aborted. */
 export const ERR_DEADLINE = 'ERR_BITRIX24_REQUEST_DEADLINE'
 
+/** The client was closed (close(), closeTimeout) with the request in flight, or before it was made. */
+export const ERR_DESTROYED = 'ERR_BITRIX24_DESTROYED'
+
+/** The deadline (requestTimeout) came before the request's connection was made: nothing was sent. */
+export const ERR_NOT_CONNECTED = 'ERR_BITRIX24_NOT_CONNECTED'
+
 /** The payload could not become JSON (e.g. return values nested too deep): nothing was sent. */
 export const ERR_SERIALIZE = 'ERR_BITRIX24_SERIALIZE'
 
@@ -89,14 +95,19 @@ export const ERR_PROXY_REFUSED = 'ERR_BITRIX24_PROXY_REFUSED'
 // host; a server that does not speak TLS) fails the same way every time.
 const TLS_FAILURE = /CERT|SELF_SIGNED|^UNABLE_TO_|^ERR_TLS_|^ERR_SSL_|^HOSTNAME_MISMATCH$/
 
+// The request itself cannot be built: a header value HTTP cannot carry (a key pasted
+// with an invisible character). Node's HTTP client says ERR_INVALID_CHAR, undici's
+// proxy agents UND_ERR_INVALID_ARG.
+const UNBUILDABLE = new Set(['ERR_INVALID_CHAR', 'ERR_HTTP_INVALID_HEADER_VALUE', 'UND_ERR_INVALID_ARG'])
+
 /**
- * Local failures that no retry can mend: the payload cannot be serialised, undici
- * refuses the request itself (UND_ERR_INVALID_ARG), the server's certificate is
- * not trusted, or the proxy refuses the tunnel (a configuration error, like the
- * certificate). Nothing was sent; retrying would only spend time and requests.
+ * Local failures that no retry can mend: the payload cannot be serialised, the
+ * request cannot be built (a header value HTTP cannot carry), the server's
+ * certificate is not trusted, or the proxy refuses the tunnel (a configuration
+ * error, like the certificate). Nothing was sent; retrying would only spend time and requests.
  */
 export function cannotSucceed (code: string): boolean {
-  return code === ERR_SERIALIZE || code === 'UND_ERR_INVALID_ARG' || code === ERR_PROXY_AUTH || code === ERR_PROXY_REFUSED || TLS_FAILURE.test(code)
+  return code === ERR_SERIALIZE || UNBUILDABLE.has(code) || code === ERR_PROXY_AUTH || code === ERR_PROXY_REFUSED || TLS_FAILURE.test(code)
 }
 
 export type Outcome =
@@ -160,7 +171,7 @@ function localAdvice (code: string, message: string | undefined): string {
   if (code === ERR_PROXY_AUTH) return `proxy authentication failed (${message}): a configuration error; check the user and password of option proxy (or HTTPS_PROXY); nothing reached the API`
   if (code === ERR_PROXY_REFUSED) return `the proxy refused the connection to the API (${message}): a configuration error; check option proxy (or HTTPS_PROXY, NO_PROXY); nothing reached the API`
   if (code === ERR_SERIALIZE) return 'the entry could not be serialised as JSON (nested too deep?); nothing was sent'
-  if (code === 'UND_ERR_INVALID_ARG') return 'the request could not be built (a header value that cannot be sent?); nothing was sent'
+  if (UNBUILDABLE.has(code)) return 'the request could not be built (a header value that cannot be sent?); nothing was sent'
   return 'the server\'s TLS certificate was not accepted; nothing was sent. Check baseUrl, or give Node the CA (NODE_EXTRA_CA_CERTS)'
 }
 

@@ -1,6 +1,6 @@
-import type { Dispatcher } from 'undici'
-import { cannotSucceed, ERR_DEADLINE, ERR_PROXY_AUTH, ERR_PROXY_REFUSED, ERR_SERIALIZE, type Outcome } from './classify'
+import { cannotSucceed, ERR_DEADLINE, ERR_NOT_CONNECTED, ERR_PROXY_AUTH, ERR_PROXY_REFUSED, ERR_SERIALIZE, type Outcome } from './classify'
 import { createDispatcher } from './dispatcher'
+import type { Answer, Requester } from './http-pool'
 
 export { ERR_DEADLINE }
 import { version } from './version'
@@ -18,11 +18,11 @@ export interface ClientOptions {
 }
 
 // Errors raised before a single byte of the request can have left this machine:
-// retrying them can never write an entry twice. UND_ERR_INVALID_ARG is undici
-// refusing the request itself (e.g. a header value it cannot send).
+// retrying them can never write an entry twice. Requests that could not be built
+// (a header value HTTP cannot carry) are among the failures cannotSucceed names.
 const NOT_SENT = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_INVALID_ARG', ERR_SERIALIZE
+  ERR_NOT_CONNECTED, 'UND_ERR_CONNECT_TIMEOUT', ERR_SERIALIZE
 ])
 
 /**
@@ -54,11 +54,6 @@ export function notSent (code: string | undefined): boolean {
   return code !== undefined && (NOT_SENT.has(code) || cannotSucceed(code))
 }
 
-interface Body {
-  on: (event: string, listener: (chunk: Buffer) => void) => unknown
-  destroy: (err?: Error) => unknown
-}
-
 /**
  * Reads at most MAX_ANSWER_BYTES of a body; a longer one is cut and its socket
  * let go. A body that breaks off (a reset, the deadline) gives what came: the
@@ -66,7 +61,7 @@ interface Body {
  * events, not an async iterator: one answer per request, and the iterator's
  * promises cost more than the small body they carry.
  */
-function readCapped (body: Body): Promise<string> {
+function readCapped (body: Answer['body']): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -82,7 +77,7 @@ function readCapped (body: Body): Promise<string> {
       if (chunk.length >= room) {
         chunks.push(chunk.subarray(0, room))
         finish()
-        // undici then closes that connection rather than read the rest into nowhere.
+        // Its connection is then closed rather than read to the end into nowhere.
         body.destroy()
         return
       }
@@ -101,7 +96,7 @@ function readCapped (body: Body): Promise<string> {
  * pool, or a proxy: see dispatcher.ts). `post` never rejects; every failure becomes an Outcome for classify().
  */
 export class Client {
-  private readonly pool: Dispatcher
+  private readonly pool: Requester
   private readonly origin: string
   private readonly prefix: string
   private readonly headers: Record<string, string>
@@ -130,8 +125,8 @@ export class Client {
     } catch (err) {
       return { error: { code: ERR_SERIALIZE, name: (err as Error).name, message: (err as Error).message }, sent: false }
     }
-    // One deadline for the whole exchange: undici's headersTimeout and bodyTimeout
-    // restart at every byte, so a server trickling its body would hold the request forever.
+    // One deadline for the whole exchange: connecting, sending, and reading the answer.
+    // Timeouts that restart at every byte would let a server trickling its body hold the request forever.
     const controller = new AbortController()
     const timer = setTimeout(() => {
       const err = new Error(`no answer within requestTimeout (${this.timeout} ms)`) as Error & { code: string }

@@ -3,9 +3,9 @@ import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import pino from 'pino'
-import { Pool } from 'undici'
 import { Client } from '../lib/client'
 import { createDispatcher } from '../lib/dispatcher'
+import { HttpPool } from '../lib/http-pool'
 import { startSimulator, type Simulator } from '../lib/simulator'
 import { createTransport } from '../lib/transport'
 import { API_KEY } from './fixtures/harness'
@@ -108,10 +108,33 @@ t.test('HTTP_PROXY from the environment; NO_PROXY bypasses it', async (t) => {
   t.match(await other.post(LOG, { eventToken: 'wf.env', logMessage: 'HTTPS_PROXY is for https: origins' }), { status: 200 })
 })
 
+t.test('through a proxy a repeated header comes as a list (undici): the first Retry-After counts', async (t) => {
+  // Node's own client keeps the first of a repeated Retry-After (client.test.ts); undici's agents give both.
+  const server = http.createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      res.setHeader('retry-after', ['3', '9'])
+      res.writeHead(429, { 'content-type': 'application/json' })
+      res.end('{"success":false,"error":{"code":"RATE_LIMITED"}}')
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const proxy = await startProxy(t)
+  const c = new Client({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: API_KEY, sessionToken: undefined, requestTimeout: 5000, connections: 1, proxy: proxy.url })
+  t.teardown(() => c.destroy())
+  t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 429, retryAfter: '3' })
+  t.equal(proxy.requests, 1, 'through the proxy')
+})
+
 t.test('without a proxy: the plain keep-alive pool; the environment is process.env by default', async (t) => {
   for (const env of [{}, { HTTP_PROXY: '', https_proxy: '' }]) {
     const pool = createDispatcher('http://127.0.0.1:9', { connections: 1, requestTimeout: 1000, env })
-    t.type(pool, Pool)
+    t.type(pool, HttpPool)
     await pool.destroy()
   }
   const byDefault = createDispatcher('http://127.0.0.1:9', { connections: 1, requestTimeout: 1000 })
