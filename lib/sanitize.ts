@@ -1,12 +1,16 @@
 /**
  * Makes an entry's text safe for the Bitrix24 workflow log. Runs once per
- * entry, not per line: the common case is one regex test that finds nothing.
+ * entry, not per line: the common case is two regex tests that find nothing.
  */
 
 // C0 controls but tab and newline, DEL, C1 controls, and any UTF-16 surrogate:
 // matching control characters is the point here.
 /* eslint-disable no-control-regex */
-const SUSPECT = /[\0-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]|\[timestamp=|\[\/timestamp\]|\{=/i
+// Two tests, not one alternation: a class alone, and markup that starts with a
+// literal, each scan fast; joined under /i, every character was tried against
+// all of them (a quarter more time over an entry).
+const SUSPECT_CHAR = /[\0-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]/
+const SUSPECT_MARKUP = /\[(?:timestamp=|\/timestamp\])|\{=/i
 const CONTROL = /[\0-\x08\x0b-\x1f\x7f-\x9f]/g
 /* eslint-enable no-control-regex */
 const NON_BMP = /[\ud800-\udbff][\udc00-\udfff]/g
@@ -23,7 +27,7 @@ const ZWSP = '\u200b'
 
 /** The text made safe, or '' when nothing of it would be visible. */
 export function sanitize (text: string, keepNonBmp: boolean): string {
-  if (!SUSPECT.test(text)) return BLANK.test(text) ? '' : text
+  if (!SUSPECT_CHAR.test(text) && !SUSPECT_MARKUP.test(text)) return BLANK.test(text) ? '' : text
   let out = text.replace(CONTROL, '')
   // Lone surrogates cannot be encoded as UTF-8 at all; emoji are not known to survive Bitrix24.
   out = out.replace(LONE_SURROGATE, '\ufffd')
