@@ -95,6 +95,20 @@ export function inRanges (ranges: Array<[number, number]> | undefined, seq: numb
  * settled. Settling a line twice counts once: delivery settles the lines the
  * row budget left out when it leaves them out, and again with the entry around them.
  */
+/** How many of lines `first` … `last` the record holds unsettled: in its chunks, in no settled range. */
+export function liveIn (rec: Rec, first: number, last: number): number {
+  let held = 0
+  for (const chunk of rec.chunks) {
+    const from = Math.max(first, chunk.first)
+    const to = Math.min(last, chunk.first + chunk.n - 1)
+    if (from > to) continue
+    held += to - from + 1
+    // The ranges are disjoint: each settled line is taken off once.
+    for (const [a, b] of rec.settled) held -= Math.max(0, Math.min(b, to) - Math.max(a, from) + 1)
+  }
+  return held
+}
+
 export function settleLines (rec: Rec, first: number, n: number, drop: (i: number) => void): void {
   if (n <= 0) return
   const last = first + n - 1

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { Bitrix24TransportError } from './errors'
 import type { Config } from './options'
 import { adoptOrphans, holdLock, newId, releaseLock, SPOOL_SUFFIX } from './spool-owner'
-import { addLine, type Chunk, newRec, openChunk, type Rec, settleLines, stateRecord, takeUnwritten, type TokenRecord, tokenRecord } from './spool-record'
+import { addLine, type Chunk, liveIn, newRec, openChunk, type Rec, settleLines, stateRecord, takeUnwritten, type TokenRecord, tokenRecord } from './spool-record'
 import { readSpools, type Recovered } from './spool-read'
 import { type Db, describeError, type Key, type Lmdb, loadStore, openStore, type Root } from './spool-store'
 import type { Stats } from './stats'
@@ -65,6 +65,8 @@ export interface SpoolHooks {
   settled: (queue: TokenQueue, first: number, n: number) => void
   /** Keeps a small per-token state (the rows a workflow used) for the next start; undefined removes it. */
   setState: (token: string, state: unknown) => void
+  /** How many of lines `first` … `first + n - 1` it holds unsettled: what the next start sends of them. */
+  keeps: (queue: TokenQueue, first: number, n: number) => number
 }
 
 /**
@@ -184,6 +186,11 @@ export class Spool implements SpoolHooks {
   }
 
   /** Keeps a small per-token state (the rows a workflow used) for the next start, as RecoveredToken.state. */
+  keeps (queue: TokenQueue, first: number, n: number): number {
+    const rec = this.recs.get(queue)
+    return rec === undefined || this.failed ? 0 : liveIn(rec, first, first + n - 1)
+  }
+
   setState (token: string, state: unknown): void {
     if (this.failed || (state === undefined && !this.states.has(token))) return
     // Newest last, undefined removes: over maxTokens the oldest goes, as the row budget forgets it.

@@ -61,6 +61,11 @@ export interface Stats {
   replayed: number
   /** Lines taken out of the spool unsettled, over spoolMaxBytes: kept in memory only. */
   unspooled: number
+  /**
+   * Lines and completions not sent by closeTimeout and left in the disk spool
+   * (spoolDir): not dropped; the next start with the same spoolDir sends them.
+   */
+  leftInSpool: number
   dropped: Record<DropReason, number>
 }
 
@@ -87,6 +92,7 @@ export function createStats (): Stats {
     spooled: 0,
     replayed: 0,
     unspooled: 0,
+    leftInSpool: 0,
     dropped
   }
 }
@@ -105,10 +111,12 @@ export function count (n: number, one: string, many: string): string {
 /** One line for stderr, or '' when there is nothing a person needs to know. */
 export function summaryLine (stats: Stats): string {
   const dropped = totalDropped(stats)
-  if (dropped === 0 && stats.retries === 0 && stats.rateLimited === 0 && stats.unknown === 0 && stats.completionsFailed === 0) return ''
+  if (dropped === 0 && stats.retries === 0 && stats.rateLimited === 0 && stats.unknown === 0 && stats.completionsFailed === 0 && stats.leftInSpool === 0) return ''
   const reasons = DROP_REASONS.filter((r) => stats.dropped[r] > 0).map((r) => `${r} ${stats.dropped[r]}`)
   let line = `delivered ${count(stats.delivered, 'line', 'lines')} in ${count(stats.entries, 'entry', 'entries')}; dropped ${count(dropped, 'line', 'lines')}`
   if (reasons.length > 0) line += ` (${reasons.join(', ')})`
+  // Before the rest: the line is cut at 200 characters.
+  if (stats.leftInSpool > 0) line += `; ${count(stats.leftInSpool, 'line', 'lines')} left in the disk spool for the next start`
   if (stats.unknown > 0) line += `; outcome unknown for ${count(stats.unknown, 'line', 'lines')} (in flight at closeTimeout: they may have arrived)`
   line += `; ${count(stats.retries, 'retry', 'retries')}, ${stats.possibleDuplicates} possibly duplicated; ${count(stats.rateLimited, 'rate-limit answer', 'rate-limit answers')}`
   if (stats.completionsFailed > 0) {

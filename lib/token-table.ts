@@ -142,16 +142,28 @@ export class TokenTable {
 
   /** Gives up on the attempted entry. `unknown`: it was in flight at the deadline and may have arrived. */
   dropEntry (queue: TokenQueue, entry: Entry, reason: DropReason, code?: string, unknown = false): void {
-    if (entry.returnValues !== undefined) this.drops.completionFailed(queue.token, reason, code, unknown, this.kept(reason))
+    const last = entry.first + entry.span - 1
+    if (entry.returnValues !== undefined) this.drops.completionFailed(queue.token, reason, code, unknown, this.kept(queue, reason, last, 1) === 1)
+    const kept = this.kept(queue, reason, entry.first, entry.span)
     this.settle(queue, entry, reason === 'shutdown')
     // In flight at the deadline, it may have arrived: counted apart, never as dropped.
     if (unknown) this.stats.unknown += entry.lines
-    else this.drops.lines(reason, entry.lines, queue.token, code)
+    else this.givenUp(queue, reason, entry.lines, kept, code)
   }
 
-  /** Whether lines given up on for `reason` stay in the disk spool for the next start. */
-  private kept (reason: DropReason): boolean {
-    return reason === 'shutdown' && this.spool?.active === true
+  /**
+   * How many of the token's lines `first` … `first + n - 1`, given up on for
+   * `reason`, stay in the disk spool for the next start: at shutdown, those the
+   * spool holds (not those it let go over spoolMaxBytes, nor any once it failed).
+   */
+  private kept (queue: TokenQueue, reason: DropReason, first: number, n: number): number {
+    return reason === 'shutdown' ? this.spool?.keeps(queue, first, n) ?? 0 : 0
+  }
+
+  /** Lines given up on: those left in the spool are counted there (the next start sends them), the rest dropped. */
+  private givenUp (queue: TokenQueue, reason: DropReason, lines: number, kept: number, code: string | undefined): void {
+    this.stats.leftInSpool += kept
+    this.drops.lines(reason, lines - kept, queue.token, code)
   }
 
   /** Drops what a token has not yet sent: its pending lines and its completion. */
@@ -159,15 +171,16 @@ export class TokenTable {
     if (queue.current === undefined) this.scheduler.remove(queue)
     const before = queue.consumed
     const gone = queue.dropAll()
+    const kept = this.kept(queue, reason, before + 1, queue.consumed - before)
     if (reason !== 'shutdown') this.spool?.settled(queue, before + 1, queue.consumed - before)
     this.memory.taken(queue)
     let lines = gone.lines
     if (gone.completionBytes !== -1) {
-      this.drops.completionFailed(queue.token, reason, code, false, this.kept(reason))
+      this.drops.completionFailed(queue.token, reason, code, false, this.kept(queue, reason, queue.consumed, 1) === 1)
       lines++
     }
     queue.finish(lines)
-    this.drops.lines(reason, lines, queue.token, code)
+    this.givenUp(queue, reason, lines, kept, code)
   }
 
   /** Drops everything queued for a token, except an entry whose request is in flight. */

@@ -28,6 +28,10 @@ class Recorder implements SpoolHooks {
     for (let s = first; s < first + n; s++) this.push(this.settledSeqs, queue.token, s)
   }
 
+  keeps (queue: TokenQueue, first: number, n: number): number {
+    return this.active ? this.unsettled(queue.token).filter((s) => s >= first && s < first + n).length : 0
+  }
+
   private push (map: Map<string, number[]>, token: string, seq: number): void {
     map.set(token, [...(map.get(token) ?? []), seq])
   }
@@ -91,11 +95,13 @@ t.test('at shutdown, what is given up on stays in the spool; the entry in flight
   h.delivery.complete(A, 'done', {})
   h.delivery.add(B, 'b1')
   const closing = h.delivery.close()
-  await h.clock.runUntil(() => h.stats.dropped.shutdown + h.stats.unknown === 4)
+  await h.clock.runUntil(() => h.stats.leftInSpool + h.stats.unknown === 4)
   await closing
-  // a1 was in flight at the deadline: its outcome is unknown, never a drop; the rest is dropped as shutdown.
+  // a1 was in flight at the deadline: its outcome is unknown, never a drop; the rest stays in the spool, not dropped.
   t.equal(h.stats.unknown, 1, 'a1, in flight')
-  t.equal(h.stats.dropped.shutdown, 3, 'a2, the completion, b1')
+  t.equal(h.stats.leftInSpool, 3, 'a2, the completion, b1: left in the spool')
+  t.equal(h.stats.dropped.shutdown, 0, 'none dropped')
+  t.match(h.stderr.join(''), /closed: delivered 0 lines in 0 entries; dropped 0 lines; 3 lines left in the disk spool for the next start;/, 'the summary says where they went')
   t.same(spool.unsettled(A), [1, 2, 3], 'kept for the next start')
   t.same(spool.unsettled(B), [1])
   t.equal(spool.sentUpTo.get(A), 1, 'a1 may have landed')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addLine, addRange, inRanges, newRec, openChunk, settleLines, takeUnwritten, tokenRecord } from '../lib/spool-record'
+import { addLine, addRange, inRanges, liveIn, newRec, openChunk, settleLines, takeUnwritten, tokenRecord } from '../lib/spool-record'
 
 // One token's bookkeeping in the spool: chunks, settled ranges and what a
 // flush writes, without a store.
@@ -79,4 +79,20 @@ t.test('settling a line twice counts once: lines left out, then the entry around
   t.same(rec.settled, [[1, 9]], 'nothing settled: nothing recorded')
   settleLines(rec, 10, 1, drop)
   t.same(rec.chunks, [])
+})
+
+t.test('liveIn: the lines of a range the record still holds, settled ones and those in no chunk left out', async (t) => {
+  const rec = newRec('wf.a', 1)
+  // Lines 1-3 left the spool (over spoolMaxBytes): no chunk holds them.
+  const a = openChunk(rec, 4, 0, [], undefined)
+  for (let i = 0; i < 4; i++) addLine(a, 10)
+  const b = openChunk(rec, 8, 0, [], undefined)
+  for (let i = 0; i < 3; i++) addLine(b, 10)
+  t.equal(liveIn(rec, 1, 10), 7, 'lines 4 to 10')
+  t.equal(liveIn(rec, 1, 3), 0, 'none of those it let go')
+  settleLines(rec, 5, 1, () => {})
+  settleLines(rec, 9, 1, () => {})
+  t.equal(liveIn(rec, 1, 10), 5, 'settled lines are not held')
+  t.equal(liveIn(rec, 8, 8), 1, 'one line, in the second chunk')
+  t.equal(liveIn(rec, 11, 20), 0, 'past the newest')
 })

@@ -91,12 +91,13 @@ t.test('a backlog that outlives closeTimeout stays in the spool; the next start 
   h.delivery.add(B, 'b0')
   await waitFor(() => h.sim.requests.length === 1, 'a request in flight')
   const closing = h.delivery.close()
-  await h.clock.runUntil(() => h.stats.dropped.shutdown + h.stats.unknown > 0)
+  await h.clock.runUntil(() => h.stats.leftInSpool + h.stats.unknown > 0)
   await closing
   await (first.spool as Spool).close()
-  // Counted exactly as without a spool: a0, in flight at the deadline, of unknown outcome; the rest dropped as shutdown.
-  t.equal(h.stats.unknown, 1, 'counted exactly as without a spool: the entry in flight')
-  t.equal(h.stats.dropped.shutdown, 6, 'counted exactly as without a spool: the rest')
+  // a0, in flight at the deadline, is of unknown outcome, as without a spool; the rest is not dropped: it is left in the spool.
+  t.equal(h.stats.unknown, 1, 'the entry in flight')
+  t.equal(h.stats.leftInSpool, 6, 'the rest, left in the spool')
+  t.equal(h.stats.dropped.shutdown, 0, 'nothing dropped')
   t.equal(spoolFiles(dir).length, 1, 'the spool stays')
 
   // The spool keeps delivery's clock: the harness's fake one.
@@ -116,6 +117,27 @@ t.test('a backlog that outlives closeTimeout stays in the spool; the next start 
   for (const r of recovered.tokens) for (const line of r.lines) h2.delivery.add(r.token, line)
   await (second.spool as Spool).flush()
   t.same(spoolFiles(dir), [`${(second.spool as Spool).id}.mdb`], 'the adopted file is gone once its lines are in the new spool')
+})
+
+t.test('at shutdown, lines the spool let go over spoolMaxBytes are dropped; those it holds are left in it, and the next start has exactly those', needsStore, async (t) => {
+  const dir = tempDir(t)
+  const first = await start(t, dir, { spoolMaxBytes: 65536 })
+  const h = await harness(t, { closeTimeout: 500, flushInterval: 60_000, maxEntryBytes: 8192, concurrency: 1 }, {}, first.spool)
+  // The first request meets a pause past closeTimeout: nothing is in flight at the deadline, every line is given up.
+  h.sim.script({ status: 429, code: 'RATE_LIMITED', headers: { 'Retry-After': '60' } })
+  const line = 'x'.repeat(1000)
+  for (let i = 0; i < 100; i++) h.delivery.add(i % 2 === 0 ? A : B, `${i} ${line}`)
+  t.ok(first.stats.unspooled > 30, `${first.stats.unspooled} let go`)
+  const closing = h.delivery.close()
+  await h.clock.runUntil(() => h.stats.leftInSpool + h.stats.dropped.shutdown === 100)
+  await closing
+  await (first.spool as Spool).close()
+  t.equal(h.stats.unknown, 0)
+  t.equal(h.stats.dropped.shutdown, first.stats.unspooled, 'what the spool let go is dropped, as without a spool')
+  t.equal(h.stats.leftInSpool, 100 - first.stats.unspooled, 'the rest is left in the spool')
+  // On delivery's clock, as the spool wrote them (the harness's fake one).
+  const second = await start(t, dir, {}, h.clock.now())
+  t.equal(second.recovered?.lines, h.stats.leftInSpool, 'and the next start has exactly those')
 })
 
 t.test('lines older than spoolMaxAge are not replayed; they are counted', needsStore, async (t) => {

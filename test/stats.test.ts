@@ -23,6 +23,7 @@ t.test('createStats starts every counter at zero', async (t) => {
     spooled: 0,
     replayed: 0,
     unspooled: 0,
+    leftInSpool: 0,
     dropped: {
       overflow: 0,
       rateLimited: 0,
