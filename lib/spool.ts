@@ -133,7 +133,7 @@ export class Spool implements SpoolHooks {
     if (this.failed) return
     const rec = this.recOf(queue)
     let chunk = rec.open
-    if (chunk === undefined) chunk = this.openChunk(rec, queue.pushed, now, [], undefined)
+    if (chunk === undefined) chunk = openChunk(this.touch(rec), queue.pushed, now, [], undefined)
     ;(chunk.texts as string[]).push(text)
     this.count(chunk, bytes)
   }
@@ -142,7 +142,7 @@ export class Spool implements SpoolHooks {
     if (this.failed) return
     const rec = this.recOf(queue)
     // Its own record, after the lines: nothing follows a completion.
-    this.count(this.openChunk(rec, queue.pushed, now, [text], returnValues), bytes)
+    this.count(openChunk(this.touch(rec), queue.pushed, now, [text], returnValues), bytes)
     rec.open = undefined
   }
 
@@ -154,11 +154,6 @@ export class Spool implements SpoolHooks {
       this.byToken.set(queue.token, rec)
     }
     return rec
-  }
-
-  private openChunk (rec: Rec, first: number, now: number, texts: string[], returnValues: Record<string, unknown> | undefined): Chunk {
-    this.touch(rec)
-    return openChunk(rec, first, now, texts, returnValues)
   }
 
   private count (chunk: Chunk, bytes: number): void {
@@ -185,12 +180,12 @@ export class Spool implements SpoolHooks {
     if (rec.chunks.length === 0) this.forget(queue, rec)
   }
 
-  /** Keeps a small per-token state (the rows a workflow used) for the next start, as RecoveredToken.state. */
   keeps (queue: TokenQueue, first: number, n: number): number {
     const rec = this.recs.get(queue)
     return rec === undefined || this.failed ? 0 : liveIn(rec, first, first + n - 1)
   }
 
+  /** Keeps a small per-token state (the rows a workflow used) for the next start, as RecoveredToken.state. */
   setState (token: string, state: unknown): void {
     if (this.failed || (state === undefined && !this.states.has(token))) return
     // Newest last, undefined removes: over maxTokens the oldest goes, as the row budget forgets it.
@@ -240,12 +235,14 @@ export class Spool implements SpoolHooks {
     }
   }
 
-  private touch (rec: Rec): void {
+  /** Marks the rec for the next flush; returns it. */
+  private touch (rec: Rec): Rec {
     if (!rec.touched) {
       rec.touched = true
       this.touched.push(rec)
     }
     this.arm()
+    return rec
   }
 
   private arm (): void {
