@@ -81,6 +81,8 @@ export class HttpPool implements Requester {
         reject(coded(ERR_DESTROYED, 'the client was closed'))
         return
       }
+      // Encoded once: its length is the header, and the socket writes these bytes as they are.
+      const body = Buffer.from(opts.body)
       let req: http.ClientRequest
       try {
         req = this.send({
@@ -89,7 +91,7 @@ export class HttpPool implements Requester {
           port: this.port,
           method: opts.method,
           path: opts.path,
-          headers: { ...opts.headers, 'content-length': String(Buffer.byteLength(opts.body)) }
+          headers: { ...opts.headers, 'content-length': String(body.length) }
         })
       } catch (err) {
         // A header value HTTP cannot carry (ERR_INVALID_CHAR): refused before anything was sent.
@@ -122,7 +124,7 @@ export class HttpPool implements Requester {
         settle()
         reject(err)
       })
-      req.end(opts.body)
+      req.end(body)
     })
   }
 
