@@ -35,11 +35,12 @@ export function onPinoConfig (port: ConfigPort, cb: (config: PinoConfig) => void
  * configuration is sent before the logger can write a line, but it travels as
  * a message while lines travel through shared memory, so a line can overtake
  * it by a turn of the event loop. Bounded: past `maxBytes` the caller stops
- * waiting and goes on with pino's defaults.
+ * waiting and goes on with pino's defaults (counted in characters).
  */
 export class HeldLines {
   readonly lines: string[] = []
-  private bytes = 0
+  /** Characters held: a line's length is read for free, its UTF-8 size is not; V8 holds 1 or 2 bytes each. */
+  private chars = 0
   private readonly maxBytes: number
   private readonly full: () => void
 
@@ -50,7 +51,7 @@ export class HeldLines {
 
   line (line: string): void {
     this.lines.push(line)
-    this.bytes += line.length
-    if (this.bytes > this.maxBytes) this.full()
+    this.chars += line.length
+    if (this.chars > this.maxBytes) this.full()
   }
 }
