@@ -12,6 +12,7 @@ import { version } from '../package.json'
 import { MAX_LINE_LENGTH, type RunIO, run } from '../lib/cli'
 import { OPTION_FLAGS } from '../lib/cli-args'
 import { type Simulator, startSimulator } from '../lib/simulator'
+import { untracked } from './fixtures/untracked'
 
 const KEY = 'vibe_api_test_key'
 const CLI = join(__dirname, '..', 'dist', 'bin', 'cli.js')
@@ -343,7 +344,7 @@ interface Exit {
 // A clean environment: no API key from the developer's shell, and none of the
 // test runner's hooks in the child.
 function spawnCli (args: string[], env: Record<string, string> = {}, stdin: 'pipe' | number = 'pipe'): { child: ChildProcess, exit: Promise<Exit> } {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(...untracked(process.execPath, [CLI, ...args]), {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: [stdin, 'pipe', 'pipe']
   })

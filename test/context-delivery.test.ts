@@ -6,6 +6,7 @@ import { runActivity } from '../lib/run-activity'
 import { createTransport } from '../lib/transport'
 import { startSimulator, type Simulator } from '../lib/simulator'
 import { API_KEY } from './fixtures/harness'
+import { untrackedWorker } from './fixtures/untracked'
 
 // 50 activities at once, each logging 10 lines through the ROOT logger from
 // nested async code with seeded random delays, while unrelated code logs
@@ -123,7 +124,8 @@ t.test('in a worker: pino.transport by package name, the mixin alone (pino\'s de
   t.teardown(() => sim.close())
   const transport = pino.transport({
     target: 'pino-bitrix24-workflow',
-    options: { apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, flushInterval: 60000 }
+    options: { apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, flushInterval: 60000 },
+    worker: untrackedWorker()
   })
   let stats: Record<string, unknown> | undefined
   transport.on('bitrix24:stats', (s: Record<string, unknown>) => { stats = s })

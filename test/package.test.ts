@@ -12,12 +12,14 @@ import { join } from 'node:path'
 import ts from 'typescript'
 import pkg from '../package.json'
 import * as index from '../index'
+import { untracked } from './fixtures/untracked'
 
 const root = join(__dirname, '..')
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-// npm runs without the test runner's NODE_OPTIONS: they load tap's process tracking and coverage
-// into npm and every node process it starts, which measured nothing of ours and cost seconds.
-const npmEnv = { ...process.env, NODE_OPTIONS: '' }
+// npm runs without the test runner's NODE_OPTIONS (untracked): they load tap's process tracking and
+// coverage into npm and every node process it starts, which measured nothing of ours and cost seconds.
+// An empty NODE_OPTIONS here did not do it: tap's spawn hook puts its own back.
+const npmEnv = { ...process.env }
 
 interface Packed { path: string, files: string[] }
 let packing: Packed | undefined
@@ -29,7 +31,7 @@ function pack (): Packed {
   if (packing !== undefined) return packing
   const dir = mkdtempSync(join(tmpdir(), 'pino-bitrix24-pack-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const packed = JSON.parse(execFileSync(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: root, encoding: 'utf8', env: npmEnv })) as Array<{ filename: string, files: Array<{ path: string }> }>
+  const packed = JSON.parse(execFileSync(...untracked(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', dir]), { cwd: root, encoding: 'utf8', env: npmEnv })) as Array<{ filename: string, files: Array<{ path: string }> }>
   const tarball = packed[0] as { filename: string, files: Array<{ path: string }> }
   packing = { path: join(dir, tarball.filename), files: tarball.files.map((f) => f.path) }
   return packing
@@ -48,7 +50,7 @@ t.test('installing runs no script: the build is on prepack, not prepare', async 
   // Running under tap, tap is built for the configured plugins, and the check says so.
   // Without the runner's TAP_* variables (TAP_PLUGIN among them), as `npm test` runs it.
   const env = Object.fromEntries(Object.entries(npmEnv).filter(([k]) => !k.startsWith('TAP')))
-  const tapBuilt = (cwd: string): number | null => spawnSync(process.execPath, [join(root, 'scripts', 'tap-built.js')], { cwd, env }).status
+  const tapBuilt = (cwd: string): number | null => spawnSync(...untracked(process.execPath, [join(root, 'scripts', 'tap-built.js')]), { cwd, env }).status
   t.equal(tapBuilt(root), 0, 'tap-built.js: tap is built for the plugins in package.json')
   const other = mkdtempSync(join(tmpdir(), 'tap-built-'))
   t.teardown(() => rmSync(other, { recursive: true, force: true }))
@@ -158,7 +160,7 @@ t.test('a consumer install: the packed tarball with pino, without ioredis', asyn
   const tarball = pack()
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
   // From npm's cache when it holds them (npm ci filled it), else from the registry.
-  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball.path, 'pino'], { cwd: app, encoding: 'utf8', env: npmEnv })
+  execFileSync(...untracked(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball.path, 'pino']), { cwd: app, encoding: 'utf8', env: npmEnv })
   t.ok(existsSync(join(app, 'node_modules', 'pino-bitrix24-workflow', 'dist', 'index.js')), 'installed')
   t.notOk(existsSync(join(app, 'node_modules', 'ioredis')), 'no ioredis: it is an optional peer dependency')
   const own = ['undici']
@@ -166,7 +168,7 @@ t.test('a consumer install: the packed tarball with pino, without ioredis', asyn
 
   const run = (code: string, env: Record<string, string> = {}) => {
     writeFileSync(join(app, 'app.js'), code)
-    const child = spawnSync(process.execPath, ['app.js'], { cwd: app, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH ?? '', ...env } })
+    const child = spawnSync(...untracked(process.execPath, ['app.js']), { cwd: app, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH ?? '', ...env } })
     return { code: child.status, stderr: child.stderr }
   }
   // The first thing a newcomer may try; a hang would end in the timeout's kill (status null).

@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import vm from 'node:vm'
 import ts from 'typescript'
 import { startSimulator } from '../lib/simulator'
+import { untracked } from './fixtures/untracked'
 
 const root = join(__dirname, '..')
 
@@ -155,7 +156,8 @@ t.test('every block runs against the simulator, as written', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
   const base: NodeJS.ProcessEnv = { ...process.env, BITRIX24_API_KEY: 'vibe_api_test_key' }
-  for (const name of ['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy', 'NODE_OPTIONS']) delete base[name]
+  // No proxy of the developer's; the test runner's NODE_OPTIONS go with untracked().
+  for (const name of ['HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy']) delete base[name]
   // The blocks run four at a time, each against a simulator of its own: what
   // reached a simulator is that block's alone, and the wall time is far below
   // the sum of them all (mostly process and worker start-up). A block whose
@@ -176,7 +178,7 @@ t.test('every block runs against the simulator, as written', async (t) => {
       : block.code)
     if (block.attrs.includes('server')) {
       const port = await freePort()
-      const child = spawn(process.execPath, [file], { cwd: dir, env: { ...env, PORT: String(port) } })
+      const child = spawn(...untracked(process.execPath, [file]), { cwd: dir, env: { ...env, PORT: String(port) } })
       let stderr = ''
       child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
       const exited = once(child, 'close')
@@ -196,7 +198,7 @@ t.test('every block runs against the simulator, as written', async (t) => {
     } else {
       const started = Date.now()
       const result = await new Promise<{ code: number | null, stderr: string }>((resolve) => {
-        const child = execFile(process.execPath, [file], { cwd: dir, env, timeout: 60000 }, (_err, _stdout, stderr) => {
+        const child = execFile(...untracked(process.execPath, [file]), { cwd: dir, env, timeout: 60000 }, (_err, _stdout, stderr) => {
           resolve({ code: child.exitCode, stderr })
         })
       })

@@ -5,6 +5,7 @@ import { type Simulator, startSimulator } from '../lib/simulator'
 import { makeApp, runApp } from './fixtures/app'
 import { API_KEY, waitFor } from './fixtures/harness'
 import { inspect, needsRedis, startRedis } from './fixtures/redis'
+import { untracked } from './fixtures/untracked'
 
 // Several applications, each in its own process with pino's worker, on one API
 // key against the simulator limited as a portal is (2 requests/s): with
@@ -51,7 +52,7 @@ interface Live {
 
 /** An app script in a child process whose output the test reads while it runs. */
 function start (t: Test, dir: string, script: string, childEnv: Record<string, string>): Live {
-  const child = spawn(process.execPath, [script], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...childEnv } })
+  const child = spawn(...untracked(process.execPath, [script]), { cwd: dir, env: { PATH: process.env.PATH ?? '', ...childEnv } })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })

@@ -12,6 +12,7 @@ import { run } from '../lib/cli'
 import { parseSimulateArgs, simulateUsage } from '../lib/cli-args'
 import { DEFAULT_SIMULATE_PORT, showLanded } from '../lib/simulate'
 import type { Simulator } from '../lib/simulator'
+import { untracked } from './fixtures/untracked'
 
 const CLI = join(__dirname, '..', 'dist', 'bin', 'cli.js')
 const CURL = readFileSync(join(__dirname, 'fixtures', 'activity-log-curl.sh'), 'utf8')
@@ -96,7 +97,7 @@ t.test('in-process: prints the exports, shows rows, stops on a signal', async (t
 })
 
 t.test('the binary: starts, prints the exports, answers the curl of the API\'s page', async (t) => {
-  const child = spawn(process.execPath, [CLI, 'simulate', '--port', '0'], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(...untracked(process.execPath, [CLI, 'simulate', '--port', '0']), { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (c: Buffer) => { out += c.toString() })
   const exited = once(child, 'close')

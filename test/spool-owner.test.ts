@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t, { type Test } from 'tap'
 import { adoptOrphans, holdLock, MAX_SOCKET_PATH, newId, ownerAlive, ownerOf, releaseLock, socketPath } from '../lib/spool-owner'
+import { untracked } from './fixtures/untracked'
 
 // Ownership is tested with real processes: a live owner is another process
 // holding its lock; a dead one is one that was SIGKILLed.
@@ -18,7 +19,7 @@ function tempDir (t: Test): string {
 }
 
 function start (t: Test, script: string, dir: string): { child: ChildProcess, line: Promise<string> } {
-  const child = spawn(process.execPath, [join(FIXTURES, script)], { env: { PATH: process.env.PATH ?? '', SPOOL_DIR: dir, OWNER_MODULE } })
+  const child = spawn(...untracked(process.execPath, [join(FIXTURES, script)]), { env: { PATH: process.env.PATH ?? '', SPOOL_DIR: dir, OWNER_MODULE } })
   t.teardown(() => { child.kill('SIGKILL') })
   const line = new Promise<string>((resolve, reject) => {
     let out = ''

@@ -7,6 +7,7 @@ import { type Simulator, startSimulator } from '../lib/simulator'
 import { makeApp, runApp } from './fixtures/app'
 import { API_KEY } from './fixtures/harness'
 import { needsStore } from './fixtures/store'
+import { untracked } from './fixtures/untracked'
 
 // The spool across real processes, through pino.transport by name: a SIGKILL,
 // a backlog that outlives closeTimeout, a second process beside a live one.
@@ -38,7 +39,7 @@ function env (url: string, spoolDir: string, mode: string, options: Record<strin
 /** Starts the app; resolves once it printed `spooled`, with a kill() that SIGKILLs it and waits for its end. */
 function startLogging (dir: string, environment: Record<string, string>): Promise<{ stdout: () => string, kill: () => Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['spool.js'], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...environment } })
+    const child = spawn(...untracked(process.execPath, ['spool.js']), { cwd: dir, env: { PATH: process.env.PATH ?? '', ...environment } })
     let stdout = ''
     let stderr = ''
     const ended = new Promise<void>((resolve) => child.on('close', () => resolve()))
@@ -130,7 +131,7 @@ const recipe = (() => {
 /** Runs signal.js and sends it `signal` once it has logged and `ready()` holds (polled; bounded by the test's timeout). */
 function signalled (app: string, signal: NodeJS.Signals, options: Record<string, unknown>, ready = () => true): Promise<{ signal: NodeJS.Signals | null, stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['signal.js'], { cwd: app, env: { PATH: process.env.PATH ?? '', BITRIX24_API_KEY: API_KEY, TRANSPORT_OPTIONS: JSON.stringify(options) } })
+    const child = spawn(...untracked(process.execPath, ['signal.js']), { cwd: app, env: { PATH: process.env.PATH ?? '', BITRIX24_API_KEY: API_KEY, TRANSPORT_OPTIONS: JSON.stringify(options) } })
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
     const send = (): void => {

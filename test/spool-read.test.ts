@@ -5,6 +5,10 @@ import t from 'tap'
 import { readSpools } from '../lib/spool-read'
 import { loadStore, openStore } from '../lib/spool-store'
 import { needsStore } from './fixtures/store'
+import { untrackLibChildren } from './fixtures/untracked'
+
+// Its spool-file probes (child processes of lib/spool-store.ts) run without tap's tracking.
+untrackLibChildren()
 
 // Reading what ended processes' spools left. Written and read through the
 // spool itself: spool.test.ts; here, files made directly with the store.

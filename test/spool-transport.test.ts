@@ -10,6 +10,10 @@ import { loadStore } from '../lib/spool-store'
 import { createTransport, type TransportStream } from '../lib/transport'
 import { API_KEY } from './fixtures/harness'
 import { needsStore } from './fixtures/store'
+import { untrackLibChildren } from './fixtures/untracked'
+
+// Its spool-file probes (child processes of lib/spool-store.ts) run without tap's tracking.
+untrackLibChildren()
 
 // The transport with spoolDir, in-process: start-up, replay, close, and the
 // missing store. Across processes: spool-processes.test.ts.

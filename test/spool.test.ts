@@ -13,6 +13,10 @@ import { createStats, type Stats } from '../lib/stats'
 import { TokenQueue } from '../lib/token-queue'
 import { API_KEY, harness, waitFor } from './fixtures/harness'
 import { needsStore } from './fixtures/store'
+import { untrackLibChildren } from './fixtures/untracked'
+
+// Its spool-file probes (child processes of lib/spool-store.ts) run without tap's tracking.
+untrackLibChildren()
 
 // The spool on a real directory with the real store (lmdb), in-process.
 // Crashes with real processes are in spool-processes.test.ts.

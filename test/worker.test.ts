@@ -6,10 +6,12 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeApp, runApp } from './fixtures/app'
 import { API_KEY, waitFor } from './fixtures/harness'
+import { untrackedWorker } from './fixtures/untracked'
 
 // Through pino.transport by package name, in a real worker thread: pino
 // resolves 'pino-bitrix24-workflow' from this file the way it would from an
-// application (the package refers to itself through its `exports`).
+// application (the package refers to itself through its `exports`). The worker starts
+// as an app's would, without the test runner's loaders (untrackedWorker).
 
 type Transport = ReturnType<typeof pino.transport>
 
@@ -22,7 +24,8 @@ async function setup (t: Test, options: Record<string, unknown> = {}, sim?: Simu
   const server = sim ?? await startSimulator()
   const transport: Transport = pino.transport({
     target: 'pino-bitrix24-workflow',
-    options: { apiKey: API_KEY, baseUrl: server.url, maxRequestsPerSecond: 0, ...options }
+    options: { apiKey: API_KEY, baseUrl: server.url, maxRequestsPerSecond: 0, ...options },
+    worker: untrackedWorker()
   })
   t.teardown(() => server.close())
   return { sim: server, transport }
@@ -119,7 +122,8 @@ t.test('under targets, completing through the stream has no gap: every earlier l
     targets: [
       { target: 'pino/file', options: { destination: join(dir, 'out.log') } },
       { target: 'pino-bitrix24-workflow', options: { apiKey: API_KEY, baseUrl: sim.url, maxRequestsPerSecond: 0, flushInterval: 60000 } }
-    ]
+    ],
+    worker: untrackedWorker()
   })
   const completed = new Promise<unknown>((resolve) => transport.once('bitrix24:completed', resolve))
   const log = pino(transport).child({ eventToken: 'wf.targets.complete' })
