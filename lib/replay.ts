@@ -22,9 +22,12 @@ export function replay (recovered: Recovered | undefined, delivery: Delivery, dr
   let expired = 0
   for (const gone of recovered.expired) expired += gone.lines + (gone.completion ? 1 : 0)
   const tokens = recovered.tokens.filter((t) => t.lines.length > 0 || t.completion !== undefined).length
-  // The figures first: the lines about single workflows (an expired completion) follow it.
-  reporter.always(`replaying from ${count(recovered.files, 'spool', 'spools')} of ended processes: ${count(recovered.lines, 'line', 'lines')} and ${count(recovered.completions, 'completion', 'completions')} of ${count(tokens, 'workflow', 'workflows')}` +
+  // The figures first: the lines about single workflows (an expired completion) follow it. A spool
+  // that held only the rows workflows used (a clean shutdown leaves those) is not worth a line at every start.
+  if (recovered.lines + recovered.completions + expired > 0) {
+    reporter.always(`replaying from ${count(recovered.files, 'spool', 'spools')} of ended processes: ${count(recovered.lines, 'line', 'lines')} and ${count(recovered.completions, 'completion', 'completions')} of ${count(tokens, 'workflow', 'workflows')}` +
     `; ${possibleDuplicates} possibly duplicated (in flight at the end); ${expired} older than spoolMaxAge dropped`)
+  }
   for (const token of recovered.tokens) {
     // Before its lines are queued: the queue takes the rows the workflow already used.
     if (token.state !== undefined) delivery.restoreRows(token.token, token.state)

@@ -44,3 +44,15 @@ t.test('without a spool, or nothing recovered, replay does nothing', async (t) =
   t.same(h.stderr, [])
   t.equal(h.stats.replayed, 0)
 })
+
+t.test('a spool that held only the rows workflows used (a clean shutdown leaves those): restored, and no stderr line', async (t) => {
+  const h = await harness(t)
+  const events: string[] = []
+  const rowsOnly: Recovered = { tokens: [{ token: C, lines: [], completion: undefined, possiblyLanded: false, state: { rows: 39 } }], lines: 0, completions: 0, expired: [], files: 1 }
+  replay(rowsOnly, h.delivery, new Drops(h.stats, h.reporter, () => {}, 1 << 20), h.stats, h.reporter, (name) => { events.push(name) })
+  t.same(h.stderr, [], 'nothing to say at every start')
+  t.same(events, ['bitrix24:replayed'], 'the event still comes')
+  h.delivery.add(C, 'one more')
+  await h.delivery.flush()
+  t.same(h.sim.entries(C), ['one more'], 'the workflow goes on')
+})
