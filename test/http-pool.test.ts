@@ -6,6 +6,7 @@ import { notSent } from '../lib/client'
 import { HttpPool, type RequestOptions } from '../lib/http-pool'
 import { startSimulator, type Simulator } from '../lib/simulator'
 import { API_KEY } from './fixtures/harness'
+import { untracked } from './fixtures/untracked'
 
 const LOG = '/v1/workflows/activity-log'
 
@@ -110,6 +111,6 @@ t.test('an app that reaches the API directly never loads undici (it is for proxi
     console.log(Object.keys(require.cache).some((f) => f.includes('/node_modules/undici/')))
     s.end()
   })`
-  const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
+  const run = spawnSync(...untracked(process.execPath, ['-e', script]), { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })
   t.equal(run.stdout.trim(), 'false', run.stderr)
 })
