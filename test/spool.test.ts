@@ -144,6 +144,21 @@ t.test('at shutdown, lines the spool let go over spoolMaxBytes are dropped; thos
   t.equal(second.recovered?.lines, h.stats.leftInSpool, 'and the next start has exactly those')
 })
 
+t.test('keeps: the lines of a range it holds; none of a token it never had, none once it failed', needsStore, async (t) => {
+  const dir = tempDir(t)
+  const spool = (await start(t, dir)).spool as Spool
+  const queue = new TokenQueue(A, 1000)
+  for (let i = 0; i < 3; i++) {
+    queue.push(`l${i}`, 2, 0)
+    spool.line(queue, `l${i}`, 2, 0)
+  }
+  t.equal(spool.keeps(queue, 1, 3), 3)
+  t.equal(spool.keeps(queue, 2, 5), 2, 'lines 2 and 3 of 2 to 6')
+  t.equal(spool.keeps(new TokenQueue(B, 1000), 1, 3), 0, 'a token it never had')
+  spool.fail('a test')
+  t.equal(spool.keeps(queue, 1, 3), 0, 'none once it failed')
+})
+
 t.test('lines older than spoolMaxAge are not replayed; they are counted', needsStore, async (t) => {
   const dir = tempDir(t)
   const first = await start(t, dir)
