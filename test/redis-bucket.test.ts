@@ -39,7 +39,7 @@ t.test('the script\'s answer is checked and bounded', async (t) => {
   }
 })
 
-t.test('against a real Redis', needsRedis, async (t) => {
+t.test('against a real Redis', needsRedis(), async (t) => {
   const server = await startRedis(t)
   const key = bucketKey(API_KEY, BASE)
   const open = async (rate: number, burst: number) => {

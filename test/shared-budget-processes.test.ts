@@ -78,7 +78,7 @@ t.test('the Redis client is loaded only when redisUrl is set', async (t) => {
   t.equal(open.code, 0, `an app that never closes the transport still exits while Redis is away ${open.stderr}`)
 })
 
-t.test('close leaves nothing behind whatever state Redis is in: nothing keeps the process alive after \'close\'', needsRedis, async (t) => {
+t.test('close leaves nothing behind whatever state Redis is in: nothing keeps the process alive after \'close\'', needsRedis(), async (t) => {
   const sim = await startSimulator()
   t.teardown(() => sim.close())
   const redis = await startRedis(t, { password: PASSWORD })
@@ -116,7 +116,7 @@ t.test('close leaves nothing behind whatever state Redis is in: nothing keeps th
 
 // Two of these at a time, each on a Redis of its own (one of them kills its Redis, another keeps
 // its Redis busy): they wait on pacing, pauses and Redis far more than they compute.
-t.test('several processes on one key', { ...needsRedis, jobs: 2 }, async (t) => {
+t.test('several processes on one key', { ...needsRedis(), jobs: 2 }, async (t) => {
   const dir = makeApp(t)
 
   t.test('share one budget: within the portal\'s rate, at most a few 429s, everything delivered', async (t) => {

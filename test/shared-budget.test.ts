@@ -112,7 +112,7 @@ t.test('without redisUrl the local budget is the budget, and no Redis client is 
   t.equal(createBudget(config, systemClock, new Reporter(() => {}, systemClock), local), local)
 })
 
-t.test('with a real Redis', needsRedis, async (t) => {
+t.test('with a real Redis', needsRedis(), async (t) => {
   const server = await startRedis(t, { password: PASSWORD })
   const redis = inspect(t, server.url)
 

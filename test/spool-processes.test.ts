@@ -72,7 +72,7 @@ function lines (entries: string[]): string[] {
   return entries.join('\n').split('\n').map((l) => l.replace(/^\d\d:\d\d:\d\d INFO /, ''))
 }
 
-t.test('SIGKILL: 400 lines and 10 completions, spooled against a stalled server, all arrive after a restart, in order, once', needsStore, async (t) => {
+t.test('SIGKILL: 400 lines and 10 completions, spooled against a stalled server, all arrive after a restart, in order, once', needsStore(), async (t) => {
   const { sim: stalled, app, spoolDir } = await stalledApp(t)
   const first = await startLogging(app, env(stalled.url, spoolDir, 'log'))
   // A second process beside a live owner finds nothing to adopt.
@@ -100,7 +100,7 @@ t.test('SIGKILL: 400 lines and 10 completions, spooled against a stalled server,
   t.same(readdirSync(spoolDir), [], 'the spool is empty and gone after a clean end')
 })
 
-t.test('a backlog that outlives closeTimeout is delivered by the next start; without spoolDir it is counted as before', needsStore, async (t) => {
+t.test('a backlog that outlives closeTimeout is delivered by the next start; without spoolDir it is counted as before', needsStore(), async (t) => {
   const { sim, app, spoolDir } = await stalledApp(t)
   const options = { closeTimeout: 200, statsInterval: 0 }
   // Both at once: they share only the stalled server.
@@ -158,7 +158,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   })
 }
 
-t.test('with spoolDir, a signal during an outage leaves the lines for the next start', needsStore, async (t) => {
+t.test('with spoolDir, a signal during an outage leaves the lines for the next start', needsStore(), async (t) => {
   const { sim, app, spoolDir } = await stalledApp(t)
   writeFileSync(join(app, 'signal.js'), readFileSync(join(app, 'signal.js'), 'utf8') + recipe)
   // The signal comes once the stalled server holds the request: the lines are in flight at

@@ -13,7 +13,7 @@ untrackLibChildren()
 // Reading what ended processes' spools left. Written and read through the
 // spool itself: spool.test.ts; here, files made directly with the store.
 
-t.test('a file read back: lines per token in order, skipping settled ones; the in-flight mark; a state alone; a damaged file moved aside', needsStore, async (t) => {
+t.test('a file read back: lines per token in order, skipping settled ones; the in-flight mark; a state alone; a damaged file moved aside', needsStore(), async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'b24-read-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'old.mdb')
@@ -38,7 +38,7 @@ t.test('a file read back: lines per token in order, skipping settled ones; the i
   t.match(warnings, [/^the spool file .*bad\.mdb could not be read \(.+\); it was moved aside as .*bad\.mdb\.corrupt and is not replayed$/])
 })
 
-t.test('a record that is not what the router takes makes its file unreadable: moved aside, nothing of it queued', needsStore, async (t) => {
+t.test('a record that is not what the router takes makes its file unreadable: moved aside, nothing of it queued', needsStore(), async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'b24-read-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const cases: Array<[string, (store: ReturnType<typeof openStore>) => void]> = [

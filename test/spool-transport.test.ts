@@ -33,7 +33,7 @@ function closed (stream: TransportStream): Promise<void> {
 
 const missing = (): never => { throw Object.assign(new Error('Cannot find module \'lmdb\''), { code: 'MODULE_NOT_FOUND' }) }
 
-t.test('what a closed transport could not send is replayed by the next one with the same spoolDir', needsStore, async (t) => {
+t.test('what a closed transport could not send is replayed by the next one with the same spoolDir', needsStore(), async (t) => {
   const sim = await startSimulator()
   t.teardown(() => sim.close())
   const spoolDir = tempDir(t)
@@ -65,7 +65,7 @@ t.test('what a closed transport could not send is replayed by the next one with 
   t.match(stderr.join(''), /replaying from 1 spool of ended processes: 2 lines and 0 completions of 1 workflow/)
 })
 
-t.test('a spool that cannot start: one stderr line, the transport runs from memory', needsStore, async (t) => {
+t.test('a spool that cannot start: one stderr line, the transport runs from memory', needsStore(), async (t) => {
   const sim = await startSimulator()
   t.teardown(() => sim.close())
   const file = join(tempDir(t), 'file')
@@ -89,7 +89,7 @@ t.test('without the store package: in-process start-up rejects naming it; in pin
   t.equal(stream.stats.dropped.disabled, 1)
 })
 
-t.test('a transport disabled after its spool started (a level the logger lacks) still releases the spool', needsStore, async (t) => {
+t.test('a transport disabled after its spool started (a level the logger lacks) still releases the spool', needsStore(), async (t) => {
   const spoolDir = tempDir(t)
   const stderr: string[] = []
   const stream = await createTransport({ apiKey: API_KEY, spoolDir, level: 'nosuchlevel' }, { worker: true, stderr: (line) => { stderr.push(line) } })

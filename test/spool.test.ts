@@ -61,7 +61,7 @@ function spoolFiles (dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.mdb')).sort()
 }
 
-t.test('lines are written in batches, off the reading path, and removed once delivered', needsStore, async (t) => {
+t.test('lines are written in batches, off the reading path, and removed once delivered', needsStore(), async (t) => {
   const dir = tempDir(t)
   const { spool, stats, warnings } = await start(t, dir)
   const h = await harness(t, { flushInterval: 1000 }, {}, spool)
@@ -85,7 +85,7 @@ t.test('lines are written in batches, off the reading path, and removed once del
   t.same(warnings, [])
 })
 
-t.test('a backlog that outlives closeTimeout stays in the spool; the next start replays it in order, the in-flight entry counted as a possible duplicate', needsStore, async (t) => {
+t.test('a backlog that outlives closeTimeout stays in the spool; the next start replays it in order, the in-flight entry counted as a possible duplicate', needsStore(), async (t) => {
   const dir = tempDir(t)
   const first = await start(t, dir)
   const h = await harness(t, { closeTimeout: 1000, flushInterval: 0, concurrency: 1 }, {}, first.spool)
@@ -123,7 +123,7 @@ t.test('a backlog that outlives closeTimeout stays in the spool; the next start 
   t.same(spoolFiles(dir), [`${(second.spool as Spool).id}.mdb`], 'the adopted file is gone once its lines are in the new spool')
 })
 
-t.test('at shutdown, lines the spool let go over spoolMaxBytes are dropped; those it holds are left in it, and the next start has exactly those', needsStore, async (t) => {
+t.test('at shutdown, lines the spool let go over spoolMaxBytes are dropped; those it holds are left in it, and the next start has exactly those', needsStore(), async (t) => {
   const dir = tempDir(t)
   const first = await start(t, dir, { spoolMaxBytes: 65536 })
   const h = await harness(t, { closeTimeout: 500, flushInterval: 60_000, maxEntryBytes: 8192, concurrency: 1 }, {}, first.spool)
@@ -144,7 +144,7 @@ t.test('at shutdown, lines the spool let go over spoolMaxBytes are dropped; thos
   t.equal(second.recovered?.lines, h.stats.leftInSpool, 'and the next start has exactly those')
 })
 
-t.test('keeps: the lines of a range it holds; none of a token it never had, none once it failed', needsStore, async (t) => {
+t.test('keeps: the lines of a range it holds; none of a token it never had, none once it failed', needsStore(), async (t) => {
   const dir = tempDir(t)
   const spool = (await start(t, dir)).spool as Spool
   const queue = new TokenQueue(A, 1000)
@@ -159,7 +159,7 @@ t.test('keeps: the lines of a range it holds; none of a token it never had, none
   t.equal(spool.keeps(queue, 1, 3), 0, 'none once it failed')
 })
 
-t.test('lines older than spoolMaxAge are not replayed; they are counted', needsStore, async (t) => {
+t.test('lines older than spoolMaxAge are not replayed; they are counted', needsStore(), async (t) => {
   const dir = tempDir(t)
   const first = await start(t, dir)
   const queue = new TokenQueue(A, 1000)
@@ -185,7 +185,7 @@ t.test('lines older than spoolMaxAge are not replayed; they are counted', needsS
   t.equal(second.recovered?.tokens[0]?.completion, undefined)
 })
 
-t.test('a small per-token state is kept with the token and restored (for the row budget)', needsStore, async (t) => {
+t.test('a small per-token state is kept with the token and restored (for the row budget)', needsStore(), async (t) => {
   const dir = tempDir(t)
   const { spool } = await start(t, dir)
   const queue = new TokenQueue(A, 1000)
@@ -221,7 +221,7 @@ t.test('a small per-token state is kept with the token and restored (for the row
   t.same(byToken.get('wf.cccccccccccc.token-c'), { token: 'wf.cccccccccccc.token-c', lines: ['c'], completion: undefined, possiblyLanded: false, state: { rows: 1 } })
 })
 
-t.test('over spoolMaxBytes the oldest lines leave the spool, counted as unspooled; delivery still has them', needsStore, async (t) => {
+t.test('over spoolMaxBytes the oldest lines leave the spool, counted as unspooled; delivery still has them', needsStore(), async (t) => {
   const dir = tempDir(t)
   const { spool, stats, warnings } = await start(t, dir, { spoolMaxBytes: 65536 })
   // Nothing is ready to go until the flush below.
@@ -243,7 +243,7 @@ t.test('over spoolMaxBytes the oldest lines leave the spool, counted as unspoole
   t.same(await contents((spool as Spool).path), new Map())
 })
 
-t.test('a spool file deleted while running: one stderr line, then memory only', needsStore, async (t) => {
+t.test('a spool file deleted while running: one stderr line, then memory only', needsStore(), async (t) => {
   const dir = tempDir(t)
   const { spool, warnings } = await start(t, dir)
   const h = await harness(t, { flushInterval: 0 }, {}, spool)
@@ -268,7 +268,7 @@ t.test('a spool file deleted while running: one stderr line, then memory only', 
   t.equal(warnings.length, 1, 'said once')
 })
 
-t.test('a corrupt spool file of a dead owner: one stderr line, moved aside, the rest replayed', needsStore, async (t) => {
+t.test('a corrupt spool file of a dead owner: one stderr line, moved aside, the rest replayed', needsStore(), async (t) => {
   const dir = tempDir(t)
   const dead = newId()
   writeFileSync(join(dir, `${dead}.mdb`), 'this is no lmdb file, just text that is long enough to be read as a header'.repeat(100))
@@ -280,7 +280,7 @@ t.test('a corrupt spool file of a dead owner: one stderr line, moved aside, the 
   t.ok(readdirSync(dir).some((f) => f.endsWith('.corrupt')))
 })
 
-t.test('a directory that cannot hold a spool: one stderr line, memory only, no crash', needsStore, async (t) => {
+t.test('a directory that cannot hold a spool: one stderr line, memory only, no crash', needsStore(), async (t) => {
   const dir = tempDir(t)
   writeFileSync(join(dir, 'file'), '')
   const under = await start(t, join(dir, 'file', 'spool'))
@@ -318,9 +318,9 @@ const canMount = (() => {
   rmSync(dir, { recursive: true, force: true })
   return ok
 })()
-const needsMount = needsStore.skip !== undefined ? needsStore : canMount ? {} : { skip: 'mounting a tmpfs needs root: the read-only and full-disk tests use real file systems' }
+const needsMount = (): { skip?: string } => needsStore().skip !== undefined ? needsStore() : canMount ? {} : { skip: 'mounting a tmpfs needs root: the read-only and full-disk tests use real file systems' }
 
-t.test('a read-only file system: one stderr line, memory only', needsMount, async (t) => {
+t.test('a read-only file system: one stderr line, memory only', needsMount(), async (t) => {
   const dir = mount(t, 'ro,size=64k') as string
   const { spool, warnings } = await start(t, join(dir, 'spool'))
   t.equal(spool, undefined)
@@ -330,7 +330,7 @@ t.test('a read-only file system: one stderr line, memory only', needsMount, asyn
   t.match(flat.warnings, [/\(EROFS\)/])
 })
 
-t.test('a full disk: one stderr line, then memory only; delivery goes on', needsMount, async (t) => {
+t.test('a full disk: one stderr line, then memory only; delivery goes on', needsMount(), async (t) => {
   const dir = mount(t, 'size=256k') as string
   const { spool, warnings } = await start(t, dir, { spoolMaxBytes: 1 << 30 })
   const h = await harness(t, { flushInterval: 60_000, maxBufferedBytes: 4 << 20 }, {}, spool)
@@ -350,7 +350,7 @@ t.test('a full disk: one stderr line, then memory only; delivery goes on', needs
   t.match(h.sim.entries(A).join('\n'), /\nafter$/, 'logging goes on')
 })
 
-t.test('a disk that fills during a write: one stderr line with the cause, then memory only', needsMount, async (t) => {
+t.test('a disk that fills during a write: one stderr line with the cause, then memory only', needsMount(), async (t) => {
   const dir = mount(t, 'size=1m') as string
   const { spool, warnings } = await start(t, dir)
   const queue = new TokenQueue(A, 65535)
@@ -370,7 +370,7 @@ t.test('a disk that fills during a write: one stderr line with the cause, then m
   t.match(warnings, [/the disk spool .* failed \(ENOSPC\); lines are kept in memory only/])
 })
 
-t.test('a long queue settled line by line: the spool keeps only what is unsettled', needsStore, async (t) => {
+t.test('a long queue settled line by line: the spool keeps only what is unsettled', needsStore(), async (t) => {
   const { spool } = await start(t, tempDir(t))
   const queue = new TokenQueue(A, 1000)
   for (let i = 1; i <= 3000; i++) {
@@ -393,7 +393,7 @@ t.test('a long queue settled line by line: the spool keeps only what is unsettle
   await (spool as Spool).flush()
 })
 
-t.test('a write lmdb refuses (a key over its limit): one stderr line, memory only', needsStore, async (t) => {
+t.test('a write lmdb refuses (a key over its limit): one stderr line, memory only', needsStore(), async (t) => {
   const { spool, warnings } = await start(t, tempDir(t))
   const queue = new TokenQueue('t'.repeat(3000), 1000)
   queue.push('x', 1, 0)
@@ -402,7 +402,7 @@ t.test('a write lmdb refuses (a key over its limit): one stderr line, memory onl
   t.match(warnings, [/failed \(Key size is larger than the maximum key size/])
 })
 
-t.test('the probe of a spool file reads it in a child process', needsStore, async (t) => {
+t.test('the probe of a spool file reads it in a child process', needsStore(), async (t) => {
   const dir = tempDir(t)
   t.equal(await probeStore(join(dir, 'new.mdb')), undefined, 'a readable (here: new) file')
   writeFileSync(join(dir, 'bad.mdb'), 'no lmdb file'.repeat(1000))
@@ -419,7 +419,7 @@ t.test('without the store package: a coded error that names it', async (t) => {
   t.throws(() => loadStore(() => { throw new Error('odd') }), /npm install lmdb \(error\)$/)
 })
 
-t.test('the rows a workflow used (maxRows) are kept with the spool: a restarted transport continues the budget', needsStore, async (t) => {
+t.test('the rows a workflow used (maxRows) are kept with the spool: a restarted transport continues the budget', needsStore(), async (t) => {
   const dir = tempDir(t)
   const options = { maxRows: 6, flushInterval: 100 }
   const first = await start(t, dir)
@@ -471,7 +471,7 @@ t.test('the rows a workflow used (maxRows) are kept with the spool: a restarted 
   t.same(readdirSync(dir), [], 'the completed workflow\'s rows are forgotten: nothing is left')
 })
 
-t.test('states: removed with undefined, at most maxTokens (the oldest go), and kept by a spool with nothing else', needsStore, async (t) => {
+t.test('states: removed with undefined, at most maxTokens (the oldest go), and kept by a spool with nothing else', needsStore(), async (t) => {
   const dir = tempDir(t)
   const first = await start(t, dir, { maxTokens: 2 })
   const spool = first.spool as Spool
