@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readdirSync, renameSync, rmSync } from 'node:fs'
+import { readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { threadId } from 'node:worker_threads'
@@ -79,17 +79,27 @@ export function ownerAlive (dir: string, id: string): Promise<boolean> {
   })
 }
 
+/** How much one start takes over: every file is read in a child process, and what it holds goes into memory. */
+export interface AdoptLimits {
+  files: number
+  bytes: number
+}
+
+/** Spool files one start adopts at most; the rest wait for a later start. */
+export const MAX_ADOPTED_FILES = 16
+
 /**
- * Takes over every spool in `dir` whose owner is gone: each is renamed to
- * `<id>.<n>.mdb` (a rename another process won first is skipped) and its
- * stale lock file and socket removed. Returns the paths now owned by `id`.
+ * Takes over the spools in `dir` whose owner is gone, oldest first, up to
+ * `limits` (at least one file): each is renamed to `<id>.<n>.mdb` (a rename
+ * another process won first is skipped) and its stale lock file removed; the
+ * sockets of dead owners go. Returns the paths now owned by `id`, and how many
+ * spools of dead owners were left for a later start.
  */
-export async function adoptOrphans (dir: string, id: string): Promise<string[]> {
+export async function adoptOrphans (dir: string, id: string, limits: AdoptLimits = { files: Infinity, bytes: Infinity }): Promise<{ adopted: string[], left: number }> {
   const adopted: string[] = []
-  const files = readdirSync(dir)
   const alive = new Map<string, boolean>()
-  let n = 0
-  for (const file of files) {
+  const orphans: Array<{ file: string, size: number, time: number }> = []
+  for (const file of readdirSync(dir)) {
     const owner = ownerOf(file)
     if (owner === undefined || owner === id) continue
     let known = alive.get(owner)
@@ -98,6 +108,20 @@ export async function adoptOrphans (dir: string, id: string): Promise<string[]> 
       alive.set(owner, known)
     }
     if (known) continue
+    // A file gone meanwhile (another adopter took it) counts as empty and new: its rename below fails.
+    const stat = statSync(join(dir, file), { throwIfNoEntry: false })
+    orphans.push({ file, size: stat?.size ?? 0, time: stat?.mtimeMs ?? Infinity })
+  }
+  // The oldest first: a crash loop must not starve the first crash's lines.
+  orphans.sort((a, b) => a.time - b.time)
+  let n = 0
+  let bytes = 0
+  let left = 0
+  for (const { file, size } of orphans) {
+    if (adopted.length > 0 && (adopted.length >= limits.files || bytes + size > limits.bytes)) {
+      left++
+      continue
+    }
     const target = join(dir, `${id}.${++n}${SPOOL_SUFFIX}`)
     try {
       renameSync(join(dir, file), target)
@@ -107,7 +131,9 @@ export async function adoptOrphans (dir: string, id: string): Promise<string[]> 
     }
     rmSync(join(dir, file + '-lock'), { force: true })
     adopted.push(target)
+    bytes += size
   }
+  // A dead owner's socket answers nothing: gone, its files left behind are still found dead later.
   for (const [owner, isAlive] of alive) if (!isAlive) rmSync(socketPath(dir, owner), { force: true })
-  return adopted
+  return { adopted, left }
 }

@@ -3,11 +3,11 @@ import type { Server } from 'node:net'
 import { join } from 'node:path'
 import type { Bitrix24TransportError } from './errors'
 import type { Config } from './options'
-import { adoptOrphans, holdLock, newId, releaseLock, SPOOL_SUFFIX } from './spool-owner'
+import { adoptOrphans, holdLock, MAX_ADOPTED_FILES, newId, releaseLock, SPOOL_SUFFIX } from './spool-owner'
 import { addLine, type Chunk, liveIn, newRec, openChunk, type Rec, settleLines, stateRecord, takeUnwritten, type TokenRecord, tokenRecord } from './spool-record'
 import { readSpools, type Recovered } from './spool-read'
 import { type Db, describeError, type Key, type Lmdb, loadStore, openStore, type Root } from './spool-store'
-import type { Stats } from './stats'
+import { count, type Stats } from './stats'
 import type { TokenQueue } from './token-queue'
 
 // Writes reach the store at most this long after the line was read; the
@@ -359,7 +359,9 @@ export async function openSpool (config: Config, stats: Stats, warn: (text: stri
   let adopted: string[] = []
   let recovered: Recovered | undefined
   try {
-    const paths = await adoptOrphans(dir, id)
+    // Bounded: each file is read in a child process, and what they hold goes into memory and into this spool (itself capped).
+    const { adopted: paths, left } = await adoptOrphans(dir, id, { files: MAX_ADOPTED_FILES, bytes: config.spoolMaxBytes })
+    if (left > 0) warn(`${count(left, 'spool', 'spools')} of ended processes left for the next start: one start takes at most ${MAX_ADOPTED_FILES} and spoolMaxBytes of them, oldest first`)
     if (paths.length > 0) {
       const read = await readSpools(lmdb, paths, config.spoolMaxAge, now, warn)
       recovered = read.recovered

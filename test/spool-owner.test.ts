@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t, { type Test } from 'tap'
@@ -102,7 +102,8 @@ t.test('adoption in-process: a dead owner\'s files are renamed, its lock file re
   t.teardown(() => releaseLock(server, dir, live))
   const dead = newId()
   for (const file of [`${dead}.mdb`, `${dead}.mdb-lock`, `${dead}.2.mdb`, `${live}.mdb`, `${me}.mdb`, 'notes.txt']) writeFileSync(join(dir, file), file)
-  const adopted = await adoptOrphans(dir, me)
+  const { adopted, left } = await adoptOrphans(dir, me)
+  t.equal(left, 0)
   t.same(adopted.map((p) => readFileSync(p, 'utf8')).sort(), [`${dead}.2.mdb`, `${dead}.mdb`])
   t.same(readdirSync(dir).filter((f) => !f.startsWith(me)).sort(), [`${live}.mdb`, `${live}.sock`, 'notes.txt'].sort())
 })
@@ -112,5 +113,39 @@ t.test('two adopters racing in one process: the rename decides, each spool goes 
   const dead = newId()
   writeFileSync(join(dir, `${dead}.mdb`), 'x')
   const [a, b] = await Promise.all([adoptOrphans(dir, newId()), adoptOrphans(dir, newId())])
-  t.equal((a as string[]).length + (b as string[]).length, 1)
+  t.equal((a as { adopted: string[] }).adopted.length + (b as { adopted: string[] }).adopted.length, 1)
+})
+
+t.test('one start adopts at most its limits, oldest first and at least one file; the next start goes on', async (t) => {
+  const dir = tempDir(t)
+  const files: string[] = []
+  for (let i = 0; i < 5; i++) {
+    const file = `${newId()}.mdb`
+    writeFileSync(join(dir, file), `${i} ${'x'.repeat(98)}`)
+    // Oldest first: the first written is the oldest.
+    utimesSync(join(dir, file), 1000 + i, 1000 + i)
+    files.push(file)
+  }
+  const read = (paths: string[]): string[] => paths.map((p) => readFileSync(p, 'utf8').slice(0, 1))
+  // Each adopter lives on (holds its lock), so what it adopted is its own.
+  const adopter = async (): Promise<string> => {
+    const id = newId()
+    const server = await holdLock(dir, id)
+    t.teardown(() => releaseLock(server, dir, id))
+    return id
+  }
+  const first = await adoptOrphans(dir, await adopter(), { files: 2, bytes: Infinity })
+  t.same(read(first.adopted), ['0', '1'], 'two files, the oldest')
+  t.equal(first.left, 3, 'three left for later')
+  const second = await adoptOrphans(dir, await adopter(), { files: 16, bytes: 250 })
+  t.same(read(second.adopted), ['2', '3'], 'as many as fit in the bytes')
+  t.equal(second.left, 1)
+  const third = await adoptOrphans(dir, await adopter(), { files: 16, bytes: 10 })
+  t.same(read(third.adopted), ['4'], 'at least one, however large')
+  t.equal(third.left, 0)
+  // A spool name that no longer leads to a file (as when another adopter took it meanwhile) counts as empty and new.
+  const gone = `${newId()}.mdb`
+  symlinkSync(join(dir, 'nowhere'), join(dir, gone))
+  const fourth = await adoptOrphans(dir, await adopter(), { files: 16, bytes: 10 })
+  t.equal(fourth.adopted.length, 1, 'taken like any other: reading it will say what it is')
 })

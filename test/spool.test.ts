@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { chmodSync, closeSync, mkdirSync, openSync, writeSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, mkdirSync, openSync, writeSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -278,6 +278,22 @@ t.test('a corrupt spool file of a dead owner: one stderr line, moved aside, the 
   t.equal(warnings.length, 1)
   t.match(warnings[0], /could not be read \(.+\); it was moved aside as .*\.corrupt and is not replayed/)
   t.ok(readdirSync(dir).some((f) => f.endsWith('.corrupt')))
+})
+
+t.test('one start adopts spools of ended processes up to spoolMaxBytes (at least one); it says how many wait for the next', needsStore(), async (t) => {
+  const dir = tempDir(t)
+  // Two of 40 KB against spoolMaxBytes of 64 KiB: the older is taken (unreadable here: moved aside), the newer waits.
+  const older = `${newId()}.mdb`
+  const newer = `${newId()}.mdb`
+  for (const [file, time] of [[older, 1000], [newer, 2000]] as const) {
+    writeFileSync(join(dir, file), 'x'.repeat(40_000))
+    utimesSync(join(dir, file), time, time)
+  }
+  const { warnings } = await start(t, dir, { spoolMaxBytes: 65536 })
+  t.equal(warnings.length, 2)
+  t.match(warnings[0], /^1 spool of ended processes left for the next start: one start takes at most 16 and spoolMaxBytes of them, oldest first$/)
+  t.match(warnings[1], /could not be read/, 'the older one was taken')
+  t.ok(readdirSync(dir).includes(newer), 'the newer one waits, as it was')
 })
 
 t.test('a directory that cannot hold a spool: one stderr line, memory only, no crash', needsStore(), async (t) => {
