@@ -6,8 +6,7 @@ import https from 'node:https'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
-import { classify, ERR_SERIALIZE } from '../lib/classify'
-import { ERR_DESTROYED } from '../lib/classify'
+import { classify, ERR_DESTROYED, ERR_SERIALIZE } from '../lib/classify'
 import { Client, ERR_DEADLINE, MAX_ANSWER_BYTES, notSent, USER_AGENT } from '../lib/client'
 import type { ClientOptions } from '../lib/client'
 import { startSimulator } from '../lib/simulator'
@@ -18,6 +17,7 @@ import { parseOptions } from '../lib/options'
 import { Reporter } from '../lib/reporter'
 import { createStats } from '../lib/stats'
 import { fakeClock, waitFor } from './fixtures/harness'
+import { repeatedRetryAfter } from './fixtures/repeated-header'
 
 const KEY = 'vibe_api_test_key'
 const APP_KEY = 'vibe_app_test_key'
@@ -128,21 +128,7 @@ t.test('the simulator\'s own rate limit answers with Retry-After', async (t) => 
 
 t.test('a repeated Retry-After header: the first one counts', async (t) => {
   // The simulator sends each header once; a plain server sends two.
-  const server = http.createServer((req, res) => {
-    req.resume()
-    req.on('end', () => {
-      res.setHeader('retry-after', ['3', '9'])
-      res.writeHead(429, { 'content-type': 'application/json' })
-      res.end('{"success":false,"error":{"code":"RATE_LIMITED"}}')
-    })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => {
-    server.closeAllConnections()
-    server.close()
-  })
-  const c = client(t, { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })
+  const c = client(t, { baseUrl: await repeatedRetryAfter(t) })
   t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 429, retryAfter: '3' })
 })
 

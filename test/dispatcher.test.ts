@@ -9,6 +9,7 @@ import { HttpPool } from '../lib/http-pool'
 import { startSimulator, type Simulator } from '../lib/simulator'
 import { createTransport } from '../lib/transport'
 import { API_KEY } from './fixtures/harness'
+import { repeatedRetryAfter } from './fixtures/repeated-header'
 
 const LOG = '/v1/workflows/activity-log'
 
@@ -110,22 +111,9 @@ t.test('HTTP_PROXY from the environment; NO_PROXY bypasses it', async (t) => {
 
 t.test('through a proxy a repeated header comes as a list (undici): the first Retry-After counts', async (t) => {
   // Node's own client keeps the first of a repeated Retry-After (client.test.ts); undici's agents give both.
-  const server = http.createServer((req, res) => {
-    req.resume()
-    req.on('end', () => {
-      res.setHeader('retry-after', ['3', '9'])
-      res.writeHead(429, { 'content-type': 'application/json' })
-      res.end('{"success":false,"error":{"code":"RATE_LIMITED"}}')
-    })
-  })
-  server.listen(0, '127.0.0.1')
-  await new Promise((resolve) => server.once('listening', resolve))
-  t.teardown(() => {
-    server.closeAllConnections()
-    server.close()
-  })
+  const baseUrl = await repeatedRetryAfter(t)
   const proxy = await startProxy(t)
-  const c = new Client({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: API_KEY, sessionToken: undefined, requestTimeout: 5000, connections: 1, proxy: proxy.url })
+  const c = new Client({ baseUrl, apiKey: API_KEY, sessionToken: undefined, requestTimeout: 5000, connections: 1, proxy: proxy.url })
   t.teardown(() => c.destroy())
   t.match(await c.post(LOG, { eventToken: 'tok', logMessage: 'x' }), { status: 429, retryAfter: '3' })
   t.equal(proxy.requests, 1, 'through the proxy')
