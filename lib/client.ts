@@ -1,5 +1,6 @@
 import { cannotSucceed, ERR_DEADLINE, ERR_NOT_CONNECTED, ERR_PROXY_AUTH, ERR_PROXY_REFUSED, ERR_SERIALIZE, type Outcome } from './classify'
 import { createDispatcher } from './dispatcher'
+import { codedError } from './errors'
 import type { Answer, Requester } from './http-pool'
 
 export { ERR_DEADLINE }
@@ -129,10 +130,7 @@ export class Client {
     // Timeouts that restart at every byte would let a server trickling its body hold the request forever.
     const controller = new AbortController()
     const timer = setTimeout(() => {
-      const err = new Error(`no answer within requestTimeout (${this.timeout} ms)`) as Error & { code: string }
-      err.name = 'RequestDeadlineError'
-      err.code = ERR_DEADLINE
-      controller.abort(err)
+      controller.abort(codedError(ERR_DEADLINE, `no answer within requestTimeout (${this.timeout} ms)`, 'RequestDeadlineError'))
     }, this.timeout)
     try {
       const res = await this.pool.request({

@@ -36,3 +36,14 @@ export class Bitrix24TransportError extends Error {
     this.env = env
   }
 }
+
+/**
+ * A plain Error with a `code` (and a `name`, when given), as Node's network
+ * errors are: how a request's failure reaches classify(), not an error thrown to callers.
+ */
+export function codedError (code: string, message: string, name?: string): Error & { code: string } {
+  const err = new Error(message) as Error & { code: string }
+  err.code = code
+  if (name !== undefined) err.name = name
+  return err
+}

@@ -2,6 +2,7 @@ import http from 'node:http'
 import https from 'node:https'
 import type { Socket } from 'node:net'
 import { ERR_DESTROYED, ERR_NOT_CONNECTED } from './classify'
+import { codedError } from './errors'
 
 /** One request as the client makes it: undici's dispatchers take the same options. */
 export interface RequestOptions {
@@ -35,12 +36,6 @@ export interface HttpPoolOptions {
   connections: number
   /** How long an idle connection is kept for the next request. */
   keepAliveTimeout: number
-}
-
-function coded (code: string, message: string): Error & { code: string } {
-  const err = new Error(message) as Error & { code: string }
-  err.code = code
-  return err
 }
 
 /**
@@ -78,7 +73,7 @@ export class HttpPool implements Requester {
   request (opts: RequestOptions): Promise<Answer> {
     return new Promise((resolve, reject) => {
       if (this.destroyed) {
-        reject(coded(ERR_DESTROYED, 'the client was closed'))
+        reject(codedError(ERR_DESTROYED, 'the client was closed'))
         return
       }
       // Encoded once: its length is the header, and the socket writes these bytes as they are.
@@ -107,7 +102,7 @@ export class HttpPool implements Requester {
       })
       const abort = (): void => {
         const reason = opts.signal.reason as Error
-        req.destroy(connected ? reason : coded(ERR_NOT_CONNECTED, `aborted before a connection was made: ${reason.message}`))
+        req.destroy(connected ? reason : codedError(ERR_NOT_CONNECTED, `aborted before a connection was made: ${reason.message}`))
       }
       const settle = (): void => {
         this.inFlight.delete(req)
@@ -130,7 +125,7 @@ export class HttpPool implements Requester {
 
   async destroy (): Promise<void> {
     this.destroyed = true
-    for (const req of this.inFlight) req.destroy(coded(ERR_DESTROYED, 'the client was closed with the request in flight'))
+    for (const req of this.inFlight) req.destroy(codedError(ERR_DESTROYED, 'the client was closed with the request in flight'))
     this.inFlight.clear()
     this.agent.destroy()
   }
